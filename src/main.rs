@@ -1,1 +1,48 @@
-fn main() {}
+//! The `tunnelwatch` command line: parses arguments and wires the library crates together.
+//! Exit codes: 0 ok, 1 runtime failure, 2 usage or bad input (DESIGN §7).
+
+mod parse_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tunnelwatch",
+    version,
+    about = "Observability pipeline for AWS Site-to-Site VPN fleets",
+    long_about = "Observability pipeline for AWS Site-to-Site VPN fleets: parses tunnel activity \
+                  (IKE/DPD) and tunnel BGP logs from files, gateways and CloudWatch Logs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse VPN log input and print one normalised event per line as JSON; bad records go to
+    /// stderr with their position.
+    Parse(parse_cmd::ParseArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Parse(args) => parse_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tunnelwatch: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -266,9 +266,7 @@ fn token(i: &str) -> IResult<&str, &str> {
 }
 
 fn number<T: std::str::FromStr>(i: &str) -> IResult<&str, T> {
-    digit1
-        .map_res(|d: &str| d.parse::<T>())
-        .parse(i)
+    digit1.map_res(|d: &str| d.parse::<T>()).parse(i)
 }
 
 fn word(i: &str) -> IResult<&str, &str> {
@@ -309,7 +307,11 @@ fn aws_tunnel(i: &str) -> IResult<&str, Matched> {
             tag("DPD timed out after "),
             number::<u32>,
             space1,
-            alt((tag("retransmits"), tag("retransmissions"), tag("retransmit"))),
+            alt((
+                tag("retransmits"),
+                tag("retransmissions"),
+                tag("retransmit"),
+            )),
         )
             .map(|(_, n, _, _)| {
                 (
@@ -398,7 +400,11 @@ fn other_ike(i: &str) -> IResult<&str, Matched> {
     alt((
         value(
             only(DpdPeerDead),
-            (tag("Peer is not responsive"), sep, tag("Declaring peer dead")),
+            (
+                tag("Peer is not responsive"),
+                sep,
+                tag("Declaring peer dead"),
+            ),
         ),
         value(
             only(NoProposalChosen),
@@ -552,12 +558,9 @@ fn nb_only(kind: MessageKind, nb: String) -> Matched {
 }
 
 fn hold_timer(i: &str) -> IResult<&str, Matched> {
-    preceded(
-        tag("sent a Hold Timer Expired notification to "),
-        neighbor,
-    )
-    .map(|nb| nb_only(MessageKind::HoldTimerExpired, nb))
-    .parse(i)
+    preceded(tag("sent a Hold Timer Expired notification to "), neighbor)
+        .map(|nb| nb_only(MessageKind::HoldTimerExpired, nb))
+        .parse(i)
 }
 
 fn bad_open(i: &str) -> IResult<&str, Matched> {
@@ -801,8 +804,7 @@ pub fn severity(kind: MessageKind, captures: &Captures, ctx: Context<'_>) -> Sev
         BgpStateChange => {
             let from = captures.from_state.as_deref().unwrap_or("");
             let to = captures.to_state.as_deref().unwrap_or("");
-            if from.eq_ignore_ascii_case("Established") && !to.eq_ignore_ascii_case("Established")
-            {
+            if from.eq_ignore_ascii_case("Established") && !to.eq_ignore_ascii_case("Established") {
                 Error
             } else if to.eq_ignore_ascii_case("Active") {
                 Warning

@@ -29,7 +29,9 @@ pub enum ParseError {
     Syslog(String),
     #[error("{0} envelope: {1}")]
     Envelope(&'static str, String),
-    #[error("text record: nothing recognisable (no timestamp, state, BGP field or catalogue message)")]
+    #[error(
+        "text record: nothing recognisable (no timestamp, state, BGP field or catalogue message)"
+    )]
     UnrecognisedText,
     #[error("record of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },

@@ -103,10 +103,7 @@ mod tests {
                 "vpn-0123456789abcdef0-203.0.113.12",
                 Some(("vpn-0123456789abcdef0", "203.0.113.12")),
             ),
-            (
-                "vpn-1234abcd_1.2.3.4",
-                Some(("vpn-1234abcd", "1.2.3.4")),
-            ),
+            ("vpn-1234abcd_1.2.3.4", Some(("vpn-1234abcd", "1.2.3.4"))),
             (
                 "logs/vpn-1234abcd-1.2.3.4.log",
                 Some(("vpn-1234abcd", "1.2.3.4")),

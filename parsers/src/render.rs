@@ -43,9 +43,10 @@ impl Serialize for Event {
                 captures(&mut m, &b.message.captures, false)?;
                 let route = b.route.as_ref();
                 m.serialize_entry("prefix", &route.and_then(|r| r.prefix.as_ref()))?;
-                let as_path = route
-                    .and_then(|r| r.as_path.as_ref())
-                    .or(b.message.captures.as_path.as_ref());
+                let as_path =
+                    route
+                        .and_then(|r| r.as_path.as_ref())
+                        .or(b.message.captures.as_path.as_ref());
                 m.serialize_entry("as_path", &as_path)?;
                 m.serialize_entry("local_pref", &route.and_then(|r| r.local_pref))?;
                 m.serialize_entry("med", &route.and_then(|r| r.med))?;

@@ -68,7 +68,12 @@ pub(super) fn subscription(
                 "subscription",
                 format!("unknown messageType {other:?} (expected DATA_MESSAGE or CONTROL_MESSAGE)"),
             );
-            out(Parsed::Reject(dec.reject(frame.position, e, raw, frame.ingest_ts)));
+            out(Parsed::Reject(dec.reject(
+                frame.position,
+                e,
+                raw,
+                frame.ingest_ts,
+            )));
             return;
         }
     }
@@ -97,7 +102,12 @@ fn event_message(
         Some(m) if !m.trim().is_empty() => dec.message(m.as_bytes(), frame, out),
         _ => {
             let e = ParseError::Envelope(what, "event without a message".into());
-            out(Parsed::Reject(dec.reject(frame.position, e, b"", frame.ingest_ts)));
+            out(Parsed::Reject(dec.reject(
+                frame.position,
+                e,
+                b"",
+                frame.ingest_ts,
+            )));
         }
     }
 }
@@ -115,7 +125,12 @@ pub(super) fn firehose(
             Ok(d) => d,
             Err(e) => {
                 let err = ParseError::Base64(format!("Firehose record {i}: {e}"));
-                out(Parsed::Reject(dec.reject(position, err, rec.data.as_bytes(), None)));
+                out(Parsed::Reject(dec.reject(
+                    position,
+                    err,
+                    rec.data.as_bytes(),
+                    None,
+                )));
                 continue;
             }
         };

@@ -256,7 +256,10 @@ impl Decoder {
                         self.json_record(doc, raw_frame(stream.as_deref(), position), out);
                         // Swallow the rest of the closing line if it is blank.
                         let mut end = end;
-                        while end < rest.len() && rest[end] != b'\n' && rest[end].is_ascii_whitespace() {
+                        while end < rest.len()
+                            && rest[end] != b'\n'
+                            && rest[end].is_ascii_whitespace()
+                        {
                             end += 1;
                         }
                         if end < rest.len() && rest[end] == b'\n' {
@@ -274,7 +277,12 @@ impl Decoder {
                     }
                     DocumentEnd::Broken(restart) => {
                         let e = ParseError::Truncated("JSON document");
-                        out(Parsed::Reject(self.reject(position, e, &rest[..restart], None)));
+                        out(Parsed::Reject(self.reject(
+                            position,
+                            e,
+                            &rest[..restart],
+                            None,
+                        )));
                         self.advance(&rest[..restart]);
                         pos += restart;
                     }
@@ -283,7 +291,12 @@ impl Decoder {
                             size,
                             limit: self.opts.max_record_bytes,
                         };
-                        out(Parsed::Reject(self.reject(position, e, &rest[..next], None)));
+                        out(Parsed::Reject(self.reject(
+                            position,
+                            e,
+                            &rest[..next],
+                            None,
+                        )));
                         self.advance(&rest[..next]);
                         pos += next;
                     }
@@ -350,7 +363,9 @@ impl Decoder {
             self.text_record(line, frame, out);
             return;
         }
-        if format == InputFormat::Syslog || (format == InputFormat::Auto && syslog::looks_like(line)) {
+        if format == InputFormat::Syslog
+            || (format == InputFormat::Auto && syslog::looks_like(line))
+        {
             self.syslog_record(line, position, 0, out);
             return;
         }
@@ -361,7 +376,12 @@ impl Decoder {
     pub(crate) fn message(&mut self, bytes: &[u8], frame: Frame<'_>, out: &mut dyn FnMut(Parsed)) {
         if frame.depth > MAX_DEPTH {
             let e = ParseError::TooDeep(MAX_DEPTH);
-            out(Parsed::Reject(self.reject(frame.position, e, bytes, frame.ingest_ts)));
+            out(Parsed::Reject(self.reject(
+                frame.position,
+                e,
+                bytes,
+                frame.ingest_ts,
+            )));
             return;
         }
         let trimmed = bytes.trim_ascii();
@@ -380,8 +400,16 @@ impl Decoder {
                     };
                     let body = trimmed[len..].trim_ascii();
                     if body.is_empty() {
-                        let e = ParseError::Envelope("S3 export", "no message after the timestamp".into());
-                        out(Parsed::Reject(self.reject(frame.position, e, bytes, Some(ts))));
+                        let e = ParseError::Envelope(
+                            "S3 export",
+                            "no message after the timestamp".into(),
+                        );
+                        out(Parsed::Reject(self.reject(
+                            frame.position,
+                            e,
+                            bytes,
+                            Some(ts),
+                        )));
                     } else {
                         self.message(body, frame, out);
                     }
@@ -392,7 +420,13 @@ impl Decoder {
         }
     }
 
-    fn syslog_record(&mut self, bytes: &[u8], position: Position, depth: usize, out: &mut dyn FnMut(Parsed)) {
+    fn syslog_record(
+        &mut self,
+        bytes: &[u8],
+        position: Position,
+        depth: usize,
+        out: &mut dyn FnMut(Parsed),
+    ) {
         let Some(text) = self.utf8(bytes, position, None, out) else {
             return;
         };
@@ -429,7 +463,12 @@ impl Decoder {
     ) -> Option<&'b str> {
         match std::str::from_utf8(bytes) {
             Ok(s) if s.bytes().any(|b| b == 0) => {
-                out(Parsed::Reject(self.reject(position, ParseError::Binary, bytes, ingest_ts)));
+                out(Parsed::Reject(self.reject(
+                    position,
+                    ParseError::Binary,
+                    bytes,
+                    ingest_ts,
+                )));
                 None
             }
             Ok(s) => Some(s),
@@ -451,17 +490,32 @@ impl Decoder {
         let doc = match json::parse(text) {
             Ok(doc) => doc,
             Err(e) => {
-                out(Parsed::Reject(self.reject(frame.position, e, bytes, frame.ingest_ts)));
+                out(Parsed::Reject(self.reject(
+                    frame.position,
+                    e,
+                    bytes,
+                    frame.ingest_ts,
+                )));
                 return;
             }
         };
         match doc {
-            JsonDoc::Record(fields) => {
-                self.emit(*fields, RecordFormat::Json, ParseQuality::Exact, frame, bytes, out)
-            }
+            JsonDoc::Record(fields) => self.emit(
+                *fields,
+                RecordFormat::Json,
+                ParseQuality::Exact,
+                frame,
+                bytes,
+                out,
+            ),
             JsonDoc::Scalar(what) => {
                 let e = ParseError::NotAnObject(what);
-                out(Parsed::Reject(self.reject(frame.position, e, bytes, frame.ingest_ts)));
+                out(Parsed::Reject(self.reject(
+                    frame.position,
+                    e,
+                    bytes,
+                    frame.ingest_ts,
+                )));
             }
             JsonDoc::Array(items) => {
                 for (i, item) in items.into_iter().enumerate() {
@@ -480,7 +534,9 @@ impl Decoder {
                 message_type,
                 log_stream,
                 events,
-            } => cloudwatch::subscription(self, message_type, log_stream, events, frame, bytes, out),
+            } => {
+                cloudwatch::subscription(self, message_type, log_stream, events, frame, bytes, out)
+            }
             JsonDoc::Firehose { records } => cloudwatch::firehose(self, records, frame, out),
         }
     }
@@ -498,7 +554,12 @@ impl Decoder {
                 };
                 self.emit(rec.fields, rec.format, rec.quality, frame, bytes, out);
             }
-            Err(e) => out(Parsed::Reject(self.reject(frame.position, e, bytes, frame.ingest_ts))),
+            Err(e) => out(Parsed::Reject(self.reject(
+                frame.position,
+                e,
+                bytes,
+                frame.ingest_ts,
+            ))),
         }
     }
 
@@ -529,7 +590,12 @@ impl Decoder {
                 log_stream: frame.stream.map(Arc::from),
                 body: built.body,
             })),
-            Err(e) => out(Parsed::Reject(self.reject(frame.position, e, raw, frame.ingest_ts))),
+            Err(e) => out(Parsed::Reject(self.reject(
+                frame.position,
+                e,
+                raw,
+                frame.ingest_ts,
+            ))),
         }
     }
 }
@@ -563,11 +629,13 @@ fn s3_prefix(line: &[u8]) -> Option<(usize, i64)> {
     if line.len() < 21 || line[10] != b'T' {
         return None;
     }
-    let head = std::str::from_utf8(&line[..line.len().min(40)]).ok().or_else(|| {
-        // The cut at 40 may split a character; the timestamp itself is ASCII.
-        let n = line.iter().take(40).take_while(|b| b.is_ascii()).count();
-        std::str::from_utf8(&line[..n]).ok()
-    })?;
+    let head = std::str::from_utf8(&line[..line.len().min(40)])
+        .ok()
+        .or_else(|| {
+            // The cut at 40 may split a character; the timestamp itself is ASCII.
+            let n = line.iter().take(40).take_while(|b| b.is_ascii()).count();
+            std::str::from_utf8(&line[..n]).ok()
+        })?;
     let (len, ts) = time::readable_prefix(head)?;
     (line.get(len) == Some(&b' ')).then_some((len + 1, ts))
 }
@@ -630,10 +698,22 @@ mod tests {
 
     #[test]
     fn document_scan() {
-        assert!(matches!(scan_json_document(b"{\n \"a\": \"}\"\n}\nx", 1000), DocumentEnd::Complete(13)));
-        assert!(matches!(scan_json_document(b"{\n \"a\": 1\n", 1000), DocumentEnd::Incomplete));
-        assert!(matches!(scan_json_document(b"{\n \"a\": 1\n{\n}", 1000), DocumentEnd::Broken(10)));
-        assert!(matches!(scan_json_document(b"[\n{\"a\":1}\n]", 1000), DocumentEnd::Complete(11)));
+        assert!(matches!(
+            scan_json_document(b"{\n \"a\": \"}\"\n}\nx", 1000),
+            DocumentEnd::Complete(13)
+        ));
+        assert!(matches!(
+            scan_json_document(b"{\n \"a\": 1\n", 1000),
+            DocumentEnd::Incomplete
+        ));
+        assert!(matches!(
+            scan_json_document(b"{\n \"a\": 1\n{\n}", 1000),
+            DocumentEnd::Broken(10)
+        ));
+        assert!(matches!(
+            scan_json_document(b"[\n{\"a\":1}\n]", 1000),
+            DocumentEnd::Complete(11)
+        ));
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub(crate) enum JsonDoc<'a> {
         events: Vec<CwEvent<'a>>,
     },
     /// Firehose HTTP endpoint request.
-    Firehose { records: Vec<FirehoseRecord<'a>> },
+    Firehose {
+        records: Vec<FirehoseRecord<'a>>,
+    },
     /// A JSON array of records (or of anything: each element is judged on its own).
     Array(Vec<&'a RawValue>),
     /// A string, number, boolean or null: not a record.
@@ -346,8 +348,13 @@ impl<'de> Visitor<'de> for DocVisitor {
                     map.next_value::<IgnoredAny>()?;
                 }
                 // Envelope bookkeeping that carries no record data.
-                "logGroup" | "owner" | "subscriptionFilters" | "nextToken"
-                | "nextForwardToken" | "nextBackwardToken" | "searchedLogStreams" => {
+                "logGroup"
+                | "owner"
+                | "subscriptionFilters"
+                | "nextToken"
+                | "nextForwardToken"
+                | "nextBackwardToken"
+                | "searchedLogStreams" => {
                     map.next_value::<IgnoredAny>()?;
                 }
                 _ => {

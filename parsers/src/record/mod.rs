@@ -305,8 +305,8 @@ pub(crate) fn build(
         .as_deref()
         .is_some_and(|t| t.eq_ignore_ascii_case("TunnelTraffic"))
         || (f.kind.is_none() && (f.bytes_in.is_some() || f.bytes_out.is_some()));
-    let is_bgp = !is_traffic
-        && (f.kind.is_some() || (f.resource_id.is_some() && !f.has_activity_key));
+    let is_bgp =
+        !is_traffic && (f.kind.is_some() || (f.resource_id.is_some() && !f.has_activity_key));
     let is_activity = !is_traffic && !is_bgp && (f.has_activity_key || f.details.is_some());
     if !(is_traffic || is_bgp || is_activity) {
         return Err(ParseError::NotAVpnRecord(RECORD_KEYS));
@@ -413,11 +413,7 @@ pub(crate) fn build(
 }
 
 /// A phase state; an undocumented value is kept in `extra` rather than lost.
-fn state(
-    value: Option<&str>,
-    name: &str,
-    extra: &mut Vec<(String, String)>,
-) -> Option<PhaseState> {
+fn state(value: Option<&str>, name: &str, extra: &mut Vec<(String, String)>) -> Option<PhaseState> {
     let v = value?;
     let parsed = PhaseState::parse(v);
     if parsed.is_none() {

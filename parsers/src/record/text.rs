@@ -2,12 +2,15 @@
 //! parser accepts the plausible ones and says how sure it is:
 //!
 //! 1. a line that embeds a JSON record after a prefix (`<time> <stream> {...}`): `exact`;
-//! 2. `key=value` pairs (values bare or double-quoted; an unquoted `details=` runs to the end
+//! 2. the documented BGP field order, space-separated:
+//!    `timestamp type status message… [resource_id] [event_timestamp]`, where the message may be
+//!    text, a JSON object or `key=value` route attributes: `structured`;
+//! 3. `key=value` pairs (values bare or double-quoted; an unquoted `details=` runs to the end
 //!    of the line or the next known key): `structured`;
-//! 3. the documented field order, space-separated: tunnel activity
-//!    `timestamp dpd_enabled nat_t_detected ike_phase1_state ike_phase2_state [event_timestamp] details…`,
-//!    BGP `timestamp type status message… [resource_id] [event_timestamp]`: `structured`;
-//! 4. anything else: timestamps, identity, states, booleans, BGP type/status and a catalogue
+//! 4. the documented tunnel activity field order, space-separated:
+//!    `timestamp dpd_enabled nat_t_detected ike_phase1_state ike_phase2_state [event_timestamp] details…`:
+//!    `structured`;
+//! 5. anything else: timestamps, identity, states, booleans, BGP type/status and a catalogue
 //!    message are picked out wherever they are: `heuristic`. A line with none of these is
 //!    rejected rather than stored as noise.
 
@@ -36,10 +39,10 @@ pub(crate) fn parse(line: &str) -> Result<TextRecord<'_>, ParseError> {
     if let Some(r) = embedded_json(line) {
         return Ok(r);
     }
-    if let Some(f) = key_values(line) {
+    if let Some(f) = positional_bgp(line) {
         return Ok(structured(f));
     }
-    if let Some(f) = positional_bgp(line) {
+    if let Some(f) = key_values(line) {
         return Ok(structured(f));
     }
     if let Some(f) = positional_activity(line) {
@@ -101,7 +104,8 @@ fn key_at(line: &str, i: usize) -> Option<(Key, &str, usize)> {
 /// Start offsets of whitespace-separated tokens.
 fn token_starts(line: &str) -> impl Iterator<Item = usize> + '_ {
     let b = line.as_bytes();
-    (0..b.len()).filter(move |&i| !b[i].is_ascii_whitespace() && (i == 0 || b[i - 1].is_ascii_whitespace()))
+    (0..b.len())
+        .filter(move |&i| !b[i].is_ascii_whitespace() && (i == 0 || b[i - 1].is_ascii_whitespace()))
 }
 
 fn key_values(line: &str) -> Option<Fields<'_>> {
@@ -122,7 +126,9 @@ fn key_values(line: &str) -> Option<Fields<'_>> {
         }
         let Some((key, name, vstart)) = key_at(line, i) else {
             // An unknown key=value or stray word: skip the token, keeping unknown pairs.
-            let end = line[i..].find(char::is_whitespace).map_or(b.len(), |e| i + e);
+            let end = line[i..]
+                .find(char::is_whitespace)
+                .map_or(b.len(), |e| i + e);
             if let Some((k, v)) = line[i..end].split_once('=') {
                 f.extra.push((
                     k.to_owned(),
@@ -186,10 +192,7 @@ fn quoted(line: &str, at: usize) -> (Cow<'_, str>, usize) {
             }
         }
     }
-    (
-        out.map_or(Cow::Borrowed(body), Cow::Owned),
-        line.len(),
-    )
+    (out.map_or(Cow::Borrowed(body), Cow::Owned), line.len())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,8 +236,14 @@ fn positional_activity(line: &str) -> Option<Fields<'_>> {
     let p2 = take(&mut i)?;
     PhaseState::parse(p1)?;
     PhaseState::parse(p2)?;
-    f.set_text(Key::DpdEnabled, Cow::Borrowed(if dpd { "true" } else { "false" }));
-    f.set_text(Key::NatTDetected, Cow::Borrowed(if nat { "true" } else { "false" }));
+    f.set_text(
+        Key::DpdEnabled,
+        Cow::Borrowed(if dpd { "true" } else { "false" }),
+    );
+    f.set_text(
+        Key::NatTDetected,
+        Cow::Borrowed(if nat { "true" } else { "false" }),
+    );
     f.set_text(Key::Phase1, Cow::Borrowed(p1));
     f.set_text(Key::Phase2, Cow::Borrowed(p2));
     if let Some((s, e)) = next_token(line, i) {
@@ -321,11 +330,14 @@ fn heuristic(line: &str) -> Result<TextRecord<'_>, ParseError> {
     let mut p1_seen = false;
     while let Some((s, e)) = next_token(head, i) {
         i = e;
-        let tok = head[s..e].trim_matches(|c: char| matches!(c, '"' | '\'' | ',' | '[' | ']' | '(' | ')'));
+        let tok = head[s..e]
+            .trim_matches(|c: char| matches!(c, '"' | '\'' | ',' | '[' | ']' | '(' | ')'));
         // `key:value` or `key=value` prefixes are common in ad-hoc layouts.
         let tok = tok
             .rsplit_once(['=', ':'])
-            .filter(|(k, v)| !v.is_empty() && k.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_'))
+            .filter(|(k, v)| {
+                !v.is_empty() && k.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_')
+            })
             .map_or(tok, |(_, v)| v);
         if f.timestamp.is_none()
             && f.event_timestamp.is_none()
@@ -356,7 +368,10 @@ fn heuristic(line: &str) -> Result<TextRecord<'_>, ParseError> {
             continue;
         }
         if PhaseState::parse(tok).is_some() && !(tok == "DOWN" && f.kind.is_some()) {
-            f.set_text(if p1_seen { Key::Phase2 } else { Key::Phase1 }, Cow::Borrowed(tok));
+            f.set_text(
+                if p1_seen { Key::Phase2 } else { Key::Phase1 },
+                Cow::Borrowed(tok),
+            );
             p1_seen = true;
             recognised = true;
             continue;
@@ -384,7 +399,8 @@ fn heuristic(line: &str) -> Result<TextRecord<'_>, ParseError> {
         return Err(ParseError::UnrecognisedText);
     }
     if let Some((at, kind, _)) = found {
-        let details = line[at..].trim_end_matches(|c: char| matches!(c, '"' | '\'' | '}' | ']') || c.is_whitespace());
+        let details = line[at..]
+            .trim_end_matches(|c: char| matches!(c, '"' | '\'' | '}' | ']') || c.is_whitespace());
         f.details = Some(Cow::Borrowed(details));
         if kind.is_bgp() && f.kind.is_none() {
             let t = if kind == catalogue::MessageKind::RouteDenied {

@@ -1,0 +1,166 @@
+//! `tunnelwatch parse`: the first debugging tool. Reads files (plain or gzip) or stdin in
+//! chunks, runs them through `tunnelwatch-parsers` and prints events as NDJSON on stdout and
+//! rejects as `source: line N (byte M): error` on stderr. Exit 0 when at least one event was
+//! parsed, 2 when the input was unusable (nothing parsed, or a path could not be read).
+
+use std::io::{self, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tunnelwatch_parsers::{Decoder, DecoderOptions, InputFormat, Parsed};
+
+#[derive(Args)]
+pub struct ParseArgs {
+    /// Input format: auto (sniff each record), ndjson, json, cli (aws logs output), s3 (export
+    /// lines), subscription, firehose, syslog or text. Gzip is always detected.
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    format: InputFormat,
+    /// Log stream name (`<vpn-id>-<outside-ip>`) for records that carry no tunnel identity.
+    /// Default: the file name, when it is a stream name.
+    #[arg(long)]
+    stream_name: Option<String>,
+    /// Year for RFC 3164 syslog timestamps (default: the current year).
+    #[arg(long)]
+    syslog_year: Option<i32>,
+    /// Print rejects on stderr as JSON objects (raw bytes included) instead of one-line messages.
+    #[arg(long)]
+    rejects_json: bool,
+    /// Files to read, or `-` for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<String>,
+}
+
+fn parse_format(s: &str) -> Result<InputFormat, String> {
+    InputFormat::parse(s).ok_or_else(|| {
+        format!(
+            "unknown format {s:?}; expected one of {}",
+            InputFormat::NAMES.join(", ")
+        )
+    })
+}
+
+#[derive(Default)]
+struct Counts {
+    events: u64,
+    rejects: u64,
+}
+
+const CHUNK: usize = 1 << 20;
+
+pub fn run(args: ParseArgs) -> Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let stderr = io::stderr();
+    let mut err = stderr.lock();
+    let mut counts = Counts::default();
+    let mut unreadable = 0;
+    for path in &args.paths {
+        let opts = DecoderOptions {
+            format: args.format,
+            stream_name: args.stream_name.clone(),
+            syslog_year: args.syslog_year,
+            ..Default::default()
+        };
+        let (source, reader): (&str, Box<dyn Read>) = if path == "-" {
+            ("stdin", Box::new(io::stdin().lock()))
+        } else {
+            match std::fs::File::open(path) {
+                Ok(f) => (path.as_str(), Box::new(f)),
+                Err(e) => {
+                    writeln!(err, "tunnelwatch: {path}: cannot open: {e}")?;
+                    unreadable += 1;
+                    continue;
+                }
+            }
+        };
+        let mut decoder = Decoder::new(source, opts);
+        let mut sink = |p: Parsed| emit(p, &mut out, &mut err, &mut counts, args.rejects_json);
+        let result = decode_reader(&mut decoder, reader, &mut sink);
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                writeln!(
+                    err,
+                    "tunnelwatch: {}: read error at {}: {e}",
+                    source,
+                    decoder.position()
+                )?;
+                unreadable += 1;
+            }
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        r => r.context("writing stdout")?,
+    }
+    writeln!(
+        err,
+        "tunnelwatch: {} events, {} rejected",
+        counts.events, counts.rejects
+    )?;
+    if counts.events == 0 {
+        writeln!(err, "tunnelwatch: no records could be parsed")?;
+        return Ok(ExitCode::from(2));
+    }
+    Ok(if unreadable > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn emit(
+    p: Parsed,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    counts: &mut Counts,
+    rejects_json: bool,
+) {
+    // Write errors on stdout surface at flush time; a closed pipe ends the command there.
+    match p {
+        Parsed::Event(e) => {
+            counts.events += 1;
+            let _ = serde_json::to_writer(&mut *out, &e);
+            let _ = out.write_all(b"\n");
+        }
+        Parsed::Reject(r) => {
+            counts.rejects += 1;
+            if rejects_json {
+                let _ = serde_json::to_writer(&mut *err, &r);
+                let _ = err.write_all(b"\n");
+            } else {
+                let _ = writeln!(err, "{r}");
+            }
+        }
+    }
+}
+
+/// Feeds a reader to the decoder in chunks, inflating gzip, handing back incomplete records.
+fn decode_reader(
+    decoder: &mut Decoder,
+    reader: Box<dyn Read + '_>,
+    sink: &mut dyn FnMut(Parsed),
+) -> io::Result<()> {
+    let mut reader = io::BufReader::with_capacity(CHUNK, reader);
+    let head = io::BufRead::fill_buf(&mut reader)?;
+    let mut reader: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    loop {
+        let start = buf.len();
+        buf.resize(start + CHUNK, 0);
+        let n = reader.read(&mut buf[start..])?;
+        buf.truncate(start + n);
+        let eof = n == 0;
+        let used = decoder.decode(&buf, eof, sink);
+        buf.drain(..used);
+        if eof {
+            return Ok(());
+        }
+    }
+}
