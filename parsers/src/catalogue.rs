@@ -227,11 +227,53 @@ pub struct Captures {
 }
 
 /// A classified message: kind, severity and captured values.
+///
+/// Captures are boxed and absent when empty: most records carry none or few, and events move
+/// through the pipeline by value.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Message {
     pub kind: MessageKind,
     pub severity: Severity,
-    pub captures: Captures,
+    captures: Option<Box<Captures>>,
+}
+
+static NO_CAPTURES: Captures = Captures {
+    spi: None,
+    retry_count: None,
+    cgw_ip: None,
+    request_id: None,
+    from_state: None,
+    to_state: None,
+    neighbor_ip: None,
+    prefix_count: None,
+    prefix_limit: None,
+    direction: None,
+    error_code: None,
+    error_subcode: None,
+    reason: None,
+    peer_asn: None,
+    expected_asn: None,
+    hold_time: None,
+    router_id: None,
+    as_path: None,
+    denied_reason: None,
+};
+
+impl Message {
+    /// A message of `kind` whose severity is judged in `ctx`.
+    pub fn new(kind: MessageKind, captures: Captures, ctx: Context<'_>) -> Message {
+        let severity = severity(kind, &captures, ctx);
+        Message {
+            kind,
+            severity,
+            captures: (captures != NO_CAPTURES).then(|| Box::new(captures)),
+        }
+    }
+
+    /// The values the text carried (all `None` when it carried none).
+    pub fn captures(&self) -> &Captures {
+        self.captures.as_deref().unwrap_or(&NO_CAPTURES)
+    }
 }
 
 type Matched = (MessageKind, Captures);
@@ -845,10 +887,5 @@ pub fn message(details: Option<&str>, ctx: Context<'_>) -> Message {
         Some(d) => classify(d),
         None => only(MessageKind::Unknown),
     };
-    let severity = severity(kind, &captures, ctx);
-    Message {
-        kind,
-        severity,
-        captures,
-    }
+    Message::new(kind, captures, ctx)
 }

@@ -268,7 +268,8 @@ pub struct Bgp {
     pub status: Option<String>,
     pub details: Option<String>,
     pub message: Message,
-    pub route: Option<Route>,
+    /// Route attributes (RouteStatus records), boxed: most BGP records have none.
+    pub route: Option<Box<Route>>,
     pub extra: Option<String>,
 }
 
@@ -312,6 +313,9 @@ impl fmt::Display for Reject {
 }
 
 /// What the decoder hands out, in input order.
+// Events are far more common than rejects and go straight to the caller's sink: boxing them to
+// even out the variants would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     Event(Event),

@@ -29,7 +29,7 @@ impl Serialize for Event {
                 m.serialize_entry("details", &a.details)?;
                 m.serialize_entry("message_kind", a.message.kind.as_str())?;
                 m.serialize_entry("severity", a.message.severity.as_str())?;
-                captures(&mut m, &a.message.captures, true)?;
+                captures(&mut m, a.message.captures(), true)?;
                 if let Some(extra) = &a.extra {
                     m.serialize_entry("extra", extra)?;
                 }
@@ -40,19 +40,20 @@ impl Serialize for Event {
                 m.serialize_entry("details", &b.details)?;
                 m.serialize_entry("message_kind", b.message.kind.as_str())?;
                 m.serialize_entry("severity", b.message.severity.as_str())?;
-                captures(&mut m, &b.message.captures, false)?;
+                captures(&mut m, b.message.captures(), false)?;
                 let route = b.route.as_ref();
                 m.serialize_entry("prefix", &route.and_then(|r| r.prefix.as_ref()))?;
-                let as_path =
-                    route
-                        .and_then(|r| r.as_path.as_ref())
-                        .or(b.message.captures.as_path.as_ref());
+                let as_path = route.and_then(|r| r.as_path.as_ref()).or(b
+                    .message
+                    .captures()
+                    .as_path
+                    .as_ref());
                 m.serialize_entry("as_path", &as_path)?;
                 m.serialize_entry("local_pref", &route.and_then(|r| r.local_pref))?;
                 m.serialize_entry("med", &route.and_then(|r| r.med))?;
                 m.serialize_entry("next_hop_ip", &route.and_then(|r| r.next_hop_ip.as_ref()))?;
                 m.serialize_entry("weight", &route.and_then(|r| r.weight))?;
-                m.serialize_entry("denied_reason", &b.message.captures.denied_reason)?;
+                m.serialize_entry("denied_reason", &b.message.captures().denied_reason)?;
                 if let Some(extra) = &b.extra {
                     m.serialize_entry("extra", extra)?;
                 }

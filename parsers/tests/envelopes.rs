@@ -97,12 +97,15 @@ fn aws_documentation_bgp_example_exactly() {
     assert_eq!(b.message.kind, MessageKind::BgpStateChange);
     assert_eq!(b.message.severity, Severity::Info);
     assert_eq!(
-        b.message.captures.from_state.as_deref(),
+        b.message.captures().from_state.as_deref(),
         Some("OpenConfirm")
     );
-    assert_eq!(b.message.captures.to_state.as_deref(), Some("Established"));
     assert_eq!(
-        b.message.captures.neighbor_ip.as_deref(),
+        b.message.captures().to_state.as_deref(),
+        Some("Established")
+    );
+    assert_eq!(
+        b.message.captures().neighbor_ip.as_deref(),
         Some("169.254.50.85")
     );
     assert_eq!(b.route, None);
@@ -116,12 +119,12 @@ fn aws_documentation_bgp_example_exactly() {
     assert_eq!(b.message.kind, MessageKind::RouteDenied);
     assert_eq!(b.message.severity, Severity::Warning);
     assert_eq!(
-        b.message.captures.denied_reason.as_deref(),
+        b.message.captures().denied_reason.as_deref(),
         Some("as-path contains our own AS")
     );
     assert_eq!(
-        b.route,
-        Some(Route {
+        b.route.as_deref(),
+        Some(&Route {
             prefix: Some("172.31.0.0/16".into()),
             as_path: Some("64512".into()),
             local_pref: Some(100),
@@ -150,7 +153,7 @@ fn ndjson_activity_named_by_file() {
     assert_eq!(a.dpd_enabled, Some(true));
     assert_eq!(a.nat_t_detected, Some(false));
     assert_eq!(a.ike_phase1_state, Some(PhaseState::Down));
-    assert_eq!(a.message.captures.retry_count, Some(3));
+    assert_eq!(a.message.captures().retry_count, Some(3));
     // DELETE for IKE_SA with phase 1 down is an error.
     assert_eq!(activity(&events[2]).message.severity, Severity::Error);
 }
@@ -300,7 +303,7 @@ fn text_layouts() {
     let a = activity(&events[1]);
     assert_eq!(a.ike_phase1_state, Some(PhaseState::Down));
     assert_eq!(a.dpd_enabled, Some(true));
-    assert_eq!(a.message.captures.cgw_ip.as_deref(), Some("198.51.100.7"));
+    assert_eq!(a.message.captures().cgw_ip.as_deref(), Some("198.51.100.7"));
     assert_eq!(events[1].ts, 1762580430000);
     let b = bgp(&events[2]);
     assert_eq!(b.status.as_deref(), Some("DOWN"));

@@ -221,30 +221,32 @@ impl Decoder {
             let next = (line_len + 1).min(rest.len());
             let trimmed = line.trim_ascii();
             if trimmed.is_empty() {
-                self.advance(&rest[..next]);
+                self.line += u64::from(nl.is_some());
+                self.offset += next as u64;
                 pos += next;
                 continue;
             }
             let position = self.position();
 
             // RFC 6587 octet counting.
-            if self.opts.format == InputFormat::Auto || self.opts.format == InputFormat::Syslog {
-                if let Some((header, len)) = syslog::octet_frame(rest) {
-                    if header + len > rest.len() {
-                        if !eof {
-                            return pos;
-                        }
-                        let e = ParseError::Truncated("syslog octet-counted frame");
-                        out(Parsed::Reject(self.reject(position, e, rest, None)));
-                        self.advance(rest);
-                        return buf.len();
+            let octets = matches!(self.opts.format, InputFormat::Auto | InputFormat::Syslog)
+                .then(|| syslog::octet_frame(rest))
+                .flatten();
+            if let Some((header, len)) = octets {
+                if header + len > rest.len() {
+                    if !eof {
+                        return pos;
                     }
-                    let frame = &rest[header..header + len];
-                    self.syslog_record(frame, position, 0, out);
-                    self.advance(&rest[..header + len]);
-                    pos += header + len;
-                    continue;
+                    let e = ParseError::Truncated("syslog octet-counted frame");
+                    out(Parsed::Reject(self.reject(position, e, rest, None)));
+                    self.advance(rest);
+                    return buf.len();
                 }
+                let frame = &rest[header..header + len];
+                self.syslog_record(frame, position, 0, out);
+                self.advance(&rest[..header + len]);
+                pos += header + len;
+                continue;
             }
 
             // A pretty-printed JSON document.
@@ -306,7 +308,9 @@ impl Decoder {
 
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             self.line_record(line, position, out);
-            self.advance(&rest[..next]);
+            // One line: no need to count its newlines.
+            self.line += u64::from(nl.is_some());
+            self.offset += next as u64;
             pos += next;
         }
         pos
@@ -462,7 +466,7 @@ impl Decoder {
         out: &mut dyn FnMut(Parsed),
     ) -> Option<&'b str> {
         match std::str::from_utf8(bytes) {
-            Ok(s) if s.bytes().any(|b| b == 0) => {
+            Ok(_) if memchr::memchr(0, bytes).is_some() => {
                 out(Parsed::Reject(self.reject(
                     position,
                     ParseError::Binary,
@@ -587,7 +591,7 @@ impl Decoder {
                 format,
                 envelope: frame.envelope,
                 parse_quality: quality,
-                log_stream: frame.stream.map(Arc::from),
+                log_stream: frame.stream.map(|s| self.ids.stream(s)),
                 body: built.body,
             })),
             Err(e) => out(Parsed::Reject(self.reject(

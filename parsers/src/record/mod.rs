@@ -10,6 +10,7 @@ pub(crate) mod text;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::catalogue::{self, Context, Message};
 use crate::error::ParseError;
@@ -260,14 +261,27 @@ pub(crate) struct RecordContext<'c> {
     pub fallback_ts: Option<i64>,
 }
 
-/// Shares `TunnelId` allocations between records of the same tunnel.
+/// Shares `TunnelId` and stream-name allocations between records of the same tunnel.
 #[derive(Debug, Default)]
 pub(crate) struct Identities {
     by_name: HashMap<String, Option<TunnelId>>,
+    last_stream: Option<Arc<str>>,
 }
 
 impl Identities {
     const MAX: usize = 65_536;
+
+    /// The stream name as a shared string, reusing the previous one when it is the same.
+    pub(crate) fn stream(&mut self, name: &str) -> Arc<str> {
+        match &self.last_stream {
+            Some(last) if **last == *name => last.clone(),
+            _ => {
+                let arc: Arc<str> = Arc::from(name);
+                self.last_stream = Some(arc.clone());
+                arc
+            }
+        }
+    }
 
     pub(crate) fn lookup(&mut self, name: &str) -> Option<TunnelId> {
         if let Some(hit) = self.by_name.get(name) {
@@ -359,31 +373,29 @@ pub(crate) fn build(
                 None => (catalogue::MessageKind::Unknown, Default::default()),
             }
         };
-        let severity = catalogue::severity(
+        let message = Message::new(
             mkind,
-            &captures,
+            captures,
             Context {
                 bgp_status: status.as_deref(),
                 ..Default::default()
             },
         );
-        let route = (route_status || !f.route.is_empty()).then(|| Route {
-            prefix: f.route.prefix.map(Cow::into_owned),
-            as_path: f.route.as_path.map(Cow::into_owned),
-            local_pref: f.route.local_pref,
-            med: f.route.med,
-            next_hop_ip: f.route.next_hop_ip.map(Cow::into_owned),
-            weight: f.route.weight,
+        let route = (route_status || !f.route.is_empty()).then(|| {
+            Box::new(Route {
+                prefix: f.route.prefix.map(Cow::into_owned),
+                as_path: f.route.as_path.map(Cow::into_owned),
+                local_pref: f.route.local_pref,
+                med: f.route.med,
+                next_hop_ip: f.route.next_hop_ip.map(Cow::into_owned),
+                weight: f.route.weight,
+            })
         });
         EventBody::Bgp(Bgp {
             kind,
             status,
             details,
-            message: Message {
-                kind: mkind,
-                severity,
-                captures,
-            },
+            message,
             route,
             extra: render_extra(extra),
         })

@@ -143,8 +143,7 @@ fn key_values(line: &str) -> Option<Fields<'_>> {
         } else if matches!(key, Key::Details | Key::Message) {
             // Unquoted free text: up to the next known key or the end of the line.
             let end = token_starts(line)
-                .filter(|&j| j > vstart && key_at(line, j).is_some())
-                .next()
+                .find(|&j| j > vstart && key_at(line, j).is_some())
                 .unwrap_or(b.len());
             (Cow::Borrowed(line[vstart..end].trim_end()), end)
         } else {
