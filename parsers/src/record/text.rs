@@ -125,9 +125,12 @@ fn key_values(line: &str) -> Option<Fields<'_>> {
             continue;
         }
         let Some((key, name, vstart)) = key_at(line, i) else {
-            // An unknown key=value or stray word: skip the token, keeping unknown pairs.
+            // An unknown key=value or stray word: skip the token, keeping unknown pairs. A token
+            // ends at ASCII whitespace, as the check at the top of this loop and `token_starts`
+            // have it: one starting with other whitespace (VT, NBSP) would otherwise end where
+            // it starts and never be skipped.
             let end = line[i..]
-                .find(char::is_whitespace)
+                .find(|c: char| c.is_ascii_whitespace())
                 .map_or(b.len(), |e| i + e);
             if let Some((k, v)) = line[i..end].split_once('=') {
                 f.extra.push((
@@ -424,4 +427,28 @@ fn heuristic(line: &str) -> Result<TextRecord<'_>, ParseError> {
         stream: None,
         prefix_ts: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `cargo fuzz` (fuzz/): a stray token starting with whitespace that is not ASCII
+    /// whitespace (VT, NBSP) after ASCII whitespace made `key_values` loop forever.
+    #[test]
+    fn key_values_token_starting_with_non_ascii_whitespace() {
+        for stray in ["\u{b}x", "\u{a0}x", "\u{2003}x=1"] {
+            let line = format!(
+                "dpd_enabled=true nat_t_detected=false {stray} ike_phase1_state=established"
+            );
+            let rec = parse(&line).expect("a key=value record");
+            assert_eq!(rec.quality, ParseQuality::Structured);
+            assert_eq!(rec.fields.dpd_enabled, Some(true));
+            assert_eq!(rec.fields.nat_t_detected, Some(false));
+            assert_eq!(rec.fields.phase1.as_deref(), Some("established"));
+        }
+        // A minimal input, through the whole decoder.
+        let out = crate::parse_all("t", b"med=1 med=2 \x0bx\n", Default::default());
+        assert_eq!(out.len(), 1);
+    }
 }
