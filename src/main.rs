@@ -1,7 +1,9 @@
 //! The `tunnelwatch` command line: parses arguments and wires the library crates together.
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or bad input (DESIGN §7).
 
+mod ingest_cmd;
 mod parse_cmd;
+mod query_cmd;
 
 use std::process::ExitCode;
 
@@ -25,6 +27,11 @@ enum Command {
     /// Parse VPN log input and print one normalised event per line as JSON; bad records go to
     /// stderr with their position.
     Parse(parse_cmd::ParseArgs),
+    /// Load files, directories, globs or stdin into the data directory (durable Parquet);
+    /// re-running over the same input adds nothing twice.
+    Ingest(ingest_cmd::IngestArgs),
+    /// Run a read-only SQL query (or a saved one) over the data directory.
+    Query(query_cmd::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +44,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Parse(args) => parse_cmd::run(args),
+        Command::Ingest(args) => ingest_cmd::run(args),
+        Command::Query(args) => query_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tunnelwatch_ingest::files::decode_stream;
 use tunnelwatch_parsers::{Decoder, DecoderOptions, InputFormat, Parsed};
 
 #[derive(Args)]
@@ -31,7 +32,7 @@ pub struct ParseArgs {
     paths: Vec<String>,
 }
 
-fn parse_format(s: &str) -> Result<InputFormat, String> {
+pub(crate) fn parse_format(s: &str) -> Result<InputFormat, String> {
     InputFormat::parse(s).ok_or_else(|| {
         format!(
             "unknown format {s:?}; expected one of {}",
@@ -45,8 +46,6 @@ struct Counts {
     events: u64,
     rejects: u64,
 }
-
-const CHUNK: usize = 1 << 20;
 
 pub fn run(args: ParseArgs) -> Result<ExitCode> {
     let stdout = io::stdout();
@@ -76,7 +75,7 @@ pub fn run(args: ParseArgs) -> Result<ExitCode> {
         };
         let mut decoder = Decoder::new(source, opts);
         let mut sink = |p: Parsed| emit(p, &mut out, &mut err, &mut counts, args.rejects_json);
-        let result = decode_reader(&mut decoder, reader, &mut sink);
+        let result = decode_stream(&mut decoder, reader, &mut sink, &mut |_, _| Ok(()));
         match result {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
@@ -133,34 +132,6 @@ fn emit(
             } else {
                 let _ = writeln!(err, "{r}");
             }
-        }
-    }
-}
-
-/// Feeds a reader to the decoder in chunks, inflating gzip, handing back incomplete records.
-fn decode_reader(
-    decoder: &mut Decoder,
-    reader: Box<dyn Read + '_>,
-    sink: &mut dyn FnMut(Parsed),
-) -> io::Result<()> {
-    let mut reader = io::BufReader::with_capacity(CHUNK, reader);
-    let head = io::BufRead::fill_buf(&mut reader)?;
-    let mut reader: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(reader))
-    } else {
-        Box::new(reader)
-    };
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-    loop {
-        let start = buf.len();
-        buf.resize(start + CHUNK, 0);
-        let n = reader.read(&mut buf[start..])?;
-        buf.truncate(start + n);
-        let eof = n == 0;
-        let used = decoder.decode(&buf, eof, sink);
-        buf.drain(..used);
-        if eof {
-            return Ok(());
         }
     }
 }

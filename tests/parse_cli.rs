@@ -1,5 +1,5 @@
 //! End-to-end tests of `tunnelwatch parse`: the binary on every sample input under
-//! `tests/data/`, compared with golden NDJSON files (`tests/data/golden/`), plus exit codes and
+//! `tests/data/`, compared with golden NDJSON files (`tests/golden/parse/`), plus exit codes and
 //! error messages.
 //!
 //! Regenerate the golden files after an intended change with
@@ -51,7 +51,7 @@ const SAMPLES: [&str; 10] = [
 #[test]
 fn every_sample_matches_its_golden_output() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let golden_dir = data_dir().join("golden");
+    let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/parse");
     let mut failures = Vec::new();
     for name in SAMPLES {
         let path = format!("tests/data/{name}");

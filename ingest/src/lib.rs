@@ -7,3 +7,5 @@
 //! store lays out data.
 //!
 //! Status: not built yet (issue "Streaming collectors and `tunnelwatch serve`").
+
+pub mod files;

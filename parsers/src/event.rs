@@ -101,6 +101,15 @@ pub enum RecordFormat {
     Text,
 }
 
+impl RecordFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordFormat::Json => "json",
+            RecordFormat::Text => "text",
+        }
+    }
+}
+
 /// How sure the parser is of the columns: the `parse_quality` column.
 ///
 /// `exact`: a JSON record with the documented keys. `structured`: a text rendering in one of the
@@ -112,6 +121,16 @@ pub enum ParseQuality {
     Exact,
     Structured,
     Heuristic,
+}
+
+impl ParseQuality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParseQuality::Exact => "exact",
+            ParseQuality::Structured => "structured",
+            ParseQuality::Heuristic => "heuristic",
+        }
+    }
 }
 
 /// How the record reached us: the `envelope` column.
@@ -130,6 +149,19 @@ pub enum Envelope {
     Firehose,
     /// RFC 5424 / RFC 3164 syslog.
     Syslog,
+}
+
+impl Envelope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Envelope::Raw => "raw",
+            Envelope::CliEvents => "cli_events",
+            Envelope::S3Export => "s3_export",
+            Envelope::Subscription => "subscription",
+            Envelope::Firehose => "firehose",
+            Envelope::Syslog => "syslog",
+        }
+    }
 }
 
 /// Where a record was found: line and byte offset in the source, and the index of the event

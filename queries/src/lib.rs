@@ -2,8 +2,27 @@
 //!
 //! Owns: the Arrow schemas of the tables in DESIGN §4 (`tunnel_activity`, `bgp_events`,
 //! `traffic`, `metrics`, `alarm_history`, `health_events`, `rejects`), the write-ahead log,
-//! Parquet segments partitioned by table and UTC day, retention and compaction, the DataFusion
-//! session, the read-only SQL guard and the saved queries.
+//! Parquet segments partitioned by table and UTC day, retention and compaction, the source
+//! ledger that makes re-ingestion idempotent, the DataFusion session, the read-only SQL guard
+//! and the saved queries.
 //! Must not: know where events came from (sources live in `tunnelwatch-ingest`).
 //!
-//! Status: not built yet (issue "Durable columnar store with DataFusion SQL").
+//! Data flow: [`rows::RowBuilder`] (events → Arrow) → [`store::Store::append`] (WAL, fsync) →
+//! memory → [`store::Store::flush`] (Parquet via `object_store`) → [`engine::Engine`] (SQL).
+
+pub mod engine;
+mod error;
+pub mod guard;
+pub mod rows;
+pub mod saved;
+pub mod schema;
+pub mod segments;
+pub mod store;
+pub mod wal;
+
+pub use engine::{Engine, QueryOptions, QueryResult};
+pub use error::StoreError;
+pub use rows::RowBuilder;
+pub use schema::TableName;
+pub use store::{Recovery, Store, StoreOptions};
+pub use wal::{SourceMark, Sync};

@@ -54,7 +54,8 @@ impl Key {
         use Key::*;
         Some(match name {
             "event_timestamp" => EventTimestamp,
-            "timestamp" => Timestamp,
+            // `ts` is what `tunnelwatch parse` prints: its output can be read back.
+            "timestamp" | "ts" => Timestamp,
             "dpd_enabled" => DpdEnabled,
             "nat_t_detected" => NatTDetected,
             "ike_phase1_state" => Phase1,

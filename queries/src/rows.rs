@@ -1,0 +1,393 @@
+//! Parsed events and rejects to Arrow record batches, one builder per table.
+//!
+//! Invariant: the columns produced match `schema.rs` exactly, in order; `finish` hands out a
+//! batch and leaves the builder empty and reusable.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder,
+};
+use tunnelwatch_parsers::{Event, EventBody, Reject, Table};
+
+use crate::schema::TableName;
+
+fn ts_builder() -> TimestampMillisecondBuilder {
+    TimestampMillisecondBuilder::new().with_timezone("UTC")
+}
+
+/// Columns shared by the three event tables, at their end.
+#[derive(Default)]
+struct Provenance {
+    source: StringBuilder,
+    format: StringBuilder,
+    parse_quality: StringBuilder,
+    envelope: StringBuilder,
+    log_stream: StringBuilder,
+    line: Int64Builder,
+    offset: Int64Builder,
+    index: Int64Builder,
+    extra: StringBuilder,
+}
+
+impl Provenance {
+    fn push(&mut self, e: &Event, extra: Option<&str>) {
+        self.source.append_value(&*e.source);
+        self.format.append_value(e.format.as_str());
+        self.parse_quality.append_value(e.parse_quality.as_str());
+        self.envelope.append_value(e.envelope.as_str());
+        self.log_stream.append_option(e.log_stream.as_deref());
+        self.line.append_value(e.position.line as i64);
+        self.offset.append_value(e.position.offset as i64);
+        self.index.append_option(e.position.index.map(|i| i as i64));
+        self.extra.append_option(extra);
+    }
+
+    fn finish(&mut self, cols: &mut Vec<ArrayRef>) {
+        cols.push(Arc::new(self.source.finish()));
+        cols.push(Arc::new(self.format.finish()));
+        cols.push(Arc::new(self.parse_quality.finish()));
+        cols.push(Arc::new(self.envelope.finish()));
+        cols.push(Arc::new(self.log_stream.finish()));
+        cols.push(Arc::new(self.line.finish()));
+        cols.push(Arc::new(self.offset.finish()));
+        cols.push(Arc::new(self.index.finish()));
+        cols.push(Arc::new(self.extra.finish()));
+    }
+}
+
+struct Common {
+    ts: TimestampMillisecondBuilder,
+    ingest_ts: TimestampMillisecondBuilder,
+    vpn_id: StringBuilder,
+    tunnel_ip: StringBuilder,
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        Common {
+            ts: ts_builder(),
+            ingest_ts: ts_builder(),
+            vpn_id: StringBuilder::new(),
+            tunnel_ip: StringBuilder::new(),
+        }
+    }
+}
+
+impl Common {
+    fn push(&mut self, e: &Event) {
+        self.ts.append_value(e.ts);
+        self.ingest_ts.append_option(e.ingest_ts);
+        self.vpn_id.append_option(e.vpn_id());
+        self.tunnel_ip.append_option(e.tunnel_ip());
+    }
+
+    fn finish(&mut self, cols: &mut Vec<ArrayRef>) {
+        cols.push(Arc::new(self.ts.finish()));
+        cols.push(Arc::new(self.ingest_ts.finish()));
+        cols.push(Arc::new(self.vpn_id.finish()));
+        cols.push(Arc::new(self.tunnel_ip.finish()));
+    }
+}
+
+#[derive(Default)]
+struct ActivityRows {
+    common: Common,
+    dpd: BooleanBuilder,
+    nat: BooleanBuilder,
+    p1: StringBuilder,
+    p2: StringBuilder,
+    details: StringBuilder,
+    kind: StringBuilder,
+    severity: StringBuilder,
+    spi: StringBuilder,
+    retry_count: Int64Builder,
+    cgw_ip: StringBuilder,
+    request_id: Int64Builder,
+    prov: Provenance,
+    len: usize,
+}
+
+#[derive(Default)]
+struct BgpRows {
+    common: Common,
+    kind_type: StringBuilder,
+    status: StringBuilder,
+    details: StringBuilder,
+    kind: StringBuilder,
+    severity: StringBuilder,
+    from_state: StringBuilder,
+    to_state: StringBuilder,
+    neighbor_ip: StringBuilder,
+    prefix_count: Int64Builder,
+    prefix_limit: Int64Builder,
+    direction: StringBuilder,
+    error_code: Int64Builder,
+    error_subcode: Int64Builder,
+    reason: StringBuilder,
+    peer_asn: Int64Builder,
+    expected_asn: Int64Builder,
+    hold_time: Int64Builder,
+    router_id: StringBuilder,
+    prefix: StringBuilder,
+    as_path: StringBuilder,
+    local_pref: Int64Builder,
+    med: Int64Builder,
+    next_hop_ip: StringBuilder,
+    weight: Int64Builder,
+    denied_reason: StringBuilder,
+    prov: Provenance,
+    len: usize,
+}
+
+#[derive(Default)]
+struct TrafficRows {
+    common: Common,
+    bytes_in: Int64Builder,
+    bytes_out: Int64Builder,
+    packets_in: Int64Builder,
+    packets_out: Int64Builder,
+    concentrator_id: StringBuilder,
+    prov: Provenance,
+    len: usize,
+}
+
+struct RejectRows {
+    ts: TimestampMillisecondBuilder,
+    source: StringBuilder,
+    position: StringBuilder,
+    error: StringBuilder,
+    raw: BinaryBuilder,
+    line: Int64Builder,
+    offset: Int64Builder,
+    index: Int64Builder,
+    len: usize,
+}
+
+impl Default for RejectRows {
+    fn default() -> Self {
+        RejectRows {
+            ts: ts_builder(),
+            source: StringBuilder::new(),
+            position: StringBuilder::new(),
+            error: StringBuilder::new(),
+            raw: BinaryBuilder::new(),
+            line: Int64Builder::new(),
+            offset: Int64Builder::new(),
+            index: Int64Builder::new(),
+            len: 0,
+        }
+    }
+}
+
+fn opt_i64<T: TryInto<i64>>(v: Option<T>) -> Option<i64> {
+    v.and_then(|x| x.try_into().ok())
+}
+
+/// Accumulates rows for the event tables and `rejects`.
+#[derive(Default)]
+pub struct RowBuilder {
+    activity: ActivityRows,
+    bgp: BgpRows,
+    traffic: TrafficRows,
+    rejects: RejectRows,
+}
+
+impl RowBuilder {
+    /// Rows held so far, all tables together.
+    pub fn len(&self) -> usize {
+        self.activity.len + self.bgp.len + self.traffic.len + self.rejects.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push_event(&mut self, e: &Event) {
+        match &e.body {
+            EventBody::Activity(a) => {
+                let r = &mut self.activity;
+                r.common.push(e);
+                r.dpd.append_option(a.dpd_enabled);
+                r.nat.append_option(a.nat_t_detected);
+                r.p1.append_option(a.ike_phase1_state.map(|s| s.as_str()));
+                r.p2.append_option(a.ike_phase2_state.map(|s| s.as_str()));
+                r.details.append_option(a.details.as_deref());
+                r.kind.append_value(a.message.kind.as_str());
+                r.severity.append_value(a.message.severity.as_str());
+                let c = a.message.captures();
+                r.spi.append_option(c.spi.as_deref());
+                r.retry_count.append_option(opt_i64(c.retry_count));
+                r.cgw_ip.append_option(c.cgw_ip.as_deref());
+                r.request_id.append_option(opt_i64(c.request_id));
+                r.prov.push(e, a.extra.as_deref());
+                r.len += 1;
+            }
+            EventBody::Bgp(b) => {
+                let r = &mut self.bgp;
+                r.common.push(e);
+                r.kind_type.append_value(b.kind.as_str());
+                r.status.append_option(b.status.as_deref());
+                r.details.append_option(b.details.as_deref());
+                r.kind.append_value(b.message.kind.as_str());
+                r.severity.append_value(b.message.severity.as_str());
+                let c = b.message.captures();
+                r.from_state.append_option(c.from_state.as_deref());
+                r.to_state.append_option(c.to_state.as_deref());
+                r.neighbor_ip.append_option(c.neighbor_ip.as_deref());
+                r.prefix_count.append_option(opt_i64(c.prefix_count));
+                r.prefix_limit.append_option(opt_i64(c.prefix_limit));
+                r.direction.append_option(c.direction.map(|d| d.as_str()));
+                r.error_code.append_option(opt_i64(c.error_code));
+                r.error_subcode.append_option(opt_i64(c.error_subcode));
+                r.reason.append_option(c.reason.as_deref());
+                r.peer_asn.append_option(opt_i64(c.peer_asn));
+                r.expected_asn.append_option(opt_i64(c.expected_asn));
+                r.hold_time.append_option(opt_i64(c.hold_time));
+                r.router_id.append_option(c.router_id.as_deref());
+                let route = b.route.as_deref();
+                r.prefix.append_option(route.and_then(|x| x.prefix.as_deref()));
+                r.as_path.append_option(
+                    route
+                        .and_then(|x| x.as_path.as_deref())
+                        .or(c.as_path.as_deref()),
+                );
+                r.local_pref.append_option(route.and_then(|x| x.local_pref));
+                r.med.append_option(route.and_then(|x| x.med));
+                r.next_hop_ip
+                    .append_option(route.and_then(|x| x.next_hop_ip.as_deref()));
+                r.weight.append_option(route.and_then(|x| x.weight));
+                r.denied_reason.append_option(c.denied_reason.as_deref());
+                r.prov.push(e, b.extra.as_deref());
+                r.len += 1;
+            }
+            EventBody::Traffic(t) => {
+                let r = &mut self.traffic;
+                r.common.push(e);
+                r.bytes_in.append_option(opt_i64(t.bytes_in));
+                r.bytes_out.append_option(opt_i64(t.bytes_out));
+                r.packets_in.append_option(opt_i64(t.packets_in));
+                r.packets_out.append_option(opt_i64(t.packets_out));
+                r.concentrator_id
+                    .append_option(t.concentrator_id.as_deref());
+                r.prov.push(e, None);
+                r.len += 1;
+            }
+        }
+    }
+
+    /// A reject, timestamped with its envelope time or `now_ms`.
+    pub fn push_reject(&mut self, r: &Reject, now_ms: i64) {
+        let x = &mut self.rejects;
+        x.ts.append_value(r.ingest_ts.unwrap_or(now_ms));
+        x.source.append_value(&*r.source);
+        x.position.append_value(r.position.to_string());
+        x.error.append_value(r.error.to_string());
+        x.raw.append_value(&r.raw);
+        x.line.append_value(r.position.line as i64);
+        x.offset.append_value(r.position.offset as i64);
+        x.index.append_option(r.position.index.map(|i| i as i64));
+        x.len += 1;
+    }
+
+    /// Hands out the non-empty batches and resets.
+    pub fn finish(&mut self) -> Vec<(TableName, RecordBatch)> {
+        let mut out = Vec::new();
+        if self.activity.len > 0 {
+            let r = &mut self.activity;
+            let mut c: Vec<ArrayRef> = Vec::with_capacity(24);
+            r.common.finish(&mut c);
+            c.push(Arc::new(r.dpd.finish()));
+            c.push(Arc::new(r.nat.finish()));
+            c.push(Arc::new(r.p1.finish()));
+            c.push(Arc::new(r.p2.finish()));
+            c.push(Arc::new(r.details.finish()));
+            c.push(Arc::new(r.kind.finish()));
+            c.push(Arc::new(r.severity.finish()));
+            c.push(Arc::new(r.spi.finish()));
+            c.push(Arc::new(r.retry_count.finish()));
+            c.push(Arc::new(r.cgw_ip.finish()));
+            c.push(Arc::new(r.request_id.finish()));
+            r.prov.finish(&mut c);
+            r.len = 0;
+            out.push((TableName::TunnelActivity, batch(TableName::TunnelActivity, c)));
+        }
+        if self.bgp.len > 0 {
+            let r = &mut self.bgp;
+            let mut c: Vec<ArrayRef> = Vec::with_capacity(40);
+            r.common.finish(&mut c);
+            c.push(Arc::new(r.kind_type.finish()));
+            c.push(Arc::new(r.status.finish()));
+            c.push(Arc::new(r.details.finish()));
+            c.push(Arc::new(r.kind.finish()));
+            c.push(Arc::new(r.severity.finish()));
+            c.push(Arc::new(r.from_state.finish()));
+            c.push(Arc::new(r.to_state.finish()));
+            c.push(Arc::new(r.neighbor_ip.finish()));
+            c.push(Arc::new(r.prefix_count.finish()));
+            c.push(Arc::new(r.prefix_limit.finish()));
+            c.push(Arc::new(r.direction.finish()));
+            c.push(Arc::new(r.error_code.finish()));
+            c.push(Arc::new(r.error_subcode.finish()));
+            c.push(Arc::new(r.reason.finish()));
+            c.push(Arc::new(r.peer_asn.finish()));
+            c.push(Arc::new(r.expected_asn.finish()));
+            c.push(Arc::new(r.hold_time.finish()));
+            c.push(Arc::new(r.router_id.finish()));
+            c.push(Arc::new(r.prefix.finish()));
+            c.push(Arc::new(r.as_path.finish()));
+            c.push(Arc::new(r.local_pref.finish()));
+            c.push(Arc::new(r.med.finish()));
+            c.push(Arc::new(r.next_hop_ip.finish()));
+            c.push(Arc::new(r.weight.finish()));
+            c.push(Arc::new(r.denied_reason.finish()));
+            r.prov.finish(&mut c);
+            r.len = 0;
+            out.push((TableName::BgpEvents, batch(TableName::BgpEvents, c)));
+        }
+        if self.traffic.len > 0 {
+            let r = &mut self.traffic;
+            let mut c: Vec<ArrayRef> = Vec::with_capacity(20);
+            r.common.finish(&mut c);
+            c.push(Arc::new(r.bytes_in.finish()));
+            c.push(Arc::new(r.bytes_out.finish()));
+            c.push(Arc::new(r.packets_in.finish()));
+            c.push(Arc::new(r.packets_out.finish()));
+            c.push(Arc::new(r.concentrator_id.finish()));
+            r.prov.finish(&mut c);
+            r.len = 0;
+            out.push((TableName::Traffic, batch(TableName::Traffic, c)));
+        }
+        if self.rejects.len > 0 {
+            let x = &mut self.rejects;
+            let c: Vec<ArrayRef> = vec![
+                Arc::new(x.ts.finish()),
+                Arc::new(x.source.finish()),
+                Arc::new(x.position.finish()),
+                Arc::new(x.error.finish()),
+                Arc::new(x.raw.finish()),
+                Arc::new(x.line.finish()),
+                Arc::new(x.offset.finish()),
+                Arc::new(x.index.finish()),
+            ];
+            x.len = 0;
+            out.push((TableName::Rejects, batch(TableName::Rejects, c)));
+        }
+        out
+    }
+}
+
+fn batch(table: TableName, cols: Vec<ArrayRef>) -> RecordBatch {
+    RecordBatch::try_new(table.schema(), cols)
+        .unwrap_or_else(|e| panic!("{}: builder and schema disagree: {e}", table.as_str()))
+}
+
+/// The table an event goes to.
+pub fn table_of(e: &Event) -> TableName {
+    match e.table() {
+        Table::TunnelActivity => TableName::TunnelActivity,
+        Table::BgpEvents => TableName::BgpEvents,
+        Table::Traffic => TableName::Traffic,
+    }
+}

@@ -1,0 +1,232 @@
+//! The Arrow schemas of the SQL tables (DESIGN §4). Column names are a contract: columns may
+//! be added, never renamed. All times are `Timestamp(Millisecond, "UTC")`.
+//!
+//! Strings are plain `Utf8` in memory; on disk Parquet dictionary-encodes them per column chunk,
+//! which is where the low-cardinality columns (`vpn_id`, `message_kind`, `severity`, …) pay.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// The tables of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableName {
+    TunnelActivity,
+    BgpEvents,
+    Traffic,
+    Metrics,
+    AlarmHistory,
+    HealthEvents,
+    Rejects,
+}
+
+impl TableName {
+    pub const ALL: [TableName; 7] = [
+        TableName::TunnelActivity,
+        TableName::BgpEvents,
+        TableName::Traffic,
+        TableName::Metrics,
+        TableName::AlarmHistory,
+        TableName::HealthEvents,
+        TableName::Rejects,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableName::TunnelActivity => "tunnel_activity",
+            TableName::BgpEvents => "bgp_events",
+            TableName::Traffic => "traffic",
+            TableName::Metrics => "metrics",
+            TableName::AlarmHistory => "alarm_history",
+            TableName::HealthEvents => "health_events",
+            TableName::Rejects => "rejects",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<TableName> {
+        TableName::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The column that places a row in a day partition.
+    pub fn time_column(self) -> &'static str {
+        match self {
+            TableName::HealthEvents => "start_time",
+            _ => "ts",
+        }
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            TableName::TunnelActivity => TUNNEL_ACTIVITY.clone(),
+            TableName::BgpEvents => BGP_EVENTS.clone(),
+            TableName::Traffic => TRAFFIC.clone(),
+            TableName::Metrics => METRICS.clone(),
+            TableName::AlarmHistory => ALARM_HISTORY.clone(),
+            TableName::HealthEvents => HEALTH_EVENTS.clone(),
+            TableName::Rejects => REJECTS.clone(),
+        }
+    }
+}
+
+pub fn timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn ts(name: &str, nullable: bool) -> Field {
+    Field::new(name, timestamp(), nullable)
+}
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn int(name: &str) -> Field {
+    Field::new(name, DataType::Int64, true)
+}
+
+/// Where a row came from: common trailing columns of the event tables.
+fn provenance() -> Vec<Field> {
+    vec![
+        Field::new("source", DataType::Utf8, false),
+        text("format"),
+        text("parse_quality"),
+        text("envelope"),
+        text("log_stream"),
+        Field::new("source_line", DataType::Int64, false),
+        Field::new("source_offset", DataType::Int64, false),
+        int("source_index"),
+        text("extra"),
+    ]
+}
+
+fn schema(fields: Vec<Field>) -> SchemaRef {
+    Arc::new(Schema::new(fields))
+}
+
+static TUNNEL_ACTIVITY: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut f = vec![
+        ts("ts", false),
+        ts("ingest_ts", true),
+        text("vpn_id"),
+        text("tunnel_ip"),
+        Field::new("dpd_enabled", DataType::Boolean, true),
+        Field::new("nat_t_detected", DataType::Boolean, true),
+        text("ike_phase1_state"),
+        text("ike_phase2_state"),
+        text("details"),
+        Field::new("message_kind", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        text("spi"),
+        int("retry_count"),
+        text("cgw_ip"),
+        int("request_id"),
+    ];
+    f.extend(provenance());
+    schema(f)
+});
+
+static BGP_EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut f = vec![
+        ts("ts", false),
+        ts("ingest_ts", true),
+        text("vpn_id"),
+        text("tunnel_ip"),
+        Field::new("type", DataType::Utf8, false),
+        text("status"),
+        text("details"),
+        Field::new("message_kind", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        text("from_state"),
+        text("to_state"),
+        text("neighbor_ip"),
+        int("prefix_count"),
+        int("prefix_limit"),
+        text("direction"),
+        int("error_code"),
+        int("error_subcode"),
+        text("reason"),
+        int("peer_asn"),
+        int("expected_asn"),
+        int("hold_time"),
+        text("router_id"),
+        text("prefix"),
+        text("as_path"),
+        int("local_pref"),
+        int("med"),
+        text("next_hop_ip"),
+        int("weight"),
+        text("denied_reason"),
+    ];
+    f.extend(provenance());
+    schema(f)
+});
+
+static TRAFFIC: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut f = vec![
+        ts("ts", false),
+        ts("ingest_ts", true),
+        text("vpn_id"),
+        text("tunnel_ip"),
+        int("bytes_in"),
+        int("bytes_out"),
+        int("packets_in"),
+        int("packets_out"),
+        text("concentrator_id"),
+    ];
+    f.extend(provenance());
+    schema(f)
+});
+
+static METRICS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    schema(vec![
+        ts("ts", false),
+        Field::new("namespace", DataType::Utf8, false),
+        Field::new("metric_name", DataType::Utf8, false),
+        text("vpn_id"),
+        text("tunnel_ip"),
+        Field::new("period_s", DataType::Int64, false),
+        Field::new("sample_count", DataType::Float64, true),
+        Field::new("sum", DataType::Float64, true),
+        Field::new("minimum", DataType::Float64, true),
+        Field::new("maximum", DataType::Float64, true),
+        text("unit"),
+    ])
+});
+
+static ALARM_HISTORY: LazyLock<SchemaRef> = LazyLock::new(|| {
+    schema(vec![
+        ts("ts", false),
+        Field::new("alarm_name", DataType::Utf8, false),
+        text("old_state"),
+        text("new_state"),
+        text("reason"),
+        text("reason_data"),
+    ])
+});
+
+static HEALTH_EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    schema(vec![
+        Field::new("event_arn", DataType::Utf8, false),
+        text("event_type_code"),
+        ts("start_time", false),
+        ts("end_time", true),
+        ts("last_updated_time", true),
+        text("status_code"),
+        text("vpn_id"),
+        text("tunnel_ip"),
+        text("description"),
+    ])
+});
+
+static REJECTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    schema(vec![
+        ts("ts", false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("position", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, false),
+        Field::new("raw", DataType::Binary, false),
+        Field::new("source_line", DataType::Int64, false),
+        Field::new("source_offset", DataType::Int64, false),
+        int("source_index"),
+    ])
+});

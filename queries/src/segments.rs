@@ -1,0 +1,326 @@
+//! Parquet segments: the durable, queryable form of the data, laid out as
+//! `<data>/<table>/date=YYYY-MM-DD/<name>.parquet` (zstd, dictionary-encoded strings, page
+//! statistics), so that DuckDB, Athena, Trino or Spark can read the same tree as plain Parquet.
+//!
+//! All segment I/O goes through `object_store` (a `LocalFileSystem` rooted at the data
+//! directory today; the same layout works on S3-compatible storage). On a local disk every file
+//! is fsynced, and its directory, before a write returns.
+//!
+//! Naming: `w<wal-seq>-<n>.parquet` for files flushed from WAL segment `<wal-seq>`, and
+//! `c<first>-<last>-<n>.parquet` for a compaction of files `w<first>`…`w<last>`. These names
+//! let recovery find and remove the partial output of an interrupted flush or compaction.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMillisecondArray};
+use arrow::compute::{concat_batches, filter_record_batch};
+use chrono::DateTime;
+use futures::TryStreamExt;
+use futures::executor::block_on;
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::error::StoreError;
+use crate::schema::TableName;
+use crate::wal::sync_dir;
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// One Parquet file of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFile {
+    pub table: TableName,
+    /// Days since the epoch of its partition.
+    pub day: i64,
+    pub name: String,
+    pub size: u64,
+}
+
+impl SegmentFile {
+    pub fn relative_path(&self) -> String {
+        format!("{}/date={}/{}", self.table.as_str(), day_name(self.day), self.name)
+    }
+}
+
+pub fn day_name(day: i64) -> String {
+    DateTime::from_timestamp_millis(day * MS_PER_DAY)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| format!("day{day}"))
+}
+
+fn parse_day(name: &str) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(name, "%Y-%m-%d").ok()?;
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis() / MS_PER_DAY)
+}
+
+/// The Parquet files of a data directory.
+pub struct Segments {
+    root: PathBuf,
+    store: Arc<LocalFileSystem>,
+    props: WriterProperties,
+}
+
+impl Segments {
+    pub fn open(root: &Path) -> Result<Segments, StoreError> {
+        for t in TableName::ALL {
+            let dir = root.join(t.as_str());
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        }
+        let store = LocalFileSystem::new_with_prefix(root)?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(1 << 20))
+            .build();
+        Ok(Segments {
+            root: root.to_owned(),
+            store: Arc::new(store),
+            props,
+        })
+    }
+
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// Writes `batches` of one table as Parquet, one file per UTC day of the time column,
+    /// named `<stem>-<n>.parquet`. Returns the files written.
+    pub fn write(
+        &self,
+        table: TableName,
+        batches: &[RecordBatch],
+        stem: &str,
+    ) -> Result<Vec<SegmentFile>, StoreError> {
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(Vec::new());
+        }
+        let batch = concat_batches(&table.schema(), batches)?;
+        let mut out = Vec::new();
+        for (n, (day, part)) in split_by_day(table, &batch)?.into_iter().enumerate() {
+            let name = format!("{stem}-{n}.parquet");
+            let file = SegmentFile {
+                table,
+                day,
+                name,
+                size: 0,
+            };
+            let size = self.put_parquet(&file.relative_path(), &part)?;
+            out.push(SegmentFile { size, ..file });
+        }
+        Ok(out)
+    }
+
+    fn put_parquet(&self, relative: &str, batch: &RecordBatch) -> Result<u64, StoreError> {
+        let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 8 + 4096);
+        {
+            let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(self.props.clone()))?;
+            w.write(batch)?;
+            w.close()?;
+        }
+        let size = buf.len() as u64;
+        block_on(self.store.put(&ObjectPath::from(relative), buf.into()))?;
+        // LocalFileSystem renames a staged file into place; make both durable.
+        let path = self.root.join(relative);
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::io(&path, e))?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(size)
+    }
+
+    /// Every segment file of `table`.
+    pub fn list(&self, table: TableName) -> Result<Vec<SegmentFile>, StoreError> {
+        let prefix = ObjectPath::from(table.as_str());
+        let metas: Vec<_> = block_on(self.store.list(Some(&prefix)).try_collect())?;
+        let mut files: Vec<SegmentFile> = metas
+            .into_iter()
+            .filter_map(|m| {
+                let mut parts = m.location.parts();
+                let _table = parts.next()?;
+                let part = parts.next()?;
+                let name = parts.next()?.as_ref().to_owned();
+                let day = parse_day(part.as_ref().strip_prefix("date=")?)?;
+                name.ends_with(".parquet").then_some(SegmentFile {
+                    table,
+                    day,
+                    name,
+                    size: m.size,
+                })
+            })
+            .collect();
+        files.sort_by(|a, b| (a.day, &a.name).cmp(&(b.day, &b.name)));
+        Ok(files)
+    }
+
+    pub fn delete(&self, file: &SegmentFile) -> Result<(), StoreError> {
+        block_on(self.store.delete(&ObjectPath::from(file.relative_path())))?;
+        Ok(())
+    }
+
+    /// Removes the files a flush of WAL segment `seq` may have left (before replaying it).
+    pub fn delete_flushed_from(&self, seq: u64) -> Result<usize, StoreError> {
+        let stem = format!("w{seq:020}-");
+        let mut n = 0;
+        for t in TableName::ALL {
+            for f in self.list(t)? {
+                if f.name.starts_with(&stem) {
+                    self.delete(&f)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Reads a segment file back.
+    pub fn read(&self, file: &SegmentFile) -> Result<Vec<RecordBatch>, StoreError> {
+        let path = self.root.join(file.relative_path());
+        let f = std::fs::File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)?.build()?;
+        Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Merges the files of each day partition that has more than `min_files` of them into one.
+    /// Crash-safe: the merged file is complete before any input is removed, and recovery
+    /// ([`Segments::finish_interrupted_compactions`]) removes inputs a merged file covers.
+    pub fn compact(&self, table: TableName, min_files: usize) -> Result<usize, StoreError> {
+        let mut by_day: BTreeMap<i64, Vec<SegmentFile>> = BTreeMap::new();
+        for f in self.list(table)? {
+            by_day.entry(f.day).or_default().push(f);
+        }
+        let mut merged = 0;
+        for (_, files) in by_day {
+            if files.len() < min_files.max(2) {
+                continue;
+            }
+            let (first, last) = seq_range(&files);
+            let mut batches = Vec::new();
+            for f in &files {
+                batches.extend(self.read(f)?);
+            }
+            let stem = format!("c{first:020}-{last:020}");
+            let outputs = self.write(table, &batches, &stem)?;
+            for f in &files {
+                if !outputs.iter().any(|o| o.name == f.name) {
+                    self.delete(f)?;
+                }
+            }
+            merged += files.len();
+        }
+        Ok(merged)
+    }
+
+    /// After a crash during compaction: drop inputs that a complete merged file covers.
+    pub fn finish_interrupted_compactions(&self) -> Result<(), StoreError> {
+        for t in TableName::ALL {
+            let files = self.list(t)?;
+            for merged in files.iter().filter(|f| f.name.starts_with('c')) {
+                let Some((first, last)) = compaction_range(&merged.name) else {
+                    continue;
+                };
+                for f in &files {
+                    if f.day == merged.day
+                        && f.name != merged.name
+                        && file_seqs(&f.name).is_some_and(|(a, b)| a >= first && b <= last)
+                        && !(f.name.starts_with('c') && compaction_range(&f.name) == Some((first, last)))
+                    {
+                        self.delete(f)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops whole day partitions older than `keep_from_day`. Returns the number of files.
+    pub fn drop_days_before(&self, keep_from_day: i64) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for t in TableName::ALL {
+            for f in self.list(t)? {
+                if f.day < keep_from_day {
+                    self.delete(&f)?;
+                    n += 1;
+                }
+            }
+        }
+        // Remove the emptied partition directories (best effort).
+        for t in TableName::ALL {
+            if let Ok(dirs) = std::fs::read_dir(self.root.join(t.as_str())) {
+                for d in dirs.flatten() {
+                    let _ = std::fs::remove_dir(d.path());
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Bytes on disk of all segment files.
+    pub fn total_size(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for t in TableName::ALL {
+            n += self.list(t)?.iter().map(|f| f.size).sum::<u64>();
+        }
+        Ok(n)
+    }
+}
+
+/// `w<seq>-…` → (seq, seq); `c<first>-<last>-…` → (first, last).
+fn file_seqs(name: &str) -> Option<(u64, u64)> {
+    if let Some(rest) = name.strip_prefix('w') {
+        let seq = rest.get(..20)?.parse().ok()?;
+        return Some((seq, seq));
+    }
+    compaction_range(name)
+}
+
+fn compaction_range(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix('c')?;
+    let first = rest.get(..20)?.parse().ok()?;
+    let last = rest.get(21..41)?.parse().ok()?;
+    Some((first, last))
+}
+
+fn seq_range(files: &[SegmentFile]) -> (u64, u64) {
+    files
+        .iter()
+        .filter_map(|f| file_seqs(&f.name))
+        .fold((u64::MAX, 0), |(a, b), (x, y)| (a.min(x), b.max(y)))
+}
+
+/// Splits a batch by the UTC day of its time column (one part when all rows share a day).
+fn split_by_day(
+    table: TableName,
+    batch: &RecordBatch,
+) -> Result<Vec<(i64, RecordBatch)>, StoreError> {
+    let col = batch
+        .column_by_name(table.time_column())
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+        .expect("time column is a millisecond timestamp");
+    let days: Vec<i64> = (0..col.len())
+        .map(|i| col.value(i).div_euclid(MS_PER_DAY))
+        .collect();
+    let Some(&first) = days.first() else {
+        return Ok(Vec::new());
+    };
+    if days.iter().all(|d| *d == first) {
+        return Ok(vec![(first, batch.clone())]);
+    }
+    let mut distinct: Vec<i64> = days.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut parts = Vec::with_capacity(distinct.len());
+    for day in distinct {
+        let mask = BooleanArray::from(days.iter().map(|d| *d == day).collect::<Vec<_>>());
+        parts.push((day, filter_record_batch(batch, &mask)?));
+    }
+    Ok(parts)
+}

@@ -1,0 +1,304 @@
+//! The write path: [`Store`] takes batches of rows, makes them durable in the WAL, keeps them in
+//! memory, and flushes them to Parquet segments; a per-source ledger remembers how far each
+//! input is stored so that re-ingesting it adds nothing twice.
+//!
+//! Invariants:
+//! - `append` returns after the WAL holds the rows (fsynced by default): acknowledged rows
+//!   survive a crash.
+//! - A WAL segment is deleted only after its rows are durable in Parquet and the ledger that
+//!   covers them is durable; so at any crash point every acknowledged row is in exactly one of
+//!   {WAL, Parquet} — or in both only for the segment being flushed, whose partial Parquet
+//!   output (`w<seq>-*`) recovery deletes before flushing the segment again.
+//! - One process owns a data directory at a time (an exclusive lock on `<data>/.lock`).
+//!
+//! Ledger semantics: a source key (path + content fingerprint, chosen by the caller) maps to the
+//! byte offset in that source below which every record is stored. Marks travel in the WAL with
+//! the rows they cover, so the ledger is rebuilt exactly on recovery.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::schema::TableName;
+use crate::segments::{SegmentFile, Segments};
+use crate::wal::{self, Frame, SourceMark, Sync, WalWriter};
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub sync: Sync,
+    /// Flush memory to Parquet once this many rows are held.
+    pub flush_rows: usize,
+    /// ... or once the WAL segment reaches this size.
+    pub wal_segment_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sync: Sync::Always,
+            flush_rows: 1 << 21,
+            wal_segment_bytes: 512 << 20,
+        }
+    }
+}
+
+/// What opening the store found and repaired.
+#[derive(Debug, Default, Clone)]
+pub struct Recovery {
+    pub wal_segments: usize,
+    pub rows: usize,
+    /// Torn tails found (a crash in the middle of a write), with where.
+    pub torn: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Ledger {
+    version: u32,
+    sources: BTreeMap<String, u64>,
+}
+
+impl Ledger {
+    fn path(root: &Path) -> PathBuf {
+        root.join("sources.json")
+    }
+
+    fn load(root: &Path) -> Result<Ledger, StoreError> {
+        let path = Ledger::path(root);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                path,
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ledger {
+                version: 1,
+                sources: BTreeMap::new(),
+            }),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    fn apply(&mut self, mark: &SourceMark) {
+        let e = self.sources.entry(mark.source_key.clone()).or_default();
+        *e = (*e).max(mark.offset);
+    }
+
+    fn save(&self, root: &Path) -> Result<(), StoreError> {
+        let path = Ledger::path(root);
+        let tmp = root.join("sources.json.tmp");
+        let bytes = serde_json::to_vec_pretty(self).expect("ledger serialises");
+        let mut f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+        f.write_all(&bytes).map_err(|e| StoreError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+        wal::sync_dir(root)
+    }
+}
+
+/// The writable store of one data directory.
+pub struct Store {
+    root: PathBuf,
+    wal_dir: PathBuf,
+    opts: StoreOptions,
+    segments: Segments,
+    ledger: Ledger,
+    /// Marks not yet in the saved ledger (their rows are in the WAL only).
+    pending: HashMap<String, u64>,
+    wal: WalWriter,
+    seq: u64,
+    mem: BTreeMap<TableName, Vec<RecordBatch>>,
+    mem_rows: usize,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating if needed) a data directory, recovering what a previous run left in the
+    /// WAL into Parquet.
+    pub fn open(root: &Path, opts: StoreOptions) -> Result<(Store, Recovery), StoreError> {
+        fs::create_dir_all(root).map_err(|e| StoreError::io(root, e))?;
+        let lock_path = root.join(".lock");
+        let lock = File::create(&lock_path).map_err(|e| StoreError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(root.to_owned())),
+            Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(&lock_path, e)),
+        }
+        let wal_dir = root.join("wal");
+        fs::create_dir_all(&wal_dir).map_err(|e| StoreError::io(&wal_dir, e))?;
+        let segments = Segments::open(root)?;
+        segments.finish_interrupted_compactions()?;
+        let mut ledger = Ledger::load(root)?;
+        let mut recovery = Recovery::default();
+        let seqs = wal::list_segments(&wal_dir)?;
+        for &seq in &seqs {
+            let path = wal::segment_path(&wal_dir, seq);
+            let replay = wal::replay(&path)?;
+            if let Some(t) = &replay.torn {
+                recovery.torn.push(format!("{}: {t}", path.display()));
+            }
+            segments.delete_flushed_from(seq)?;
+            let mut by_table: BTreeMap<TableName, Vec<RecordBatch>> = BTreeMap::new();
+            let valid_len = replay.valid_len;
+            for frame in replay.frames {
+                match frame {
+                    Frame::Batch(t, b) => {
+                        recovery.rows += b.num_rows();
+                        by_table.entry(t).or_default().push(b);
+                    }
+                    Frame::Mark(m) => ledger.apply(&m),
+                }
+            }
+            for (t, batches) in &by_table {
+                segments.write(*t, batches, &format!("w{seq:020}"))?;
+            }
+            ledger.save(root)?;
+            fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+            // The empty segment a clean run leaves behind is not a recovery.
+            if valid_len > 0 {
+                recovery.wal_segments += 1;
+            }
+        }
+        if !seqs.is_empty() {
+            wal::sync_dir(&wal_dir)?;
+        }
+        let seq = seqs.last().map_or(1, |s| s + 1);
+        let wal = WalWriter::open(wal::segment_path(&wal_dir, seq), 0, opts.sync)?;
+        Ok((
+            Store {
+                root: root.to_owned(),
+                wal_dir,
+                opts,
+                segments,
+                ledger,
+                pending: HashMap::new(),
+                wal,
+                seq,
+                mem: BTreeMap::new(),
+                mem_rows: 0,
+                _lock: lock,
+            },
+            recovery,
+        ))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn segments(&self) -> &Segments {
+        &self.segments
+    }
+
+    /// The offset below which every record of `source_key` is stored (0 if never seen).
+    pub fn committed(&self, source_key: &str) -> u64 {
+        let saved = self.ledger.sources.get(source_key).copied().unwrap_or(0);
+        let pending = self.pending.get(source_key).copied().unwrap_or(0);
+        saved.max(pending)
+    }
+
+    /// Makes `batches` durable (with the source mark that covers them), then holds them in memory
+    /// until the next flush.
+    pub fn append(
+        &mut self,
+        batches: Vec<(TableName, RecordBatch)>,
+        mark: Option<SourceMark>,
+    ) -> Result<(), StoreError> {
+        let batches: Vec<_> = batches.into_iter().filter(|(_, b)| b.num_rows() > 0).collect();
+        if batches.is_empty() && mark.is_none() {
+            return Ok(());
+        }
+        self.wal.append(&batches, mark.as_ref())?;
+        if let Some(m) = mark {
+            let e = self.pending.entry(m.source_key).or_default();
+            *e = (*e).max(m.offset);
+        }
+        for (t, b) in batches {
+            self.mem_rows += b.num_rows();
+            self.mem.entry(t).or_default().push(b);
+        }
+        if self.mem_rows >= self.opts.flush_rows || self.wal.len() >= self.opts.wal_segment_bytes
+        {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Rows held in memory (durable in the WAL, not yet in Parquet), per table.
+    pub fn unflushed(&self) -> &BTreeMap<TableName, Vec<RecordBatch>> {
+        &self.mem
+    }
+
+    /// Writes what memory holds to Parquet, saves the ledger, and retires the WAL segment.
+    pub fn flush(&mut self) -> Result<Vec<SegmentFile>, StoreError> {
+        if self.wal.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stem = format!("w{:020}", self.seq);
+        let mut written = Vec::new();
+        for (t, batches) in &self.mem {
+            written.extend(self.segments.write(*t, batches, &stem)?);
+        }
+        for (key, offset) in self.pending.drain() {
+            self.ledger.apply(&SourceMark {
+                source_key: key,
+                offset,
+            });
+        }
+        self.ledger.save(&self.root)?;
+        let old = self.wal.path().to_owned();
+        self.seq += 1;
+        self.wal = WalWriter::open(wal::segment_path(&self.wal_dir, self.seq), 0, self.opts.sync)?;
+        fs::remove_file(&old).map_err(|e| StoreError::io(&old, e))?;
+        wal::sync_dir(&self.wal_dir)?;
+        self.mem.clear();
+        self.mem_rows = 0;
+        Ok(written)
+    }
+
+    /// Merges small files (a partition with at least `min_files`), after a flush.
+    pub fn compact(&mut self, min_files: usize) -> Result<usize, StoreError> {
+        self.flush()?;
+        let mut n = 0;
+        for t in TableName::ALL {
+            n += self.segments.compact(t, min_files)?;
+        }
+        Ok(n)
+    }
+
+    /// Drops day partitions that end more than `days` days before `now_ms`.
+    pub fn apply_retention(&mut self, now_ms: i64, days: u32) -> Result<usize, StoreError> {
+        let today = now_ms.div_euclid(86_400_000);
+        self.segments.drop_days_before(today - i64::from(days) + 1)
+    }
+}
+
+/// Reads what the WAL of a data directory holds without taking the lock or changing anything
+/// (for a query while another process writes). Stops at a torn tail.
+pub fn read_unflushed(root: &Path) -> Result<BTreeMap<TableName, Vec<RecordBatch>>, StoreError> {
+    let wal_dir = root.join("wal");
+    let mut out: BTreeMap<TableName, Vec<RecordBatch>> = BTreeMap::new();
+    if !wal_dir.exists() {
+        return Ok(out);
+    }
+    for seq in wal::list_segments(&wal_dir)? {
+        let path = wal::segment_path(&wal_dir, seq);
+        let replay = match wal::replay(&path) {
+            Ok(r) => r,
+            // Retired between the listing and the read: its rows are in Parquet now.
+            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for frame in replay.frames {
+            if let Frame::Batch(t, b) = frame {
+                out.entry(t).or_default().push(b);
+            }
+        }
+    }
+    Ok(out)
+}

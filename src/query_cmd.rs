@@ -1,0 +1,189 @@
+//! `tunnelwatch query`: read-only SQL over a data directory, or one of the saved
+//! troubleshooting queries. Output as an aligned table (default on a terminal), CSV, a JSON
+//! array or NDJSON. Times print as RFC 3339 UTC.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use clap::{Args, ValueEnum};
+use tunnelwatch_queries::{Engine, QueryOptions, StoreError, saved, store};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+}
+
+#[derive(Args)]
+pub struct QueryArgs {
+    /// Data directory.
+    #[arg(long, default_value = "./tunnelwatch-data")]
+    data: PathBuf,
+    /// Output format (default: table on a terminal, csv otherwise).
+    #[arg(long, value_enum)]
+    output: Option<Output>,
+    /// Run a saved query by name (see --list-saved).
+    #[arg(long, conflicts_with = "sql")]
+    saved: Option<String>,
+    /// List the saved queries.
+    #[arg(long)]
+    list_saved: bool,
+    /// Memory available to the query, e.g. 512M, 2G.
+    #[arg(long, default_value = "2G", value_parser = parse_bytes)]
+    memory_limit: usize,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout_s: u64,
+    /// The SQL statement (read-only: SELECT, WITH, EXPLAIN, SHOW, DESCRIBE).
+    #[arg(required_unless_present_any = ["saved", "list_saved"])]
+    sql: Option<String>,
+}
+
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let mult = match s[i..].to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                "" => 1,
+                other => return Err(format!("unknown size unit {other:?} (use K, M or G)")),
+            };
+            (&s[..i], mult)
+        }
+        None => (s, 1),
+    };
+    num.trim()
+        .parse::<usize>()
+        .map(|n| n * mult)
+        .map_err(|e| format!("{s:?}: {e}"))
+}
+
+pub fn run(args: QueryArgs) -> Result<ExitCode> {
+    if args.list_saved {
+        let mut out = std::io::stdout().lock();
+        for q in saved::SAVED {
+            writeln!(out, "{:<22} {}", q.name, q.description)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sql = match (&args.saved, &args.sql) {
+        (Some(name), _) => match saved::find(name) {
+            Some(q) => q.sql.to_owned(),
+            None => {
+                eprintln!("tunnelwatch: {}", StoreError::UnknownSavedQuery(name.clone()));
+                return Ok(ExitCode::from(2));
+            }
+        },
+        (None, Some(sql)) => sql.clone(),
+        (None, None) => unreachable!("clap requires SQL or --saved"),
+    };
+    if !args.data.is_dir() {
+        eprintln!(
+            "tunnelwatch: {}: no such data directory (create one with `tunnelwatch ingest --data {} FILE…`)",
+            args.data.display(),
+            args.data.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let output = args.output.unwrap_or(if std::io::stdout().is_terminal() {
+        Output::Table
+    } else {
+        Output::Csv
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the query runtime")?;
+    let opts = QueryOptions {
+        memory_limit: args.memory_limit,
+        timeout: Duration::from_secs(args.timeout_s),
+    };
+    let result = runtime.block_on(async {
+        let unflushed = store::read_unflushed(&args.data)?;
+        let engine = Engine::open(&args.data, &unflushed, opts).await?;
+        engine.query(&sql).await
+    });
+    let result = match result {
+        Ok(r) => r,
+        Err(e @ (StoreError::Refused(_) | StoreError::DataFusion(_) | StoreError::Timeout(_))) => {
+            eprintln!("tunnelwatch: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match write(&mut out, output, &result.schema, &result.batches) {
+        Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+        r => r?,
+    }
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.to_string().contains("Broken pipe")
+    })
+}
+
+fn write(out: &mut impl Write, output: Output, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    match output {
+        Output::Table => {
+            let table = if batches.is_empty() {
+                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(schema.clone())])?
+            } else {
+                arrow::util::pretty::pretty_format_batches(batches)?
+            };
+            writeln!(out, "{table}")?;
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
+        }
+        Output::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.3fZ".to_owned())
+                .build(&mut *out);
+            if batches.is_empty() {
+                w.write(&RecordBatch::new_empty(schema.clone()))?;
+            }
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        Output::Json => {
+            let mut w = arrow::json::ArrayWriter::new(&mut *out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                write!(out, "[]")?;
+            }
+            writeln!(out)?;
+        }
+        Output::Ndjson => {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut *out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+    }
+    Ok(())
+}
