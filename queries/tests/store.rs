@@ -1,0 +1,294 @@
+//! The store as a whole: round trips through WAL, Parquet and SQL; crash points (a process that
+//! dies between any two steps) never lose or duplicate an acknowledged row; the read-only guard
+//! holds against the real engine.
+
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use proptest::prelude::*;
+use tunnelwatch_queries::store::read_unflushed;
+use tunnelwatch_queries::{Engine, QueryOptions, SourceMark, Store, StoreOptions, Sync, TableName};
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_762_560_000_000; // 2025-11-08T00:00:00Z
+
+/// `n` metric rows with ids `first..first+n` (in `sum`), spread over `days` days.
+fn rows(first: i64, n: i64, days: i64) -> RecordBatch {
+    let ids: Vec<i64> = (first..first + n).collect();
+    RecordBatch::try_new(
+        TableName::Metrics.schema(),
+        vec![
+            Arc::new(
+                TimestampMillisecondArray::from(
+                    ids.iter().map(|i| T0 + (i % days.max(1)) * DAY + i).collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(vec!["AWS/VPN"; n as usize])),
+            Arc::new(StringArray::from(vec!["TunnelState"; n as usize])),
+            Arc::new(StringArray::from(vec![Some("vpn-0123456789abcdef0"); n as usize])),
+            Arc::new(StringArray::from(vec![None::<&str>; n as usize])),
+            Arc::new(Int64Array::from(vec![60; n as usize])),
+            Arc::new(Float64Array::from(vec![1.0; n as usize])),
+            Arc::new(Float64Array::from(ids.iter().map(|i| *i as f64).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(vec![0.0; n as usize])),
+            Arc::new(Float64Array::from(vec![1.0; n as usize])),
+            Arc::new(StringArray::from(vec![Some("None"); n as usize])),
+        ],
+    )
+    .unwrap()
+}
+
+fn opts(flush_rows: usize) -> StoreOptions {
+    StoreOptions {
+        sync: Sync::Never,
+        flush_rows,
+        ..Default::default()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// (rows, distinct ids, sum of ids) as SQL sees the data directory.
+fn census(root: &std::path::Path) -> (i64, i64, f64) {
+    runtime().block_on(async {
+        let unflushed = read_unflushed(root).unwrap();
+        let engine = Engine::open(root, &unflushed, QueryOptions::default())
+            .await
+            .unwrap();
+        let r = engine
+            .query("SELECT count(*) AS n, count(DISTINCT sum) AS d, coalesce(sum(sum), 0) AS s FROM metrics")
+            .await
+            .unwrap();
+        let b = &r.batches[0];
+        let n = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+        let d = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+        let s = b.column(2).as_any().downcast_ref::<Float64Array>().unwrap().value(0);
+        (n, d, s)
+    })
+}
+
+#[test]
+fn round_trip_through_wal_parquet_and_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut store, rec) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+        assert_eq!(rec.wal_segments, 0);
+        store.append(vec![(TableName::Metrics, rows(0, 1000, 3))], None).unwrap();
+        store.flush().unwrap();
+        store.append(vec![(TableName::Metrics, rows(1000, 500, 1))], None).unwrap();
+        // Not flushed: the query still sees it, from the WAL.
+        assert_eq!(census(dir.path()).0, 1500);
+    }
+    // Reopening moves the WAL's rows to Parquet.
+    let (store, rec) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(rec.wal_segments, 1);
+    assert_eq!(rec.rows, 500);
+    assert!(read_unflushed(dir.path()).unwrap().is_empty());
+    let files = store.segments().list(TableName::Metrics).unwrap();
+    assert_eq!(files.len(), 4, "{files:?}"); // three days, then one
+    drop(store);
+    let (n, d, s) = census(dir.path());
+    assert_eq!((n, d), (1500, 1500));
+    assert_eq!(s, (0..1500).sum::<i64>() as f64);
+}
+
+#[test]
+fn torn_wal_tail_keeps_every_acknowledged_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal_file;
+    {
+        let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+        for i in 0..5 {
+            store.append(vec![(TableName::Metrics, rows(i * 100, 100, 1))], None).unwrap();
+        }
+        wal_file = std::fs::read_dir(dir.path().join("wal"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        // Crash: no flush.
+    }
+    // A sixth append torn half way.
+    let len = std::fs::metadata(&wal_file).unwrap().len();
+    let mut bytes = std::fs::read(&wal_file).unwrap();
+    let frame = bytes[(len as usize / 5) * 4..].to_vec();
+    bytes.extend_from_slice(&frame[..frame.len() / 2]);
+    std::fs::write(&wal_file, &bytes).unwrap();
+    let (_, rec) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(rec.rows, 500);
+    assert_eq!(rec.torn.len(), 1, "{:?}", rec.torn);
+    assert_eq!(census(dir.path()).0, 500);
+}
+
+#[test]
+fn ledger_marks_survive_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = |o| {
+        Some(SourceMark {
+            source_key: "file#1".into(),
+            offset: o,
+        })
+    };
+    {
+        let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+        store.append(vec![(TableName::Metrics, rows(0, 10, 1))], mark(100)).unwrap();
+        store.flush().unwrap();
+        store.append(vec![(TableName::Metrics, rows(10, 10, 1))], mark(200)).unwrap();
+        assert_eq!(store.committed("file#1"), 200);
+        // Crash with the second mark only in the WAL.
+    }
+    let (store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(store.committed("file#1"), 200);
+    assert_eq!(store.committed("other"), 0);
+}
+
+#[test]
+fn second_writer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    let err = Store::open(dir.path(), opts(1 << 20)).err().unwrap();
+    assert!(err.to_string().contains("locked"), "{err}");
+}
+
+#[test]
+fn compaction_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    for i in 0..6 {
+        store.append(vec![(TableName::Metrics, rows(i * 10, 10, 2))], None).unwrap();
+        store.flush().unwrap();
+    }
+    assert_eq!(store.segments().list(TableName::Metrics).unwrap().len(), 12);
+    let merged = store.compact(4).unwrap();
+    assert_eq!(merged, 12);
+    let files = store.segments().list(TableName::Metrics).unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().all(|f| f.name.starts_with('c')));
+    drop(store);
+    assert_eq!(census(dir.path()).0, 60);
+    // Keep only the newest day.
+    let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    let dropped = store.apply_retention(T0 + DAY + 1, 1).unwrap();
+    assert_eq!(dropped, 1);
+    drop(store);
+    assert_eq!(census(dir.path()).0, 30);
+}
+
+/// A compaction interrupted after writing its output and before deleting its inputs must not
+/// leave the rows twice.
+#[test]
+fn interrupted_compaction_is_finished_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+        for i in 0..3 {
+            store.append(vec![(TableName::Metrics, rows(i * 10, 10, 1))], None).unwrap();
+            store.flush().unwrap();
+        }
+        // Simulate the crash: write the merged output by hand, keep the inputs.
+        let files = store.segments().list(TableName::Metrics).unwrap();
+        let mut batches = Vec::new();
+        for f in &files {
+            batches.extend(store.segments().read(f).unwrap());
+        }
+        store
+            .segments()
+            .write(TableName::Metrics, &batches, "c00000000000000000001-00000000000000000003")
+            .unwrap();
+    }
+    let (store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(store.segments().list(TableName::Metrics).unwrap().len(), 1);
+    drop(store);
+    assert_eq!(census(dir.path()), (30, 30, (0..30).sum::<i64>() as f64));
+}
+
+#[test]
+fn the_guard_holds_against_the_real_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("x.csv");
+    runtime().block_on(async {
+        let engine = Engine::open(dir.path(), &Default::default(), QueryOptions::default())
+            .await
+            .unwrap();
+        for sql in [
+            format!("COPY (SELECT 1) TO '{}'", target.display()),
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'".to_owned(),
+            "CREATE TABLE t AS SELECT 1".to_owned(),
+            "SELECT * FROM '/etc/passwd'".to_owned(),
+            "SELECT * FROM read_csv('/etc/passwd')".to_owned(),
+            "SELECT * FROM read_parquet('/etc/passwd')".to_owned(),
+        ] {
+            assert!(engine.query(&sql).await.is_err(), "{sql} was accepted");
+        }
+        assert!(!target.exists());
+        // Nothing was created: the tables are still the seven of the store.
+        let r = engine
+            .query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+            .await
+            .unwrap();
+        let n = r.batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+        assert_eq!(n, 7);
+        // And the ordinary things work.
+        assert!(engine.query("SHOW TABLES").await.is_ok());
+        assert!(engine.query("DESCRIBE tunnel_activity").await.is_ok());
+        assert!(engine.query("EXPLAIN SELECT * FROM bgp_events WHERE ts > now()").await.is_ok());
+    });
+    assert!(!dir.path().join("t").exists());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(i64, i64),
+    Flush,
+    Crash,
+    Compact,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (1i64..200, 1i64..4).prop_map(|(n, days)| Op::Append(n, days)),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Crash),
+        1 => Just(Op::Compact),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any sequence of appends, flushes, compactions and crashes (dropping the store without
+    /// flushing) ends with every appended row present exactly once.
+    #[test]
+    fn every_acknowledged_row_exactly_once(ops in proptest::collection::vec(op(), 1..14), flush_rows in 50usize..400) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Some(Store::open(dir.path(), opts(flush_rows)).unwrap().0);
+        let mut next = 0i64;
+        for op in ops {
+            let s = store.as_mut().unwrap();
+            match op {
+                Op::Append(n, days) => {
+                    s.append(vec![(TableName::Metrics, rows(next, n, days))], None).unwrap();
+                    next += n;
+                }
+                Op::Flush => { s.flush().unwrap(); }
+                Op::Compact => { s.compact(2).unwrap(); }
+                Op::Crash => {
+                    drop(store.take());
+                    store = Some(Store::open(dir.path(), opts(flush_rows)).unwrap().0);
+                }
+            }
+        }
+        drop(store);
+        let (n, d, s) = census(dir.path());
+        prop_assert_eq!(n, next);
+        prop_assert_eq!(d, next);
+        prop_assert_eq!(s, (0..next).sum::<i64>() as f64);
+    }
+}
