@@ -48,6 +48,9 @@ pub struct IngestArgs {
     /// Drop day partitions older than this many days (by wall clock) after ingesting.
     #[arg(long)]
     retention_days: Option<u32>,
+    /// Rows held in memory before a flush to Parquet (tests use small values).
+    #[arg(long, default_value_t = StoreOptions::default().flush_rows, hide = true)]
+    flush_rows: usize,
     /// Files, directories (recursively), glob patterns, or `-` for stdin.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<String>,
@@ -57,7 +60,9 @@ fn parse_sync(s: &str) -> Result<Sync, String> {
     match s {
         "always" => Ok(Sync::Always),
         "never" => Ok(Sync::Never),
-        _ => Err(format!("unknown sync policy {s:?}; expected always or never")),
+        _ => Err(format!(
+            "unknown sync policy {s:?}; expected always or never"
+        )),
     }
 }
 
@@ -90,6 +95,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         &args.data,
         StoreOptions {
             sync: args.sync,
+            flush_rows: args.flush_rows,
             ..Default::default()
         },
     )
@@ -133,14 +139,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let mut send_error = None;
     for (input, &skip_below) in inputs.iter().zip(&committed) {
         if let Err(e) = ingest_one(
-            input,
-            skip_below,
-            &args,
-            now_ms,
-            &tx,
-            &progress,
-            bytes_done,
-            &mut tally,
+            input, skip_below, &args, now_ms, &tx, &progress, bytes_done, &mut tally,
         ) {
             send_error = Some(e);
             break;
@@ -250,9 +249,8 @@ fn send(
     batches: Vec<(TableName, RecordBatch)>,
     mark: Option<SourceMark>,
 ) -> std::io::Result<()> {
-    tx.send((batches, mark)).map_err(|_| {
-        std::io::Error::other("the store writer stopped (see the error that follows)")
-    })
+    tx.send((batches, mark))
+        .map_err(|_| std::io::Error::other("the store writer stopped (see the error that follows)"))
 }
 
 fn progress_bar(total: u64) -> ProgressBar {

@@ -79,7 +79,10 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         (Some(name), _) => match saved::find(name) {
             Some(q) => q.sql.to_owned(),
             None => {
-                eprintln!("tunnelwatch: {}", StoreError::UnknownSavedQuery(name.clone()));
+                eprintln!(
+                    "tunnelwatch: {}",
+                    StoreError::UnknownSavedQuery(name.clone())
+                );
                 return Ok(ExitCode::from(2));
             }
         },
@@ -142,11 +145,18 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn write(out: &mut impl Write, output: Output, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+fn write(
+    out: &mut impl Write,
+    output: Output,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<()> {
     match output {
         Output::Table => {
             let table = if batches.is_empty() {
-                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(schema.clone())])?
+                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
+                    schema.clone(),
+                )])?
             } else {
                 arrow::util::pretty::pretty_format_batches(batches)?
             };

@@ -247,7 +247,8 @@ impl RowBuilder {
                 r.hold_time.append_option(opt_i64(c.hold_time));
                 r.router_id.append_option(c.router_id.as_deref());
                 let route = b.route.as_deref();
-                r.prefix.append_option(route.and_then(|x| x.prefix.as_deref()));
+                r.prefix
+                    .append_option(route.and_then(|x| x.prefix.as_deref()));
                 r.as_path.append_option(
                     route
                         .and_then(|x| x.as_path.as_deref())
@@ -311,7 +312,10 @@ impl RowBuilder {
             c.push(Arc::new(r.request_id.finish()));
             r.prov.finish(&mut c);
             r.len = 0;
-            out.push((TableName::TunnelActivity, batch(TableName::TunnelActivity, c)));
+            out.push((
+                TableName::TunnelActivity,
+                batch(TableName::TunnelActivity, c),
+            ));
         }
         if self.bgp.len > 0 {
             let r = &mut self.bgp;

@@ -19,9 +19,9 @@ use arrow::compute::{concat_batches, filter_record_batch};
 use chrono::DateTime;
 use futures::TryStreamExt;
 use futures::executor::block_on;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -44,7 +44,12 @@ pub struct SegmentFile {
 
 impl SegmentFile {
     pub fn relative_path(&self) -> String {
-        format!("{}/date={}/{}", self.table.as_str(), day_name(self.day), self.name)
+        format!(
+            "{}/date={}/{}",
+            self.table.as_str(),
+            day_name(self.day),
+            self.name
+        )
     }
 }
 
@@ -231,7 +236,8 @@ impl Segments {
                     if f.day == merged.day
                         && f.name != merged.name
                         && file_seqs(&f.name).is_some_and(|(a, b)| a >= first && b <= last)
-                        && !(f.name.starts_with('c') && compaction_range(&f.name) == Some((first, last)))
+                        && !(f.name.starts_with('c')
+                            && compaction_range(&f.name) == Some((first, last)))
                     {
                         self.delete(f)?;
                     }

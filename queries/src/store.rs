@@ -207,7 +207,10 @@ impl Store {
         batches: Vec<(TableName, RecordBatch)>,
         mark: Option<SourceMark>,
     ) -> Result<(), StoreError> {
-        let batches: Vec<_> = batches.into_iter().filter(|(_, b)| b.num_rows() > 0).collect();
+        let batches: Vec<_> = batches
+            .into_iter()
+            .filter(|(_, b)| b.num_rows() > 0)
+            .collect();
         if batches.is_empty() && mark.is_none() {
             return Ok(());
         }
@@ -220,8 +223,7 @@ impl Store {
             self.mem_rows += b.num_rows();
             self.mem.entry(t).or_default().push(b);
         }
-        if self.mem_rows >= self.opts.flush_rows || self.wal.len() >= self.opts.wal_segment_bytes
-        {
+        if self.mem_rows >= self.opts.flush_rows || self.wal.len() >= self.opts.wal_segment_bytes {
             self.flush()?;
         }
         Ok(())
@@ -251,7 +253,11 @@ impl Store {
         self.ledger.save(&self.root)?;
         let old = self.wal.path().to_owned();
         self.seq += 1;
-        self.wal = WalWriter::open(wal::segment_path(&self.wal_dir, self.seq), 0, self.opts.sync)?;
+        self.wal = WalWriter::open(
+            wal::segment_path(&self.wal_dir, self.seq),
+            0,
+            self.opts.sync,
+        )?;
         fs::remove_file(&old).map_err(|e| StoreError::io(&old, e))?;
         wal::sync_dir(&self.wal_dir)?;
         self.mem.clear();

@@ -76,7 +76,10 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
         let entry = entry.map_err(|e| StoreError::io(dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(seq) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(seq) = name
+            .strip_suffix(".wal")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             seqs.push(seq);
         }
     }
@@ -103,7 +106,8 @@ impl WalWriter {
             .truncate(false)
             .open(&path)
             .map_err(|e| StoreError::io(&path, e))?;
-        file.set_len(valid_len).map_err(|e| StoreError::io(&path, e))?;
+        file.set_len(valid_len)
+            .map_err(|e| StoreError::io(&path, e))?;
         file.seek(SeekFrom::Start(valid_len))
             .map_err(|e| StoreError::io(&path, e))?;
         if valid_len == 0 {
@@ -187,7 +191,10 @@ pub fn replay(path: &Path) -> Result<Replay, StoreError> {
         match read_full(&mut r, &mut header) {
             Ok(0) => break,
             Ok(n) if n < HEADER => {
-                out.torn = Some(format!("short frame header ({n} bytes) at byte {}", out.valid_len));
+                out.torn = Some(format!(
+                    "short frame header ({n} bytes) at byte {}",
+                    out.valid_len
+                ));
                 break;
             }
             Ok(_) => {}
@@ -239,7 +246,10 @@ pub fn replay(path: &Path) -> Result<Replay, StoreError> {
                 vec![Frame::Mark(mark)]
             }
             other => {
-                out.torn = Some(format!("unknown frame kind {other} at byte {}", out.valid_len));
+                out.torn = Some(format!(
+                    "unknown frame kind {other} at byte {}",
+                    out.valid_len
+                ));
                 break;
             }
         };

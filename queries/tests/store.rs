@@ -20,17 +20,24 @@ fn rows(first: i64, n: i64, days: i64) -> RecordBatch {
         vec![
             Arc::new(
                 TimestampMillisecondArray::from(
-                    ids.iter().map(|i| T0 + (i % days.max(1)) * DAY + i).collect::<Vec<_>>(),
+                    ids.iter()
+                        .map(|i| T0 + (i % days.max(1)) * DAY + i)
+                        .collect::<Vec<_>>(),
                 )
                 .with_timezone("UTC"),
             ),
             Arc::new(StringArray::from(vec!["AWS/VPN"; n as usize])),
             Arc::new(StringArray::from(vec!["TunnelState"; n as usize])),
-            Arc::new(StringArray::from(vec![Some("vpn-0123456789abcdef0"); n as usize])),
+            Arc::new(StringArray::from(vec![
+                Some("vpn-0123456789abcdef0");
+                n as usize
+            ])),
             Arc::new(StringArray::from(vec![None::<&str>; n as usize])),
             Arc::new(Int64Array::from(vec![60; n as usize])),
             Arc::new(Float64Array::from(vec![1.0; n as usize])),
-            Arc::new(Float64Array::from(ids.iter().map(|i| *i as f64).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(
+                ids.iter().map(|i| *i as f64).collect::<Vec<_>>(),
+            )),
             Arc::new(Float64Array::from(vec![0.0; n as usize])),
             Arc::new(Float64Array::from(vec![1.0; n as usize])),
             Arc::new(StringArray::from(vec![Some("None"); n as usize])),
@@ -79,9 +86,13 @@ fn round_trip_through_wal_parquet_and_sql() {
     {
         let (mut store, rec) = Store::open(dir.path(), opts(1 << 20)).unwrap();
         assert_eq!(rec.wal_segments, 0);
-        store.append(vec![(TableName::Metrics, rows(0, 1000, 3))], None).unwrap();
+        store
+            .append(vec![(TableName::Metrics, rows(0, 1000, 3))], None)
+            .unwrap();
         store.flush().unwrap();
-        store.append(vec![(TableName::Metrics, rows(1000, 500, 1))], None).unwrap();
+        store
+            .append(vec![(TableName::Metrics, rows(1000, 500, 1))], None)
+            .unwrap();
         // Not flushed: the query still sees it, from the WAL.
         assert_eq!(census(dir.path()).0, 1500);
     }
@@ -105,7 +116,9 @@ fn torn_wal_tail_keeps_every_acknowledged_row() {
     {
         let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
         for i in 0..5 {
-            store.append(vec![(TableName::Metrics, rows(i * 100, 100, 1))], None).unwrap();
+            store
+                .append(vec![(TableName::Metrics, rows(i * 100, 100, 1))], None)
+                .unwrap();
         }
         wal_file = std::fs::read_dir(dir.path().join("wal"))
             .unwrap()
@@ -138,9 +151,13 @@ fn ledger_marks_survive_crashes() {
     };
     {
         let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
-        store.append(vec![(TableName::Metrics, rows(0, 10, 1))], mark(100)).unwrap();
+        store
+            .append(vec![(TableName::Metrics, rows(0, 10, 1))], mark(100))
+            .unwrap();
         store.flush().unwrap();
-        store.append(vec![(TableName::Metrics, rows(10, 10, 1))], mark(200)).unwrap();
+        store
+            .append(vec![(TableName::Metrics, rows(10, 10, 1))], mark(200))
+            .unwrap();
         assert_eq!(store.committed("file#1"), 200);
         // Crash with the second mark only in the WAL.
     }
@@ -162,7 +179,9 @@ fn compaction_and_retention() {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
     for i in 0..6 {
-        store.append(vec![(TableName::Metrics, rows(i * 10, 10, 2))], None).unwrap();
+        store
+            .append(vec![(TableName::Metrics, rows(i * 10, 10, 2))], None)
+            .unwrap();
         store.flush().unwrap();
     }
     assert_eq!(store.segments().list(TableName::Metrics).unwrap().len(), 12);
@@ -189,7 +208,9 @@ fn interrupted_compaction_is_finished_on_open() {
     {
         let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
         for i in 0..3 {
-            store.append(vec![(TableName::Metrics, rows(i * 10, 10, 1))], None).unwrap();
+            store
+                .append(vec![(TableName::Metrics, rows(i * 10, 10, 1))], None)
+                .unwrap();
             store.flush().unwrap();
         }
         // Simulate the crash: write the merged output by hand, keep the inputs.
@@ -200,7 +221,11 @@ fn interrupted_compaction_is_finished_on_open() {
         }
         store
             .segments()
-            .write(TableName::Metrics, &batches, "c00000000000000000001-00000000000000000003")
+            .write(
+                TableName::Metrics,
+                &batches,
+                "c00000000000000000001-00000000000000000003",
+            )
             .unwrap();
     }
     let (store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
@@ -233,12 +258,22 @@ fn the_guard_holds_against_the_real_engine() {
             .query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
             .await
             .unwrap();
-        let n = r.batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+        let n = r.batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0);
         assert_eq!(n, 7);
         // And the ordinary things work.
         assert!(engine.query("SHOW TABLES").await.is_ok());
         assert!(engine.query("DESCRIBE tunnel_activity").await.is_ok());
-        assert!(engine.query("EXPLAIN SELECT * FROM bgp_events WHERE ts > now()").await.is_ok());
+        assert!(
+            engine
+                .query("EXPLAIN SELECT * FROM bgp_events WHERE ts > now()")
+                .await
+                .is_ok()
+        );
     });
     assert!(!dir.path().join("t").exists());
 }
