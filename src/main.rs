@@ -4,6 +4,7 @@
 mod ingest_cmd;
 mod parse_cmd;
 mod query_cmd;
+mod simulate_cmd;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ enum Command {
     Ingest(ingest_cmd::IngestArgs),
     /// Run a read-only SQL query (or a saved one) over the data directory.
     Query(query_cmd::QueryArgs),
+    /// Write a simulated fleet's logs (one file per log stream) and truth.json into a directory.
+    Simulate(simulate_cmd::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => parse_cmd::run(args),
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Query(args) => query_cmd::run(args),
+        Command::Simulate(args) => simulate_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,11 @@
 //! Must not: parse message text itself (that is `tunnelwatch-parsers`' job) or know how the
 //! store lays out data.
 //!
-//! Status: not built yet (issue "Streaming collectors and `tunnelwatch serve`").
+//! Status: the fleet simulator ([`simulator`]: deterministic fleet model, fault scenarios, the
+//! files `tunnelwatch simulate` writes, and a clock-paced live iterator for `demo`) is built.
+//! The other sources, checkpoints and backpressure are not built yet (issue "Streaming
+//! collectors and `tunnelwatch serve`").
+
+pub mod simulator;
 
 pub mod files;
