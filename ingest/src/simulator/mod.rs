@@ -260,7 +260,7 @@ impl Default for SimConfig {
             format: OutputFormat::Json,
             scenarios: Vec::new(),
             random_faults: true,
-            random_faults_per_day: 0.5,
+            random_faults_per_day: 1.0,
             rate_limit: None,
         }
     }
