@@ -83,13 +83,19 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let inputs = match files::expand(&args.paths) {
+    let mut inputs = match files::expand(&args.paths) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("tunnelwatch: {e}");
             return Ok(ExitCode::from(2));
         }
     };
+    // A file named twice (directly and through its directory, say) is read once.
+    let mut seen = std::collections::HashSet::new();
+    inputs.retain(|i| match i {
+        Input::File(p) => seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())),
+        Input::Stdin => true,
+    });
     let started = Instant::now();
     let (store, recovery) = Store::open(
         &args.data,

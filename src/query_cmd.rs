@@ -41,6 +41,9 @@ pub struct QueryArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
+    /// Print the planning + execution time on stderr.
+    #[arg(long)]
+    timing: bool,
     /// The SQL statement (read-only: SELECT, WITH, EXPLAIN, SHOW, DESCRIBE).
     #[arg(required_unless_present_any = ["saved", "list_saved"])]
     sql: Option<String>,
@@ -114,7 +117,12 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
     let result = runtime.block_on(async {
         let unflushed = store::read_unflushed(&args.data)?;
         let engine = Engine::open(&args.data, &unflushed, opts).await?;
-        engine.query(&sql).await
+        let started = std::time::Instant::now();
+        let r = engine.query(&sql).await;
+        if args.timing {
+            eprintln!("tunnelwatch: query took {:.3} s", started.elapsed().as_secs_f64());
+        }
+        r
     });
     let result = match result {
         Ok(r) => r,

@@ -56,7 +56,12 @@ fn every_sample_matches_its_golden_output() {
     for name in SAMPLES {
         let path = format!("tests/data/{name}");
         let out = run(&["parse", "--syslog-year", "2025", &path]);
-        assert_eq!(out.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let golden = golden_dir.join(format!("{name}.ndjson"));
         if update {
             std::fs::create_dir_all(&golden_dir).unwrap();
@@ -80,10 +85,37 @@ fn every_sample_matches_its_golden_output() {
 fn output_lines_are_json_objects_with_the_table_columns() {
     let out = run(&["parse", "tests/data/bgp-and-traffic.ndjson"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 3);
-    for col in ["ts", "ingest_ts", "vpn_id", "tunnel_ip", "type", "status", "details", "message_kind", "severity", "prefix", "as_path", "local_pref", "med", "next_hop_ip", "weight", "denied_reason", "source", "format", "parse_quality"] {
-        assert!(rows[1].get(col).is_some(), "bgp_events row lacks {col}: {}", rows[1]);
+    for col in [
+        "ts",
+        "ingest_ts",
+        "vpn_id",
+        "tunnel_ip",
+        "type",
+        "status",
+        "details",
+        "message_kind",
+        "severity",
+        "prefix",
+        "as_path",
+        "local_pref",
+        "med",
+        "next_hop_ip",
+        "weight",
+        "denied_reason",
+        "source",
+        "format",
+        "parse_quality",
+    ] {
+        assert!(
+            rows[1].get(col).is_some(),
+            "bgp_events row lacks {col}: {}",
+            rows[1]
+        );
     }
     assert_eq!(rows[1]["table"], "bgp_events");
     assert_eq!(rows[1]["message_kind"], "route_denied");
@@ -97,7 +129,9 @@ fn rejects_go_to_stderr_with_their_position_and_exit_is_zero() {
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("tests/data/text-layouts.log: line 5 (byte 620): text record: nothing recognisable"),
+        err.contains(
+            "tests/data/text-layouts.log: line 5 (byte 620): text record: nothing recognisable"
+        ),
         "{err}"
     );
     assert!(err.contains("4 events, 1 rejected"), "{err}");
@@ -106,7 +140,10 @@ fn rejects_go_to_stderr_with_their_position_and_exit_is_zero() {
 
 #[test]
 fn rejects_as_json_keep_the_raw_bytes() {
-    let out = run_stdin(&["parse", "--rejects-json", "-"], b"garbage here\n{\"details\":\"x\",\"event_timestamp\":1762580429}\n");
+    let out = run_stdin(
+        &["parse", "--rejects-json", "-"],
+        b"garbage here\n{\"details\":\"x\",\"event_timestamp\":1762580429}\n",
+    );
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     let first: serde_json::Value = serde_json::from_str(err.lines().next().unwrap()).unwrap();
@@ -118,7 +155,15 @@ fn rejects_as_json_keep_the_raw_bytes() {
 #[test]
 fn stdin_with_stream_name() {
     let input = b"{\"event_timestamp\":1762580429,\"ike_phase1_state\":\"down\",\"ike_phase2_state\":\"down\",\"details\":\"AWS tunnel is sending AUTHENTICATION_FAILED as the response\"}\n";
-    let out = run_stdin(&["parse", "--stream-name", "vpn-0123456789abcdef0-203.0.113.12", "-"], input);
+    let out = run_stdin(
+        &[
+            "parse",
+            "--stream-name",
+            "vpn-0123456789abcdef0-203.0.113.12",
+            "-",
+        ],
+        input,
+    );
     assert_eq!(out.status.code(), Some(0));
     let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(row["vpn_id"], "vpn-0123456789abcdef0");
@@ -142,10 +187,16 @@ fn unusable_input_exits_2() {
     // A missing file, named in the error.
     let out = run(&["parse", "tests/data/does-not-exist.log"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("tests/data/does-not-exist.log: cannot open"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tests/data/does-not-exist.log: cannot open")
+    );
 
     // A readable file next to a missing one: the good one is printed, the exit says 2.
-    let out = run(&["parse", "tests/data/bgp-and-traffic.ndjson", "tests/data/does-not-exist.log"]);
+    let out = run(&[
+        "parse",
+        "tests/data/bgp-and-traffic.ndjson",
+        "tests/data/does-not-exist.log",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
 
@@ -163,8 +214,16 @@ fn unusable_input_exits_2() {
 
 #[test]
 fn forced_format() {
-    let out = run(&["parse", "--format", "syslog", "tests/data/bgp-and-traffic.ndjson"]);
+    let out = run(&[
+        "parse",
+        "--format",
+        "syslog",
+        "tests/data/bgp-and-traffic.ndjson",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("expected a syslog line (forced by --format), found JSON"), "{err}");
+    assert!(
+        err.contains("expected a syslog line (forced by --format), found JSON"),
+        "{err}"
+    );
 }

@@ -83,12 +83,14 @@ impl Input {
     pub fn open(&self) -> Result<Box<dyn Read>, InputError> {
         match self {
             Input::Stdin => Ok(Box::new(io::stdin().lock())),
-            Input::File(p) => File::open(p)
-                .map(|f| Box::new(f) as Box<dyn Read>)
-                .map_err(|source| InputError::Io {
-                    path: p.display().to_string(),
-                    source,
-                }),
+            Input::File(p) => {
+                File::open(p)
+                    .map(|f| Box::new(f) as Box<dyn Read>)
+                    .map_err(|source| InputError::Io {
+                        path: p.display().to_string(),
+                        source,
+                    })
+            }
         }
     }
 }
@@ -109,7 +111,8 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, InputError> {
             continue;
         }
         if arg.contains(['*', '?', '[']) {
-            let paths = glob::glob(arg).map_err(|e| InputError::BadPattern(arg.clone(), e.to_string()))?;
+            let paths =
+                glob::glob(arg).map_err(|e| InputError::BadPattern(arg.clone(), e.to_string()))?;
             let before = out.len();
             for p in paths {
                 let p = p.map_err(|e| InputError::Io {
@@ -227,16 +230,32 @@ mod tests {
         let names: Vec<String> = got.iter().map(|i| i.name()).collect();
         assert_eq!(
             names,
-            [format!("{d}/a.log"), format!("{d}/b.log"), format!("{d}/sub/c.json")]
+            [
+                format!("{d}/a.log"),
+                format!("{d}/b.log"),
+                format!("{d}/sub/c.json")
+            ]
         );
         let got = expand(&[format!("{d}/*.log"), "-".into()]).unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(got[2], Input::Stdin);
-        assert!(matches!(expand(&[format!("{d}/*.nothing")]), Err(InputError::NoMatch(_))));
-        assert!(matches!(expand(&[format!("{d}/nope.log")]), Err(InputError::Missing(_))));
+        assert!(matches!(
+            expand(&[format!("{d}/*.nothing")]),
+            Err(InputError::NoMatch(_))
+        ));
+        assert!(matches!(
+            expand(&[format!("{d}/nope.log")]),
+            Err(InputError::Missing(_))
+        ));
         // Same content, same key; different content, different key.
-        let a = Input::File(dir.join("a.log")).source_key().unwrap().unwrap();
-        let b = Input::File(dir.join("b.log")).source_key().unwrap().unwrap();
+        let a = Input::File(dir.join("a.log"))
+            .source_key()
+            .unwrap()
+            .unwrap();
+        let b = Input::File(dir.join("b.log"))
+            .source_key()
+            .unwrap()
+            .unwrap();
         assert_ne!(a, b);
         assert!(a.ends_with(&format!("#{:08x}", crc32fast::hash(b"x"))));
         std::fs::remove_dir_all(dir).unwrap();

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Ingest, query and storage benchmarks of tunnelwatch against DuckDB, same machine, same run.
+
+    cargo build --release && pip install duckdb
+    python3 benches/store_vs_duckdb.py [--ingest-records 2000000] [--query-records 10000000] [--work DIR]
+
+Ingest: the same mixed NDJSON file (half tunnel activity, half BGP) loaded by
+`tunnelwatch ingest` (durable Parquet, fsync per batch) and by DuckDB
+(`CREATE TABLE … AS SELECT * FROM read_json(…)` + CHECKPOINT). Wall time and peak RSS of each
+process; ratio = tunnelwatch / DuckDB (≤ 1.0 means tunnelwatch is at least as fast).
+
+Queries: the saved queries over the query-size data set: tunnelwatch's engine time (`--timing`)
+against DuckDB running the same SQL over the same rows, loaded from tunnelwatch's Parquet into
+DuckDB's own tables. Each query runs 3 times; the best time counts.
+
+Storage: bytes on disk per record against the raw NDJSON.
+"""
+import argparse, json, os, random, resource, shutil, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "tunnelwatch")
+QUERIES = ["errors-by-kind", "phase1-down", "bgp-flaps", "route-denials", "noisy-connections"]
+
+ACTIVITY = [
+    ("established", "established", "AWS tunnel processed request (id={n}) for CREATE_CHILD_SA"),
+    ("established", "established", "AWS tunnel is sending response (id={n}) for CREATE_CHILD_SA"),
+    ("established", "established", "AWS tunnel is sending request (id={n}) for CREATE_CHILD_SA"),
+    ("established", "established", "AWS tunnel processed response (id={n}) for CREATE_CHILD_SA"),
+    ("established", "established", "AWS tunnel received DELETE for Phase 2 SA with SPI: c{n:07x}"),
+    ("down", "down", "AWS tunnel DPD timed out after 3 retransmits"),
+    ("down", "down", "AWS tunnel received DELETE for IKE_SA from CGW"),
+    ("established", "established", "AWS tunnel (CHILD_SA) redundant SA is being deleted due to detected collision"),
+    ("negotiating", "down", "AWS tunnel detected a pre-shared key mismatch with cgw: 198.51.100.{m}"),
+    ("down", "down", "Peer is not responsive - Declaring peer dead"),
+]
+BGP = [
+    ("UP", "AWS-side peer BGP session state has changed from OpenConfirm to Established with neighbor 169.254.{m}.1"),
+    ("DOWN", "AWS-side peer BGP session state has changed from Established to Idle with neighbor 169.254.{m}.1"),
+    ("UP", "AWS-side peer received update with attributes from neighbor 169.254.{m}.1 - AS path: 65000 65010"),
+    ("DOWN", "AWS-side peer sent a notification 6/2 (Cease/Administrative Shutdown) to neighbor 169.254.{m}.1"),
+    ("UP", "AWS-side peer is reporting a maximum prefix limit warning - received 95 prefixes from neighbor 169.254.{m}.1, limit is 100"),
+    ("UP", "AWS-side peer sent an End-of-RIB message to neighbor 169.254.{m}.1"),
+]
+
+
+def readable(ms):
+    t = time.gmtime(ms // 1000)
+    return time.strftime("%Y-%m-%d %H:%M:%S", t) + ".%03dZ" % (ms % 1000)
+
+
+def generate(path, n, seed=7):
+    """Deterministic mixed NDJSON: activity records (identity from the file name) and BGP records
+    of 400 tunnels, over ~3 days."""
+    rng = random.Random(seed)
+    t = 1762560000000
+    with open(path, "w") as f:
+        for i in range(n):
+            t += rng.randrange(0, 260)
+            m = rng.randrange(250)
+            if i % 2 == 0:
+                p1, p2, d = ACTIVITY[rng.randrange(len(ACTIVITY)) if rng.random() < 0.1 else rng.randrange(5)]
+                rec = {"event_timestamp": t // 1000, "timestamp": readable(t), "dpd_enabled": True,
+                       "nat_t_detected": False, "ike_phase1_state": p1, "ike_phase2_state": p2,
+                       "details": d.format(n=i, m=m)}
+            else:
+                rid = "vpn-0123456789abcd%03x_203.0.113.%d" % (m % 200, m)
+                if i % 6 == 1:
+                    msg = {"prefix": "10.%d.%d.0/24" % (m, i % 256), "asPath": "65000 65010",
+                           "localPref": 100, "med": 100, "nextHopIp": "169.254.%d.1" % m, "weight": 32768}
+                    status = "ADVERTISED"
+                    if rng.random() < 0.02:
+                        msg["details"] = "DENIED due to: as-path contains our own AS"
+                        status = "UPDATED"
+                    rec = {"resource_id": rid, "event_timestamp": t, "timestamp": readable(t),
+                           "type": "RouteStatus", "status": status, "message": msg}
+                else:
+                    status, d = BGP[rng.randrange(len(BGP))]
+                    rec = {"resource_id": rid, "event_timestamp": t, "timestamp": readable(t),
+                           "type": "BGPStatus", "status": status, "message": {"details": d.format(m=m)}}
+            f.write(json.dumps(rec, separators=(", ", ": ")) + "\n")
+
+
+def measured(cmd, **kw):
+    """Runs cmd in a fresh process; returns (seconds, peak RSS in MB, stdout, stderr)."""
+    wrapper = ("import resource, subprocess, sys, time; t = time.time(); "
+               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "dt = time.time() - t; sys.stdout.write(p.stdout); sys.stderr.write(p.stderr); "
+               "print('@@', dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode, file=sys.stderr)")
+    p = subprocess.run([sys.executable, "-c", wrapper] + cmd, capture_output=True, text=True, **kw)
+    tail = [l for l in p.stderr.splitlines() if l.startswith("@@")][-1].split()
+    dt, rss, rc = float(tail[1]), int(tail[2]) / 1024, int(tail[3])
+    if rc != 0:
+        raise SystemExit(f"{cmd[0]} failed ({rc}):\n{p.stderr}")
+    return dt, rss, p.stdout, p.stderr
+
+
+DUCK_LOAD = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1])
+con.execute("CREATE TABLE logs AS SELECT * FROM read_json(?, format='newline_delimited')", [sys.argv[2]])
+con.execute("CHECKPOINT")
+print(con.execute("SELECT count(*) FROM logs").fetchone()[0])
+"""
+
+DUCK_FROM_PARQUET = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1])
+for t in ["tunnel_activity", "bgp_events"]:
+    con.execute(f"CREATE TABLE {t} AS SELECT * FROM read_parquet('{sys.argv[2]}/{t}/*/*.parquet')")
+con.execute("CHECKPOINT")
+"""
+
+DUCK_QUERY = """
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1], read_only=True)
+sql = sys.stdin.read()
+best = None
+for _ in range(3):
+    t = time.time(); rows = con.execute(sql).fetchall(); dt = time.time() - t
+    best = dt if best is None else min(best, dt)
+print(best, len(rows))
+"""
+
+
+def du(path):
+    total = 0
+    for dp, _, fs in os.walk(path):
+        for f in fs:
+            total += os.path.getsize(os.path.join(dp, f))
+    return total
+
+
+def ingest_bench(work, n):
+    src = os.path.join(work, "vpn-0123456789abcdef0-203.0.113.12.ndjson")
+    if not os.path.exists(src) or sum(1 for _ in open(src)) != n:
+        generate(src, n)
+    raw = os.path.getsize(src)
+    tw_dir = os.path.join(work, "tw-ingest")
+    duck_db = os.path.join(work, "duck-ingest.db")
+    shutil.rmtree(tw_dir, ignore_errors=True)
+    if os.path.exists(duck_db):
+        os.remove(duck_db)
+    subprocess.run(["sync"])
+    tw_t, tw_rss, out, _ = measured([BIN, "ingest", "--data", tw_dir, src])
+    subprocess.run(["sync"])
+    dk_t, dk_rss, dk_out, _ = measured([sys.executable, "-c", DUCK_LOAD, duck_db, src])
+    parquet = du(tw_dir)
+    return {
+        "records": n, "raw_mb": raw / 1e6,
+        "tunnelwatch_s": tw_t, "tunnelwatch_rss_mb": tw_rss,
+        "duckdb_s": dk_t, "duckdb_rss_mb": dk_rss,
+        "ratio": tw_t / dk_t,
+        "tunnelwatch_rec_per_s": n / tw_t, "duckdb_rec_per_s": n / dk_t,
+        "tunnelwatch_disk_bytes": parquet, "duckdb_disk_bytes": os.path.getsize(duck_db),
+        "tunnelwatch_bytes_per_record": parquet / n, "raw_bytes_per_record": raw / n,
+        "disk_vs_raw": parquet / raw, "duckdb_disk_vs_raw": os.path.getsize(duck_db) / raw,
+        "summary": out.strip(),
+    }
+
+
+def query_bench(work, n):
+    src = os.path.join(work, "q-vpn-0123456789abcdef0-203.0.113.12.ndjson")
+    if not os.path.exists(src) or sum(1 for _ in open(src)) != n:
+        generate(src, n, seed=11)
+    tw_dir = os.path.join(work, "tw-query")
+    if not os.path.exists(os.path.join(tw_dir, "sources.json")):
+        shutil.rmtree(tw_dir, ignore_errors=True)
+        measured([BIN, "ingest", "--data", tw_dir, src])
+    duck_db = os.path.join(work, "duck-query.db")
+    if not os.path.exists(duck_db):
+        measured([sys.executable, "-c", DUCK_FROM_PARQUET, duck_db, tw_dir])
+    results = []
+    for name in QUERIES:
+        sql = saved_sql(name)
+        tw_best = None
+        for _ in range(3):
+            p = subprocess.run([BIN, "query", "--data", tw_dir, "--timing", "--output", "csv", "--saved", name],
+                               capture_output=True, text=True, check=True)
+            t = float([l for l in p.stderr.splitlines() if "query took" in l][0].split()[3])
+            tw_best = t if tw_best is None else min(tw_best, t)
+        dp = subprocess.run([sys.executable, "-c", DUCK_QUERY, duck_db], input=sql, capture_output=True,
+                            text=True, check=True)
+        dk_best, dk_rows = dp.stdout.split()
+        results.append({"query": name, "tunnelwatch_s": tw_best, "duckdb_s": float(dk_best),
+                        "ratio": tw_best / float(dk_best), "rows": int(dk_rows)})
+    return results
+
+
+def saved_sql(name):
+    text = open(os.path.join(ROOT, "queries", "src", "saved.rs")).read()
+    i = text.index(f'name: "{name}"')
+    j = text.index('sql: "', i) + len('sql: "')
+    k = text.index('",\n    },', j)
+    return text[j:k].replace('\\"', '"')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingest-records", type=int, default=2_000_000)
+    ap.add_argument("--query-records", type=int, default=10_000_000)
+    ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench-store"))
+    ap.add_argument("--skip-queries", action="store_true")
+    args = ap.parse_args()
+    if not os.path.exists(BIN):
+        raise SystemExit("build first: cargo build --release")
+    os.makedirs(args.work, exist_ok=True)
+    out = {"ingest": ingest_bench(args.work, args.ingest_records)}
+    print(json.dumps(out["ingest"], indent=2))
+    if not args.skip_queries:
+        out["queries"] = query_bench(args.work, args.query_records)
+        for q in out["queries"]:
+            print(json.dumps(q))
+        tw = sum(q["tunnelwatch_s"] for q in out["queries"])
+        dk = sum(q["duckdb_s"] for q in out["queries"])
+        print(json.dumps({"queries_sum_tunnelwatch_s": tw, "queries_sum_duckdb_s": dk, "sum_ratio": tw / dk}))
+    with open(os.path.join(args.work, "results.json"), "w") as f:
+        json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
