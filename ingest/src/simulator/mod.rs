@@ -81,24 +81,25 @@
 //!
 //! # Scenarios and the exact sequences they emit
 //!
-//! "[BGP]" marks the BGP outage just described (only on BGP connections); times are offsets from
-//! the incident start; `p1/p2` are the phase states of each activity record.
+//! "(BGP outage)" marks the BGP side just described (only on BGP connections); times are
+//! offsets from the incident start; `p1/p2` are the phase states of each activity record.
 //!
 //! - `psk-mismatch` (one tunnel, 15–60 min): `ike_sa_deleted` (down/down: the CGW tore its SA
-//!   down after the key change), [BGP], then every 45–75 s: IKEv2 `psk_mismatch` (`cgw:` the
-//!   CGW outside IP; negotiating/down) + `auth_failed` (down/down); IKEv1 `psk_invalid`
-//!   (down/down); then recovery.
+//!   down after the key change), (BGP outage), then every 45–75 s: IKEv2 `psk_mismatch`
+//!   (`cgw:` the CGW outside IP; negotiating/down) + `auth_failed` (down/down); IKEv1
+//!   `psk_invalid` (down/down); then recovery.
 //! - `proposal-mismatch` (one tunnel, 10–45 min), phase 1 or phase 2 at random: phase 1:
 //!   `ike_sa_deleted` (down/down) then every ~60 s `no_proposal_match` (down/down); phase 2:
 //!   `phase2_sa_deleted` (established/down, a real teardown), then every ~60 s IKEv2
 //!   `no_proposal_chosen` (established/negotiating) + `phase2_failed` (established/down), IKEv1
-//!   `no_proposal_chosen` (established/down); [BGP]; recovery.
+//!   `no_proposal_chosen` (established/down); (BGP outage); recovery.
 //! - `dpd-flap` (one tunnel with DPD enabled, 2–4 flaps over ≤ 1 h): per flap, connectivity is
-//!   lost at L; [BGP] hold timer at L+20–30 s; `dpd_timeout` "after 3 retransmits" (IKEv2) or
-//!   `dpd_peer_dead` (IKEv1) at L+35–45 s, down/down; recovery 1–4 min after L.
+//!   lost at L; (BGP outage) with the hold timer at L+20–30 s; `dpd_timeout` "after 3
+//!   retransmits" (IKEv2) or `dpd_peer_dead` (IKEv1) at L+35–45 s, down/down; recovery 1–4 min
+//!   after L.
 //! - `ts-unacceptable` (one IKEv2 tunnel, 10–40 min): `create_child_sa_request_sent`
-//!   (established/rekeying) + `ts_unacceptable` (established/down), [BGP], the same pair every
-//!   60–90 s with phase 2 negotiating, then recovery via 3.3 + 3.4 (AWS-initiated).
+//!   (established/rekeying) + `ts_unacceptable` (established/down), (BGP outage), the same pair
+//!   every 60–90 s with phase 2 negotiating, then recovery via 3.3 + 3.4 (AWS-initiated).
 //! - `bgp-hold-timer` (one BGP tunnel, 5–30 min; IPsec stays up): `hold_timer_expired`,
 //!   `Established→Idle`, connect attempts every 120 s (`Idle→Connect`, `connect_initiated`,
 //!   `Connect→Active`, later `Active→Connect`…), then the session re-establishment.
@@ -112,12 +113,12 @@
 //!   contains our own AS` for 1–3 AWS-side CIDRs (`route_denied`), the same as `UPDATED` every
 //!   5–10 min, finally `WITHDRAWN` (no details) for each.
 //! - `endpoint-replacement` (one tunnel, 3–10 min; the other untouched; same outside IP):
-//!   `ike_sa_deleted` (down/down), [BGP], recovery AWS-initiated for IKEv2 (startup action
+//!   `ike_sa_deleted` (down/down), (BGP outage), recovery AWS-initiated for IKEv2 (startup action
 //!   Start after a replacement, reference §10.2) or CGW-initiated for IKEv1; the new endpoint's
 //!   traffic counters restart from 0.
 //! - `single-tunnel` (one tunnel, 2 h 05 min – 3 h 30 min, so that more than one hour of it
 //!   falls in one UTC day and the Health single-tunnel rule fires): `ike_sa_deleted`
-//!   (down/down), [BGP], IKEv2 every 5 min `phase1_timeout` (`cgw:` the CGW IP; down/down),
+//!   (down/down), (BGP outage), IKEv2 every 5 min `phase1_timeout` (`cgw:` the CGW IP; down/down),
 //!   then recovery; traffic fails over to the other tunnel for the whole time.
 //!
 //! Named scenarios (`SimConfig::scenarios`) are placed first, each on its own connection when

@@ -44,15 +44,24 @@ pub(crate) struct Incident {
 pub(crate) struct Plan {
     /// In id order (ids start at 1).
     pub incidents: Vec<Incident>,
+    /// Indices into `incidents`, per connection.
+    by_conn: Vec<Vec<usize>>,
 }
 
 impl Plan {
+    /// The incidents of connection `conn`, in id order.
+    pub fn of(&self, conn: usize) -> impl Iterator<Item = &Incident> {
+        self.by_conn
+            .get(conn)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.incidents[i])
+    }
+
     /// Intervals during which tunnel `t` of connection `conn` carries no traffic.
     pub fn traffic_down(&self, conn: usize, t: u8) -> Vec<(i64, i64)> {
         let mut v: Vec<(i64, i64)> = self
-            .incidents
-            .iter()
-            .filter(|i| i.conn == conn)
+            .of(conn)
             .flat_map(|i| i.script.traffic_down.iter())
             .filter(|(tt, _, _)| *tt == t)
             .map(|(_, a, b)| (*a, *b))
@@ -82,7 +91,10 @@ pub(crate) fn plan(model: &mut FleetModel, config: &SimConfig) -> Result<Plan, S
     let mut busy = Busy {
         spans: vec![Vec::new(); n],
     };
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        incidents: Vec::new(),
+        by_conn: vec![Vec::new(); n],
+    };
 
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     rng.set_stream(1);
@@ -217,6 +229,7 @@ fn add(
     };
     let script = scenario::build(scenario, &model.connections[conn], &tunnels, start, rng);
     busy.spans[conn].push((start, script.end));
+    plan.by_conn[conn].push(plan.incidents.len());
     plan.incidents.push(Incident {
         id: plan.incidents.len() as u32 + 1,
         scenario,

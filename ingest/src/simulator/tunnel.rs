@@ -197,9 +197,7 @@ impl TunnelGen {
             own_down: plan.traffic_down(conn, tunnel as u8),
             sibling_down: plan.traffic_down(conn, 1 - tunnel as u8),
             incident_spans: plan
-                .incidents
-                .iter()
-                .filter(|i| i.conn == conn)
+                .of(conn)
                 .map(|i| (i.start - 60 * SEC, i.script.end + 5 * 60 * SEC))
                 .collect(),
             agenda: BinaryHeap::new(),
@@ -217,7 +215,7 @@ impl TunnelGen {
             rng,
             model,
         };
-        for inc in plan.incidents.iter().filter(|i| i.conn == conn) {
+        for inc in plan.of(conn) {
             for s in inc
                 .script
                 .steps
