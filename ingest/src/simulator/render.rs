@@ -662,6 +662,147 @@ mod tests {
         }
     }
 
+    fn tunnel_text() -> TunnelText {
+        TunnelText {
+            resource_id: "vpn-0123456789abcdef0_203.0.113.12".into(),
+            neighbor: "169.254.44.2".into(),
+            cgw_ip: "198.51.100.7".into(),
+            aws_router_id: "169.254.44.1".into(),
+            cgw_router_id: "198.51.100.7".into(),
+            aws_asn: 64512,
+            cgw_asn: 65010,
+            as_path: "65010 65101".into(),
+            looped_path: "65010 64512".into(),
+            prefixes: vec!["10.20.0.0/16".into()],
+            concentrator_id: Some("vcn-0123456789abcdef0".into()),
+            dpd_enabled: true,
+            nat_t_detected: false,
+        }
+    }
+
+    /// Every text and record shape the simulator can write, in both formats, parses back with
+    /// the claimed kind, the right quality and identity.
+    #[test]
+    fn every_spec_parses_back() {
+        use tunnelwatch_parsers::{DecoderOptions, ParseQuality, Parsed, parse_all};
+        let ike = [
+            IkeText::DeleteIkeSa,
+            IkeText::DeletePhase2Sa { spi: 0xc0ffee01 },
+            IkeText::DpdTimeout { retries: 3 },
+            IkeText::PeerDead,
+            IkeText::PskMismatch,
+            IkeText::AuthFailed,
+            IkeText::PskInvalid,
+            IkeText::NoProposalMatch,
+            IkeText::NoProposalChosen,
+            IkeText::Phase2Failed,
+            IkeText::Phase1Timeout,
+            IkeText::TsUnacceptable,
+            IkeText::RequestReceived { id: 7 },
+            IkeText::ResponseSent { id: 7 },
+            IkeText::RequestSent { id: 8 },
+            IkeText::ResponseReceived { id: 8 },
+            IkeText::RedundantSa,
+        ];
+        let states = [
+            BgpState::Idle,
+            BgpState::Connect,
+            BgpState::Active,
+            BgpState::OpenSent,
+        ];
+        let mut bgp: Vec<BgpText> = vec![
+            BgpText::HoldTimerExpired,
+            BgpText::ConnectInitiated,
+            BgpText::OpenSent,
+            BgpText::OpenReceived,
+            BgpText::EndOfRib,
+            BgpText::UpdateReceived { looped: false },
+            BgpText::UpdateReceived { looped: true },
+            BgpText::PrefixWarning {
+                count: 75,
+                limit: 100,
+            },
+            BgpText::PrefixExceeded {
+                count: 101,
+                limit: 100,
+            },
+            BgpText::MaxPrefixNotification,
+        ];
+        for from in states {
+            for to in [
+                BgpState::Connect,
+                BgpState::Active,
+                BgpState::OpenSent,
+                BgpState::Idle,
+            ] {
+                bgp.push(BgpText::StateChange { from, to });
+            }
+        }
+        bgp.push(BgpText::StateChange {
+            from: BgpState::OpenConfirm,
+            to: BgpState::Established,
+        });
+        let mut specs: Vec<Spec> = ike
+            .iter()
+            .map(|&text| Spec::Activity {
+                p1: PhaseState::Established,
+                p2: PhaseState::Down,
+                text,
+            })
+            .collect();
+        specs.extend(bgp.into_iter().map(Spec::Bgp));
+        for status in [
+            RouteStatus::Advertised,
+            RouteStatus::Updated,
+            RouteStatus::Withdrawn,
+        ] {
+            for prefix in [
+                PrefixRef::Own(0),
+                PrefixRef::Flood(300),
+                PrefixRef::Looped(2),
+            ] {
+                for denied in [false, true] {
+                    specs.push(Spec::Route {
+                        status,
+                        prefix,
+                        med: 100,
+                        denied,
+                    });
+                }
+            }
+        }
+        specs.push(Spec::Traffic {
+            bytes_in: 1,
+            bytes_out: 2,
+            packets_in: 3,
+            packets_out: 4,
+        });
+        let t = tunnel_text();
+        let mut clock = Clock::default();
+        for format in [OutputFormat::Json, OutputFormat::Text] {
+            for spec in &specs {
+                let mut line = String::new();
+                render(&mut line, spec, 1_793_577_600_123, format, &t, &mut clock);
+                let parsed = parse_all(
+                    "vpn-0123456789abcdef0-203.0.113.12.log",
+                    line.as_bytes(),
+                    DecoderOptions::default(),
+                );
+                let [Parsed::Event(e)] = &parsed[..] else {
+                    panic!("{line}: {parsed:?}");
+                };
+                assert_eq!(e.message().map(|m| m.kind), spec.kind(), "{line}");
+                assert_eq!(e.vpn_id(), Some("vpn-0123456789abcdef0"), "{line}");
+                assert_eq!(e.tunnel_ip(), Some("203.0.113.12"), "{line}");
+                let want = match (format, spec) {
+                    (_, Spec::Traffic { .. }) | (OutputFormat::Json, _) => ParseQuality::Exact,
+                    (OutputFormat::Text, _) => ParseQuality::Structured,
+                };
+                assert_eq!(e.parse_quality, want, "{line}");
+            }
+        }
+    }
+
     #[test]
     fn numbers() {
         let mut s = String::new();
