@@ -598,3 +598,45 @@ fn bad_firehose_record() {
     assert!(matches!(rejects[0].error, ParseError::Base64(_)));
     assert_eq!(rejects[0].position.index, Some(0));
 }
+
+/// Decodes `input` split in two at every byte and checks the result equals the one-shot one.
+fn assert_every_split_matches(input: &[u8], opts: &DecoderOptions) {
+    let whole = parse_all("s", input, opts.clone());
+    for k in 0..=input.len() {
+        let mut decoder = Decoder::new("s", opts.clone());
+        let mut out = Vec::new();
+        let used = decoder.decode(&input[..k], false, &mut |p| out.push(p));
+        let mut rest = input[used..k].to_vec();
+        rest.extend_from_slice(&input[k..]);
+        decoder.decode(&rest, true, &mut |p| out.push(p));
+        assert_eq!(out, whole, "split at {k} of {input:?} ({:?})", opts.format);
+    }
+}
+
+/// Found by the fuzzer (`fuzz/`): where a read ends must never change what is decoded.
+#[test]
+fn split_points_do_not_change_results() {
+    let inputs: [&[u8]; 4] = [
+        // An octet-counting header whose PRI does not follow the space directly.
+        b"\x80\n5 \n<1>\n",
+        // Text after the closing bracket of a pretty-printed document.
+        b"{\n}  x\n",
+        b"{\n  \"details\": \"x\", \"event_timestamp\": 1762580429\n}   \n{\"details\":\"y\",\"event_timestamp\":1}\n",
+        b"12 <14>1 - - - -x\n<14>1 2025-11-08T05:40:29Z h vpn-1234abcd-1.2.3.4 - - - AWS tunnel DPD timed out after 3 retransmits\n",
+    ];
+    for input in inputs {
+        for format in [
+            InputFormat::Auto,
+            InputFormat::Json,
+            InputFormat::Syslog,
+            InputFormat::Text,
+        ] {
+            let opts = DecoderOptions {
+                format,
+                syslog_year: Some(2025),
+                ..Default::default()
+            };
+            assert_every_split_matches(input, &opts);
+        }
+    }
+}

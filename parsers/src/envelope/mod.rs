@@ -256,17 +256,18 @@ impl Decoder {
                         let doc = &rest[..end];
                         let stream = self.default_stream.clone();
                         self.json_record(doc, raw_frame(stream.as_deref(), position), out);
-                        // Swallow the rest of the closing line if it is blank.
-                        let mut end = end;
-                        while end < rest.len()
-                            && rest[end] != b'\n'
-                            && rest[end].is_ascii_whitespace()
-                        {
-                            end += 1;
-                        }
-                        if end < rest.len() && rest[end] == b'\n' {
-                            end += 1;
-                        }
+                        // Swallow the rest of the closing line if it is blank up to its
+                        // newline (anything else on it is the next record, and a blank tail
+                        // without its newline yet is left for the blank-line skip).
+                        let blank = rest[end..]
+                            .iter()
+                            .take_while(|b| **b != b'\n' && b.is_ascii_whitespace())
+                            .count();
+                        let end = if rest.get(end + blank) == Some(&b'\n') {
+                            end + blank + 1
+                        } else {
+                            end
+                        };
                         self.advance(&rest[..end]);
                         pos += end;
                     }

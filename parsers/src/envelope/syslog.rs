@@ -31,7 +31,13 @@ pub(super) fn looks_like(line: &[u8]) -> bool {
 /// An octet-counting frame header at the start of `buf`: `(header length, frame length)`.
 pub(super) fn octet_frame(buf: &[u8]) -> Option<(usize, usize)> {
     let digits = buf.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 9 || buf.get(digits) != Some(&b' ') {
+    // `LEN SP <PRI>`: the PRI follows the space directly (no other whitespace may stand
+    // between, or the frame would depend on where a read happened to end).
+    if digits == 0
+        || digits > 9
+        || buf.get(digits) != Some(&b' ')
+        || buf.get(digits + 1) != Some(&b'<')
+    {
         return None;
     }
     if !looks_like(&buf[digits + 1..buf.len().min(digits + 6)]) {
@@ -72,6 +78,7 @@ mod tests {
         assert_eq!(octet_frame(b"12 <14>1 - - -"), Some((3, 12)));
         assert_eq!(octet_frame(b"12 hello"), None);
         assert_eq!(octet_frame(b"<14>x"), None);
+        assert_eq!(octet_frame(b"5 \n<1>\n"), None);
         assert!(looks_like(b"<134>Nov  8 05:40:29 host app: x"));
         assert!(!looks_like(b"<html>"));
     }
