@@ -349,6 +349,7 @@ fn bad_arguments_exit_2() {
         &["--scenario", "meteor-strike"],
         &["--format", "xml"],
         &["--start", "yesterday"],
+        &["--start", "1969-12-31T23:00:00Z"],
         &["--rate-limit", "0"],
         // single-tunnel runs for more than two hours: it cannot fit in one.
         &["--duration", "1h", "--scenario", "single-tunnel"],

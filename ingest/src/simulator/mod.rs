@@ -308,6 +308,11 @@ impl Simulation {
                 config.duration_ms
             )));
         }
+        if !(0..=253_402_300_799_999 - MAX_DURATION_MS).contains(&config.start_ms) {
+            return Err(SimError::Config(
+                "start must be between 1970 and 9998 (epoch timestamps are unsigned)".into(),
+            ));
+        }
         if config.rate_limit == Some(0) {
             return Err(SimError::Config("rate limit must be at least 1".into()));
         }
