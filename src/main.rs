@@ -1,7 +1,10 @@
 //! The `tunnelwatch` command line: parses arguments and wires the library crates together.
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or bad input (DESIGN §7).
 
+mod demo_cmd;
+mod http;
 mod ingest_cmd;
+mod live;
 mod parse_cmd;
 mod query_cmd;
 mod simulate_cmd;
@@ -28,6 +31,9 @@ enum Command {
     /// Parse VPN log input and print one normalised event per line as JSON; bad records go to
     /// stderr with their position.
     Parse(parse_cmd::ParseArgs),
+    /// The main job on an embedded default: a simulated fleet streams through the whole
+    /// pipeline; serves a status page, SQL and /metrics.
+    Demo(demo_cmd::DemoArgs),
     /// Load files, directories, globs or stdin into the data directory (durable Parquet);
     /// re-running over the same input adds nothing twice.
     Ingest(ingest_cmd::IngestArgs),
@@ -47,6 +53,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Parse(args) => parse_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Query(args) => query_cmd::run(args),
         Command::Simulate(args) => simulate_cmd::run(args),

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use clap::{Args, ValueEnum};
-use tunnelwatch_queries::{Engine, QueryOptions, StoreError, saved, store};
+use tunnelwatch_queries::{Engine, QueryOptions, Snapshot, StoreError, saved};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -115,12 +115,15 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         timeout: Duration::from_secs(args.timeout_s),
     };
     let result = runtime.block_on(async {
-        let unflushed = store::read_unflushed(&args.data)?;
-        let engine = Engine::open(&args.data, &unflushed, opts).await?;
+        let snapshot = Snapshot::read(&args.data)?;
+        let engine = Engine::open(&snapshot, opts).await?;
         let started = std::time::Instant::now();
         let r = engine.query(&sql).await;
         if args.timing {
-            eprintln!("tunnelwatch: query took {:.3} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "tunnelwatch: query took {:.3} s",
+                started.elapsed().as_secs_f64()
+            );
         }
         r
     });

@@ -1,7 +1,9 @@
-//! The read path: one DataFusion `SessionContext` over a data directory. Each table of
-//! DESIGN §4 is a listing table over its Parquet segments; rows that are durable in the WAL but
-//! not yet flushed (another process is ingesting, or the store is live in `serve`) are added as
-//! an in-memory table behind a `UNION ALL` view of the same name.
+//! The read path: one DataFusion `SessionContext` over a [`Snapshot`] of a data directory. Each
+//! table of DESIGN §4 is a listing table over exactly the snapshot's Parquet segments; rows
+//! that are durable in the WAL but not yet flushed (another process is ingesting, or the store
+//! is live in `demo`/`serve`) are added as an in-memory table behind a `UNION ALL` view of the
+//! same name. Because the file list is fixed when the snapshot is taken, a flush that runs
+//! during a query cannot make rows appear twice.
 //!
 //! Limits: a memory limit for query execution (spilling operators spill, others fail with a
 //! clear error) and a wall-clock timeout. Every statement passes the read-only guard first.
@@ -9,12 +11,13 @@
 //! a time filter skips whole files by their statistics).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -27,6 +30,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::error::StoreError;
 use crate::guard;
 use crate::schema::TableName;
+use crate::segments::Segments;
 
 #[derive(Debug, Clone)]
 pub struct QueryOptions {
@@ -57,19 +61,50 @@ impl QueryResult {
     }
 }
 
+/// A consistent view of a data directory: the Parquet files of each table and the rows that
+/// are durable in the WAL but not yet in those files. Take it while no flush can run (the
+/// writer's lock, or no writer at all), then open an [`Engine`] on it.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub files: BTreeMap<TableName, Vec<PathBuf>>,
+    pub unflushed: BTreeMap<TableName, Vec<RecordBatch>>,
+}
+
+impl Snapshot {
+    /// Lists the Parquet files of every table under `root`.
+    pub fn list_files(root: &Path) -> Result<BTreeMap<TableName, Vec<PathBuf>>, StoreError> {
+        let root = std::path::absolute(root).map_err(|e| StoreError::io(root, e))?;
+        let segments = Segments::open(&root)?;
+        let mut files = BTreeMap::new();
+        for t in TableName::ALL {
+            let list = segments.list(t)?;
+            files.insert(
+                t,
+                list.iter().map(|f| root.join(f.relative_path())).collect(),
+            );
+        }
+        Ok(files)
+    }
+
+    /// A data directory on disk, read without taking the writer's lock: its Parquet files and
+    /// what its WAL holds. Another process's flush in between could show a segment twice; a
+    /// one-shot `ingest` flushes once, at its end.
+    pub fn read(root: &Path) -> Result<Snapshot, StoreError> {
+        let unflushed = crate::store::read_unflushed(root)?;
+        let files = Snapshot::list_files(root)?;
+        Ok(Snapshot { files, unflushed })
+    }
+}
+
 pub struct Engine {
     ctx: SessionContext,
     opts: QueryOptions,
 }
 
 impl Engine {
-    /// Opens `root` for queries. `unflushed` are rows durable elsewhere (the WAL) but not yet
-    /// in Parquet; pass [`crate::store::read_unflushed`] for a data directory on disk.
-    pub async fn open(
-        root: &Path,
-        unflushed: &BTreeMap<TableName, Vec<RecordBatch>>,
-        opts: QueryOptions,
-    ) -> Result<Engine, StoreError> {
+    /// Opens a snapshot for queries: each table reads exactly the snapshot's files, plus its
+    /// unflushed rows behind a `UNION ALL` view.
+    pub async fn open(snapshot: &Snapshot, opts: QueryOptions) -> Result<Engine, StoreError> {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(2);
@@ -82,19 +117,25 @@ impl Engine {
             .with_memory_limit(opts.memory_limit, 1.0)
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        let root = std::path::absolute(root).map_err(|e| StoreError::io(root, e))?;
         for table in TableName::ALL {
-            let dir = root.join(table.as_str());
-            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-            let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new(url)
-                .with_listing_options(options)
-                .with_schema(table.schema());
-            let stored = Arc::new(ListingTable::try_new(config)?);
-            let live: Vec<RecordBatch> = unflushed.get(&table).cloned().unwrap_or_default();
             let name = table.as_str();
+            let files = snapshot.files.get(&table).map(Vec::as_slice).unwrap_or(&[]);
+            let stored: Arc<dyn TableProvider> = if files.is_empty() {
+                Arc::new(MemTable::try_new(table.schema(), vec![vec![]])?)
+            } else {
+                let urls = files
+                    .iter()
+                    .map(|f| ListingTableUrl::parse(f.display().to_string()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                    .with_file_extension(".parquet");
+                let config = ListingTableConfig::new_with_multi_paths(urls)
+                    .with_listing_options(options)
+                    .with_schema(table.schema());
+                Arc::new(ListingTable::try_new(config)?)
+            };
+            let live: Vec<RecordBatch> =
+                snapshot.unflushed.get(&table).cloned().unwrap_or_default();
             if live.iter().all(|b| b.num_rows() == 0) {
                 ctx.register_table(name, stored)?;
             } else {

@@ -20,7 +20,7 @@ pub mod segments;
 pub mod store;
 pub mod wal;
 
-pub use engine::{Engine, QueryOptions, QueryResult};
+pub use engine::{Engine, QueryOptions, QueryResult, Snapshot};
 pub use error::StoreError;
 pub use rows::RowBuilder;
 pub use schema::TableName;

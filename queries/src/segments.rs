@@ -75,7 +75,9 @@ impl Segments {
     pub fn open(root: &Path) -> Result<Segments, StoreError> {
         for t in TableName::ALL {
             let dir = root.join(t.as_str());
-            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+            }
         }
         let store = LocalFileSystem::new_with_prefix(root)?;
         let props = WriterProperties::builder()

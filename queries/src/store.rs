@@ -112,6 +112,7 @@ pub struct Store {
     seq: u64,
     mem: BTreeMap<TableName, Vec<RecordBatch>>,
     mem_rows: usize,
+    flushes: u64,
     _lock: File,
 }
 
@@ -179,6 +180,7 @@ impl Store {
                 seq,
                 mem: BTreeMap::new(),
                 mem_rows: 0,
+                flushes: 0,
                 _lock: lock,
             },
             recovery,
@@ -229,6 +231,12 @@ impl Store {
         Ok(())
     }
 
+    /// How many flushes this store has done (the Parquet file list changes only then, and with
+    /// compaction or retention).
+    pub fn flushes(&self) -> u64 {
+        self.flushes
+    }
+
     /// Rows held in memory (durable in the WAL, not yet in Parquet), per table.
     pub fn unflushed(&self) -> &BTreeMap<TableName, Vec<RecordBatch>> {
         &self.mem
@@ -262,6 +270,7 @@ impl Store {
         wal::sync_dir(&self.wal_dir)?;
         self.mem.clear();
         self.mem_rows = 0;
+        self.flushes += 1;
         Ok(written)
     }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use proptest::prelude::*;
 use tunnelwatch_queries::store::read_unflushed;
-use tunnelwatch_queries::{Engine, QueryOptions, SourceMark, Store, StoreOptions, Sync, TableName};
+use tunnelwatch_queries::{
+    Engine, QueryOptions, Snapshot, SourceMark, Store, StoreOptions, Sync, TableName,
+};
 
 const DAY: i64 = 86_400_000;
 const T0: i64 = 1_762_560_000_000; // 2025-11-08T00:00:00Z
@@ -64,10 +66,8 @@ fn runtime() -> tokio::runtime::Runtime {
 /// (rows, distinct ids, sum of ids) as SQL sees the data directory.
 fn census(root: &std::path::Path) -> (i64, i64, f64) {
     runtime().block_on(async {
-        let unflushed = read_unflushed(root).unwrap();
-        let engine = Engine::open(root, &unflushed, QueryOptions::default())
-            .await
-            .unwrap();
+        let snapshot = Snapshot::read(root).unwrap();
+        let engine = Engine::open(&snapshot, QueryOptions::default()).await.unwrap();
         let r = engine
             .query("SELECT count(*) AS n, count(DISTINCT sum) AS d, coalesce(sum(sum), 0) AS s FROM metrics")
             .await
@@ -239,9 +239,12 @@ fn the_guard_holds_against_the_real_engine() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("x.csv");
     runtime().block_on(async {
-        let engine = Engine::open(dir.path(), &Default::default(), QueryOptions::default())
-            .await
-            .unwrap();
+        let engine = Engine::open(
+            &Snapshot::read(dir.path()).unwrap(),
+            QueryOptions::default(),
+        )
+        .await
+        .unwrap();
         for sql in [
             format!("COPY (SELECT 1) TO '{}'", target.display()),
             "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'".to_owned(),

@@ -1,0 +1,213 @@
+//! End-to-end test of `tunnelwatch demo`: it starts on a loopback port, streams a simulated
+//! fleet into its store, answers on every endpoint, and stops cleanly on SIGINT and SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A minimal HTTP/1.1 client on loopback: returns (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+fn start(data: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--connections",
+            "3",
+            "--history",
+            "2h",
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn demo");
+    // The guide names the address it listens on.
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("demo exited before printing its guide")
+            .unwrap();
+        if let Some(rest) = line.trim().strip_prefix("Status page") {
+            let url = rest.trim();
+            break url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned();
+        }
+    };
+    // Keep draining stdout so the child never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+fn wait_exit(mut child: Child) -> (i32, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status.code().unwrap_or(-1), err);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("demo did not stop within 60 s of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn demo_serves_and_stops_on_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (child, addr) = start(&data);
+
+    assert_eq!(http(&addr, "GET", "/healthz", ""), (200, "ok\n".to_owned()));
+
+    // The history arrives at once: wait until the store shows it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = loop {
+        let (status, body) = http(
+            &addr,
+            "POST",
+            "/api/query",
+            "SELECT count(*) AS n FROM tunnel_activity",
+        );
+        assert_eq!(status, 200, "{body}");
+        let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let n = rows[0]["n"].as_i64().unwrap();
+        if n > 0 {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no rows reached the store");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(count > 0);
+
+    // Queries see every table; the guard applies over HTTP too.
+    let (status, body) = http(
+        &addr,
+        "GET",
+        "/api/query?format=csv&sql=SELECT%20count(*)%20AS%20n%20FROM%20traffic",
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(body.starts_with("n\n"), "{body}");
+    let (status, body) = http(&addr, "POST", "/api/query", "DROP TABLE traffic");
+    assert_eq!(status, 400);
+    assert!(body.contains("read-only"), "{body}");
+
+    let (status, body) = http(&addr, "GET", "/metrics", "");
+    assert_eq!(status, 200);
+    for family in [
+        "tunnelwatch_source_records_total{source=\"simulator\"}",
+        "tunnelwatch_store_rows_total{table=\"tunnel_activity\"}",
+        "tunnelwatch_ingest_lag_seconds",
+        "# EOF",
+    ] {
+        assert!(
+            body.contains(family),
+            "{family} missing from /metrics:\n{body}"
+        );
+    }
+
+    let (status, page) = http(&addr, "GET", "/", "");
+    assert_eq!(status, 200);
+    assert!(page.contains("<h1>tunnelwatch</h1>"));
+    assert!(page.contains("Tunnels (latest IKE state)"));
+    assert!(page.contains("vpn-"), "no tunnel listed on the status page");
+
+    signal(&child, "-INT");
+    let (code, err) = wait_exit(child);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("stopped after"), "{err}");
+
+    // Everything it acknowledged is in Parquet now, readable by a new process.
+    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+        .args([
+            "query",
+            "--data",
+            data.to_str().unwrap(),
+            "--output",
+            "csv",
+            "SELECT count(*) AS n FROM tunnel_activity",
+        ])
+        .output()
+        .unwrap();
+    let n: i64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n >= count, "{n} < {count}");
+    assert!(
+        std::fs::read_dir(data.join("wal"))
+            .unwrap()
+            .flatten()
+            .all(|e| e.metadata().unwrap().len() == 0),
+        "the WAL was not flushed on shutdown"
+    );
+
+    // SIGTERM stops it too.
+    let (child, addr) = start(&dir.path().join("data2"));
+    assert_eq!(http(&addr, "GET", "/healthz", "").0, 200);
+    signal(&child, "-TERM");
+    let (code, err) = wait_exit(child);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn busy_port_is_reported() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+        .args([
+            "demo",
+            "--listen",
+            &addr,
+            "--data",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("cannot listen on {addr}")));
+}
