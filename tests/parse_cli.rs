@@ -6,7 +6,7 @@
 //! `UPDATE_GOLDEN=1 cargo test --test parse_cli` and review the diff.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn bin() -> Command {
@@ -29,10 +29,6 @@ fn run_stdin(args: &[&str], input: &[u8]) -> Output {
         .expect("spawn tunnelwatch");
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
 const SAMPLES: [&str; 10] = [
