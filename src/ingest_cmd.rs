@@ -17,11 +17,11 @@ use arrow::array::RecordBatch;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tunnelwatch_ingest::files::{self, Input};
-use tunnelwatch_parsers::{Decoder, DecoderOptions, InputFormat, Parsed};
+use tunnelwatch_parsers::{Decoder, Parsed};
 use tunnelwatch_queries::rows::table_of;
 use tunnelwatch_queries::{RowBuilder, SourceMark, Store, StoreOptions, Sync, TableName};
 
-use crate::parse_cmd::parse_format;
+use crate::parse_cmd::DecodeArgs;
 
 /// Rows per WAL append (one fsync each).
 const BATCH_ROWS: usize = 64 * 1024;
@@ -33,15 +33,8 @@ pub struct IngestArgs {
     /// Data directory.
     #[arg(long, default_value = "./tunnelwatch-data")]
     data: PathBuf,
-    /// Input format (see `tunnelwatch parse --help`).
-    #[arg(long, default_value = "auto", value_parser = parse_format)]
-    format: InputFormat,
-    /// Log stream name for records without tunnel identity (default: the file name).
-    #[arg(long)]
-    stream_name: Option<String>,
-    /// Year for RFC 3164 syslog timestamps (default: the current year).
-    #[arg(long)]
-    syslog_year: Option<i32>,
+    #[command(flatten)]
+    decode: DecodeArgs,
     /// When the write-ahead log reaches the disk: `always` (fsync per batch) or `never`.
     #[arg(long, default_value = "always", value_parser = parse_sync)]
     sync: Sync,
@@ -187,12 +180,7 @@ fn ingest_one(
     tally: &mut Tally,
 ) -> Result<()> {
     let key = input.source_key()?;
-    let opts = DecoderOptions {
-        format: args.format,
-        stream_name: args.stream_name.clone(),
-        syslog_year: args.syslog_year,
-        ..Default::default()
-    };
+    let opts = args.decode.options();
     let name = input.name();
     let mut decoder = Decoder::new(&name, opts);
     // Both the record sink and the chunk callback use the row builder, never at once.

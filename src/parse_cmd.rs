@@ -11,8 +11,9 @@ use clap::Args;
 use tunnelwatch_ingest::files::decode_stream;
 use tunnelwatch_parsers::{Decoder, DecoderOptions, InputFormat, Parsed};
 
+/// How to decode inputs: the flags `parse` and `ingest` share.
 #[derive(Args)]
-pub struct ParseArgs {
+pub struct DecodeArgs {
     /// Input format: auto (sniff each record), ndjson, json, cli (aws logs output), s3 (export
     /// lines), subscription, firehose, syslog or text. Gzip is always detected.
     #[arg(long, default_value = "auto", value_parser = parse_format)]
@@ -24,6 +25,23 @@ pub struct ParseArgs {
     /// Year for RFC 3164 syslog timestamps (default: the current year).
     #[arg(long)]
     syslog_year: Option<i32>,
+}
+
+impl DecodeArgs {
+    pub fn options(&self) -> DecoderOptions {
+        DecoderOptions {
+            format: self.format,
+            stream_name: self.stream_name.clone(),
+            syslog_year: self.syslog_year,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ParseArgs {
+    #[command(flatten)]
+    decode: DecodeArgs,
     /// Print rejects on stderr as JSON objects (raw bytes included) instead of one-line messages.
     #[arg(long)]
     rejects_json: bool,
@@ -32,7 +50,7 @@ pub struct ParseArgs {
     paths: Vec<String>,
 }
 
-pub(crate) fn parse_format(s: &str) -> Result<InputFormat, String> {
+fn parse_format(s: &str) -> Result<InputFormat, String> {
     InputFormat::parse(s).ok_or_else(|| {
         format!(
             "unknown format {s:?}; expected one of {}",
@@ -55,12 +73,7 @@ pub fn run(args: ParseArgs) -> Result<ExitCode> {
     let mut counts = Counts::default();
     let mut unreadable = 0;
     for path in &args.paths {
-        let opts = DecoderOptions {
-            format: args.format,
-            stream_name: args.stream_name.clone(),
-            syslog_year: args.syslog_year,
-            ..Default::default()
-        };
+        let opts = args.decode.options();
         let (source, reader): (&str, Box<dyn Read>) = if path == "-" {
             ("stdin", Box::new(io::stdin().lock()))
         } else {

@@ -305,9 +305,10 @@ mod tests {
         .unwrap()
     }
 
-    fn write_three(path: &Path) -> u64 {
+    /// Appends `n` batches, each with its mark; returns the segment length.
+    fn write_marked(path: &Path, n: u64) -> u64 {
         let mut w = WalWriter::open(path.to_owned(), 0, Sync::Always).unwrap();
-        for i in 0..3 {
+        for i in 0..n {
             let mark = SourceMark {
                 source_key: "k".into(),
                 offset: (i + 1) * 100,
@@ -316,6 +317,10 @@ mod tests {
                 .unwrap();
         }
         w.len()
+    }
+
+    fn write_three(path: &Path) -> u64 {
+        write_marked(path, 3)
     }
 
     #[test]
@@ -360,19 +365,7 @@ mod tests {
         }
         assert!(seen_partial > 0);
         // Cut inside the third append: two batches and two marks survive.
-        let third_start = {
-            fs::write(&path, &bytes).unwrap();
-            let mut w = WalWriter::open(segment_path(dir.path(), 8), 0, Sync::Never).unwrap();
-            for i in 0..2 {
-                let mark = SourceMark {
-                    source_key: "k".into(),
-                    offset: (i + 1) * 100,
-                };
-                w.append(&[(TableName::Metrics, batch(i as i64))], Some(&mark))
-                    .unwrap();
-            }
-            w.len()
-        };
+        let third_start = write_marked(&segment_path(dir.path(), 8), 2);
         fs::write(&path, &bytes[..third_start as usize + 20]).unwrap();
         let r = replay(&path).unwrap();
         assert_eq!(r.frames.len(), 4);
