@@ -41,6 +41,9 @@ pub struct IngestArgs {
     /// Drop day partitions older than this many days (by wall clock) after ingesting.
     #[arg(long)]
     retention_days: Option<u32>,
+    /// Do not compute the metrics table (run `tunnelwatch metrics rebuild` later).
+    #[arg(long)]
+    no_metrics: bool,
     /// Rows held in memory before a flush to Parquet (tests use small values).
     #[arg(long, default_value_t = StoreOptions::default().flush_rows, hide = true)]
     flush_rows: usize,
@@ -163,8 +166,22 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             eprintln!("tunnelwatch: retention dropped {dropped} file(s) older than {days} days");
         }
     }
+    let metrics_started = Instant::now();
+    let metrics = if args.no_metrics {
+        None
+    } else {
+        Some(crate::metrics_cmd::after_ingest(&store)?)
+    };
     let disk = store.segments().total_size()?;
     print_summary(&args, &inputs, &tally, started.elapsed(), disk, merged)?;
+    if let Some(m) = metrics {
+        println!(
+            "metrics: {} datapoints for {} tunnels in {:.2} s",
+            m.datapoints,
+            m.tunnels,
+            metrics_started.elapsed().as_secs_f64()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@ mod demo_cmd;
 mod http;
 mod ingest_cmd;
 mod live;
+mod metrics_cmd;
 mod parse_cmd;
 mod query_cmd;
 mod simulate_cmd;
@@ -41,6 +42,10 @@ enum Command {
     Query(query_cmd::QueryArgs),
     /// Write a simulated fleet's logs (one file per log stream) and truth.json into a directory.
     Simulate(simulate_cmd::SimulateArgs),
+    /// The AWS/VPN metrics table: `metrics rebuild` recomputes it from the stored events.
+    Metrics(metrics_cmd::MetricsArgs),
+    /// Export stored data: `export openmetrics` writes the datapoints for Prometheus backfill.
+    Export(metrics_cmd::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +62,8 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Query(args) => query_cmd::run(args),
         Command::Simulate(args) => simulate_cmd::run(args),
+        Command::Metrics(args) => metrics_cmd::run(args),
+        Command::Export(args) => metrics_cmd::run_export(args),
     };
     match result {
         Ok(code) => code,

@@ -1,8 +1,13 @@
-//! Prometheus / OpenMetrics exposition of the pipeline's own metrics (records and bytes per
-//! source, rejects, ingest lag, rows stored per table), rendered with `prometheus-client`.
+//! Prometheus / OpenMetrics exposition, rendered with `prometheus-client`: the pipeline's own
+//! metrics (records and bytes per source, rejects, ingest lag, rows stored per table) and the
+//! fleet's live state from `tunnelwatch-monitor` ([`encode_with_fleet`]): TunnelState per
+//! tunnel and connection, TunnelDataIn/Out byte counters, ConcentratorBandwidthUsage, IKE phase
+//! and BGP session state, records per message kind, late records.
 //!
-//! Invariants: every family has help text; labels carry only bounded values (source names and
-//! table names, never free text). Tunnel state families come with the metrics engine.
+//! Invariants: every family has help text (and a unit where the value has one); labels carry
+//! only bounded values — source and table names, VPN ids, tunnel outside IPs, concentrator ids,
+//! the phase number and catalogue `message_kind`s — never free text. A tunnel whose state is
+//! not known yet (no record said) has no state sample rather than a 0.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -11,6 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
+use tunnelwatch_monitor::FleetStatus;
 
 /// The content type of [`encode_pipeline`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -46,6 +52,174 @@ struct TableLabel {
 
 /// Renders the pipeline's metrics in the OpenMetrics text format.
 pub fn encode_pipeline(stats: &PipelineStats) -> Result<String, std::fmt::Error> {
+    let registry = pipeline_registry(stats);
+    let mut out = String::new();
+    encode(&mut out, &registry)?;
+    Ok(out)
+}
+
+/// Renders the pipeline's metrics and the fleet's live state in the OpenMetrics text format.
+pub fn encode_with_fleet(
+    stats: &PipelineStats,
+    fleet: &FleetStatus,
+) -> Result<String, std::fmt::Error> {
+    let mut registry = pipeline_registry(stats);
+    register_fleet(&mut registry, fleet);
+    let mut out = String::new();
+    encode(&mut out, &registry)?;
+    Ok(out)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TunnelLabels {
+    vpn_id: String,
+    tunnel_ip: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    vpn_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConcentratorLabels {
+    vpn_id: String,
+    concentrator_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    vpn_id: String,
+    tunnel_ip: String,
+    phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    vpn_id: String,
+    tunnel_ip: String,
+    message_kind: &'static str,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+fn register_fleet(registry: &mut Registry, fleet: &FleetStatus) {
+    let state = Family::<TunnelLabels, FloatGauge>::default();
+    let conn_state = Family::<ConnectionLabels, FloatGauge>::default();
+    let data_in = Family::<TunnelLabels, Counter>::default();
+    let data_out = Family::<TunnelLabels, Counter>::default();
+    let bandwidth = Family::<ConcentratorLabels, FloatGauge>::default();
+    let phase = Family::<PhaseLabels, FloatGauge>::default();
+    let bgp = Family::<TunnelLabels, FloatGauge>::default();
+    let events = Family::<EventLabels, Counter>::default();
+    let late: Counter = Counter::default();
+    registry.register(
+        "tunnel_state",
+        "TunnelState per tunnel (AWS/VPN semantics): static routing 1 while IPsec is up, BGP routing 1 while the BGP session is Established, else 0",
+        state.clone(),
+    );
+    registry.register(
+        "connection_tunnel_state",
+        "TunnelState per connection: the mean over its tunnels with a known state (0, 0.5 or 1 for two tunnels)",
+        conn_state.clone(),
+    );
+    registry.register_with_unit(
+        "tunnel_data_in",
+        "TunnelDataIn: bytes received by AWS through the tunnel from the customer gateway (after decryption), from traffic counter deltas",
+        Unit::Bytes,
+        data_in.clone(),
+    );
+    registry.register_with_unit(
+        "tunnel_data_out",
+        "TunnelDataOut: bytes sent by AWS through the tunnel to the customer gateway (before encryption), from traffic counter deltas",
+        Unit::Bytes,
+        data_out.clone(),
+    );
+    registry.register_with_unit(
+        "concentrator_bandwidth",
+        "ConcentratorBandwidthUsage of a connection on a VPN Concentrator, over the last complete minute",
+        Unit::Other("bits_per_second".into()),
+        bandwidth.clone(),
+    );
+    registry.register(
+        "ike_phase_state",
+        "IKE phase 1 / phase 2 up (established or rekeying) per tunnel",
+        phase.clone(),
+    );
+    registry.register(
+        "bgp_session_established",
+        "1 while the tunnel's BGP session is Established, else 0 (BGP tunnels with a BGP record)",
+        bgp.clone(),
+    );
+    registry.register(
+        "events",
+        "Tunnel activity and BGP records received per tunnel and message kind",
+        events.clone(),
+    );
+    registry.register(
+        "monitor_late_records",
+        "Records that arrived after the lateness window: stored, but not applied to tunnel state",
+        late.clone(),
+    );
+    late.inc_by(fleet.late_records);
+    for t in &fleet.tunnels {
+        let labels = TunnelLabels {
+            vpn_id: t.vpn_id.to_string(),
+            tunnel_ip: t.tunnel_ip.to_string(),
+        };
+        if let Some(s) = t.state {
+            state.get_or_create(&labels).set(flag(s));
+        }
+        data_in.get_or_create(&labels).inc_by(t.bytes_in_total);
+        data_out.get_or_create(&labels).inc_by(t.bytes_out_total);
+        for (p, up) in [("1", t.phase1_up), ("2", t.phase2_up)] {
+            if let Some(up) = up {
+                phase
+                    .get_or_create(&PhaseLabels {
+                        vpn_id: labels.vpn_id.clone(),
+                        tunnel_ip: labels.tunnel_ip.clone(),
+                        phase: p,
+                    })
+                    .set(flag(up));
+            }
+        }
+        if let Some(b) = t.bgp_established {
+            bgp.get_or_create(&labels).set(flag(b));
+        }
+        for (kind, n) in &t.events {
+            events
+                .get_or_create(&EventLabels {
+                    vpn_id: labels.vpn_id.clone(),
+                    tunnel_ip: labels.tunnel_ip.clone(),
+                    message_kind: kind.as_str(),
+                })
+                .inc_by(*n);
+        }
+    }
+    for c in &fleet.connections {
+        if let Some(s) = c.state {
+            conn_state
+                .get_or_create(&ConnectionLabels {
+                    vpn_id: c.vpn_id.to_string(),
+                })
+                .set(s);
+        }
+        if let (Some(id), Some(b)) = (&c.concentrator_id, c.bandwidth_bits_per_second) {
+            bandwidth
+                .get_or_create(&ConcentratorLabels {
+                    vpn_id: c.vpn_id.to_string(),
+                    concentrator_id: id.to_string(),
+                })
+                .set(b);
+        }
+    }
+}
+
+fn pipeline_registry(stats: &PipelineStats) -> Registry {
     let mut registry = Registry::with_prefix("tunnelwatch");
     let records = Family::<SourceLabel, Counter>::default();
     let bytes = Family::<SourceLabel, Counter>::default();
@@ -96,9 +270,7 @@ pub fn encode_pipeline(stats: &PipelineStats) -> Result<String, std::fmt::Error>
         })
         .inc_by(*n);
     }
-    let mut out = String::new();
-    encode(&mut out, &registry)?;
-    Ok(out)
+    registry
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub mod wal;
 
 pub use engine::{Engine, QueryOptions, QueryResult, Snapshot};
 pub use error::StoreError;
-pub use rows::RowBuilder;
+pub use rows::{MetricRow, MetricRows, RowBuilder};
 pub use schema::TableName;
 pub use store::{Recovery, Store, StoreOptions};
 pub use wal::{SourceMark, Sync};

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMillisecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMillisecondBuilder,
 };
 use tunnelwatch_parsers::{Event, EventBody, Reject, Table};
 
@@ -393,5 +393,136 @@ pub fn table_of(e: &Event) -> TableName {
         Table::TunnelActivity => TableName::TunnelActivity,
         Table::BgpEvents => TableName::BgpEvents,
         Table::Traffic => TableName::Traffic,
+    }
+}
+
+/// One datapoint of the `metrics` table, as plain values (the store knows nothing of how it was
+/// computed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricRow<'a> {
+    /// Period start, epoch ms UTC.
+    pub ts: i64,
+    pub namespace: &'a str,
+    pub metric_name: &'a str,
+    pub vpn_id: &'a str,
+    /// `None` for connection-level datapoints.
+    pub tunnel_ip: Option<&'a str>,
+    pub period_s: i64,
+    pub sample_count: f64,
+    pub sum: f64,
+    pub minimum: f64,
+    pub maximum: f64,
+    pub unit: &'a str,
+    pub concentrator_id: Option<&'a str>,
+}
+
+/// Accumulates rows of the `metrics` table.
+pub struct MetricRows {
+    ts: TimestampMillisecondBuilder,
+    namespace: StringBuilder,
+    metric_name: StringBuilder,
+    vpn_id: StringBuilder,
+    tunnel_ip: StringBuilder,
+    period_s: Int64Builder,
+    sample_count: Float64Builder,
+    sum: Float64Builder,
+    minimum: Float64Builder,
+    maximum: Float64Builder,
+    unit: StringBuilder,
+    concentrator_id: StringBuilder,
+    len: usize,
+}
+
+impl Default for MetricRows {
+    fn default() -> Self {
+        MetricRows {
+            ts: ts_builder(),
+            namespace: StringBuilder::new(),
+            metric_name: StringBuilder::new(),
+            vpn_id: StringBuilder::new(),
+            tunnel_ip: StringBuilder::new(),
+            period_s: Int64Builder::new(),
+            sample_count: Float64Builder::new(),
+            sum: Float64Builder::new(),
+            minimum: Float64Builder::new(),
+            maximum: Float64Builder::new(),
+            unit: StringBuilder::new(),
+            concentrator_id: StringBuilder::new(),
+            len: 0,
+        }
+    }
+}
+
+impl MetricRows {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, r: &MetricRow<'_>) {
+        self.ts.append_value(r.ts);
+        self.namespace.append_value(r.namespace);
+        self.metric_name.append_value(r.metric_name);
+        self.vpn_id.append_value(r.vpn_id);
+        self.tunnel_ip.append_option(r.tunnel_ip);
+        self.period_s.append_value(r.period_s);
+        self.sample_count.append_value(r.sample_count);
+        self.sum.append_value(r.sum);
+        self.minimum.append_value(r.minimum);
+        self.maximum.append_value(r.maximum);
+        self.unit.append_value(r.unit);
+        self.concentrator_id.append_option(r.concentrator_id);
+        self.len += 1;
+    }
+
+    /// Hands out the rows as one batch of the `metrics` schema and resets.
+    pub fn finish(&mut self) -> RecordBatch {
+        let c: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.namespace.finish()),
+            Arc::new(self.metric_name.finish()),
+            Arc::new(self.vpn_id.finish()),
+            Arc::new(self.tunnel_ip.finish()),
+            Arc::new(self.period_s.finish()),
+            Arc::new(self.sample_count.finish()),
+            Arc::new(self.sum.finish()),
+            Arc::new(self.minimum.finish()),
+            Arc::new(self.maximum.finish()),
+            Arc::new(self.unit.finish()),
+            Arc::new(self.concentrator_id.finish()),
+        ];
+        self.len = 0;
+        batch(TableName::Metrics, c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_rows_match_the_schema() {
+        let mut rows = MetricRows::default();
+        rows.push(&MetricRow {
+            ts: 60_000,
+            namespace: "AWS/VPN",
+            metric_name: "TunnelState",
+            vpn_id: "vpn-1",
+            tunnel_ip: None,
+            period_s: 60,
+            sample_count: 60.0,
+            sum: 30.0,
+            minimum: 0.5,
+            maximum: 0.5,
+            unit: "None",
+            concentrator_id: None,
+        });
+        let b = rows.finish();
+        assert_eq!(b.num_rows(), 1);
+        assert_eq!(b.schema(), TableName::Metrics.schema());
+        assert!(rows.is_empty());
     }
 }

@@ -190,6 +190,8 @@ static METRICS: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("minimum", DataType::Float64, true),
         Field::new("maximum", DataType::Float64, true),
         text("unit"),
+        // Added with the metrics engine: the VPN Concentrator of ConcentratorBandwidthUsage.
+        text("concentrator_id"),
     ])
 });
 
