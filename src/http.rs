@@ -5,7 +5,8 @@
 //!   SQL box (`GET /?sql=…` runs it and shows the result as a table).
 //! - `GET /api/query?sql=…&format=json|ndjson|csv` and `POST /api/query` (body: the SQL text) —
 //!   the same guard as `tunnelwatch query`; 400 with `{"error": …}` for refused or bad SQL.
-//! - `GET /metrics` — OpenMetrics text for Prometheus.
+//! - `GET /metrics` — OpenMetrics text for Prometheus: pipeline self-metrics and the monitor's
+//!   live tunnel state.
 //! - `GET /healthz` — `ok`.
 
 use std::sync::Arc;
@@ -167,7 +168,11 @@ pub fn pipeline_stats(shared: &Shared) -> PipelineStats {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    match prometheus::encode_pipeline(&pipeline_stats(&shared)) {
+    let fleet = match shared.monitor.lock() {
+        Ok(m) => m.status(),
+        Err(p) => p.into_inner().status(),
+    };
+    match prometheus::encode_with_fleet(&pipeline_stats(&shared), &fleet) {
         Ok(text) => ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }

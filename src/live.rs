@@ -8,19 +8,26 @@
 //! rows), so a flush never shows rows twice or not at all; the writer flushes to Parquet at
 //! least every `FLUSH_EVERY` so the in-memory part stays small; on shutdown the source stops
 //! first, then the writer drains its queue and flushes.
+//!
+//! Metrics: the source thread also feeds every parsed event to the shared
+//! `tunnelwatch_monitor::Monitor` (lateness window 5 minutes) and advances it to the watermark
+//! `max(wall clock, newest event time)` (the newest event time leads when `--speed` > 1); the
+//! minutes it completes go to the store's `metrics` table through the writer, and `/metrics`
+//! renders the monitor's live view.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use tunnelwatch_ingest::simulator::live::{Clock, LiveFleet, SystemClock};
+use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
 use tunnelwatch_parsers::{Decoder, DecoderOptions, Parsed};
 use tunnelwatch_queries::rows::table_of;
-use tunnelwatch_queries::{RowBuilder, Snapshot, Store, StoreError, TableName};
+use tunnelwatch_queries::{MetricRows, RowBuilder, Snapshot, Store, StoreError, TableName};
 
 /// Rows per append at most; a partial batch is sent after `SEND_EVERY` anyway.
 const BATCH_ROWS: usize = 8192;
@@ -49,6 +56,8 @@ pub struct Shared {
     pub description: String,
     pub started_ms: i64,
     pub counters: Counters,
+    /// Tunnel state and metrics; the source thread feeds it, `/metrics` reads its live view.
+    pub monitor: Mutex<Monitor>,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
@@ -60,6 +69,9 @@ impl Shared {
             description,
             started_ms: now_ms(),
             counters: Counters::default(),
+            monitor: Mutex::new(
+                Monitor::new(MonitorConfig::default()).expect("the default config is valid"),
+            ),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         }
     }
@@ -97,6 +109,7 @@ pub fn run_simulator(
     let mut last_send = Instant::now();
     let c = &shared.counters;
     let mut line = Vec::with_capacity(1024);
+    let mut observed: Vec<Observation> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let now = now_ms();
         while let Some(rec) = live.take_due(now) {
@@ -120,6 +133,10 @@ pub fn run_simulator(
                 Parsed::Event(e) => {
                     c.rows[table_of(&e) as usize].fetch_add(1, Ordering::Relaxed);
                     rows.push_event(&e);
+                    // Records without tunnel identity are stored but feed no tunnel.
+                    if let Ok(o) = Observation::from_event(&e) {
+                        observed.push(o);
+                    }
                 }
                 Parsed::Reject(r) => {
                     c.rejects.fetch_add(1, Ordering::Relaxed);
@@ -130,6 +147,11 @@ pub fn run_simulator(
             if rows.len() >= BATCH_ROWS && tx.send(rows.finish()).is_err() {
                 return;
             }
+        }
+        let watermark = now_ms().max(c.last_event_ms.load(Ordering::Relaxed));
+        let metrics = feed_monitor(&shared, &mut observed, watermark);
+        if !metrics.is_empty() && tx.send(metrics).is_err() {
+            return;
         }
         if !rows.is_empty() && last_send.elapsed() >= SEND_EVERY {
             if tx.send(rows.finish()).is_err() {
@@ -146,6 +168,32 @@ pub fn run_simulator(
     if !rows.is_empty() {
         let _ = tx.send(rows.finish());
     }
+}
+
+/// Pushes what was parsed into the shared monitor, advances it to `watermark`, and returns the
+/// completed minutes as `metrics` rows.
+fn feed_monitor(shared: &Shared, observed: &mut Vec<Observation>, watermark: i64) -> Job {
+    let points = {
+        let mut m = match shared.monitor.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        for o in observed.drain(..) {
+            m.push(o);
+        }
+        m.advance(watermark);
+        m.drain()
+    };
+    if points.is_empty() {
+        return Vec::new();
+    }
+    let mut rows = MetricRows::default();
+    for p in &points {
+        crate::metrics_cmd::push_datapoint(&mut rows, p);
+    }
+    shared.counters.rows[TableName::Metrics as usize]
+        .fetch_add(rows.len() as u64, Ordering::Relaxed);
+    vec![(TableName::Metrics, rows.finish())]
 }
 
 /// The store writer: appends what arrives, publishes the unflushed snapshot, flushes to Parquet

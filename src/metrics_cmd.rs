@@ -278,20 +278,7 @@ struct MetricsWriter<'a> {
 
 impl MetricsWriter<'_> {
     fn push(&mut self, p: &Datapoint) -> Result<()> {
-        self.rows.push(&MetricRow {
-            ts: p.ts,
-            namespace: p.metric.namespace(),
-            metric_name: p.metric.as_str(),
-            vpn_id: &p.vpn_id,
-            tunnel_ip: p.tunnel_ip.as_deref(),
-            period_s: p.period_s(),
-            sample_count: p.sample_count,
-            sum: p.sum,
-            minimum: p.minimum,
-            maximum: p.maximum,
-            unit: p.metric.unit().as_str(),
-            concentrator_id: p.concentrator_id.as_deref(),
-        });
+        push_datapoint(&mut self.rows, p);
         if self.rows.len() >= ROWS_PER_WRITE {
             self.flush()?;
         }
@@ -311,6 +298,24 @@ impl MetricsWriter<'_> {
         self.chunk += 1;
         Ok(())
     }
+}
+
+/// Appends one datapoint as a `metrics` row.
+pub fn push_datapoint(rows: &mut MetricRows, p: &Datapoint) {
+    rows.push(&MetricRow {
+        ts: p.ts,
+        namespace: p.metric.namespace(),
+        metric_name: p.metric.as_str(),
+        vpn_id: &p.vpn_id,
+        tunnel_ip: p.tunnel_ip.as_deref(),
+        period_s: p.period_s(),
+        sample_count: p.sample_count,
+        sum: p.sum,
+        minimum: p.minimum,
+        maximum: p.maximum,
+        unit: p.metric.unit().as_str(),
+        concentrator_id: p.concentrator_id.as_deref(),
+    });
 }
 
 /// One more than the newest generation of metrics files.
