@@ -43,6 +43,8 @@ fn rows(first: i64, n: i64, days: i64) -> RecordBatch {
             Arc::new(Float64Array::from(vec![0.0; n as usize])),
             Arc::new(Float64Array::from(vec![1.0; n as usize])),
             Arc::new(StringArray::from(vec![Some("None"); n as usize])),
+            // concentrator_id
+            Arc::new(StringArray::from(vec![None::<&str>; n as usize])),
         ],
     )
     .unwrap()
