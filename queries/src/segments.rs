@@ -199,10 +199,14 @@ impl Segments {
     /// Merges the files of each day partition that has more than `min_files` of them into one.
     /// Crash-safe: the merged file is complete before any input is removed, and recovery
     /// ([`Segments::finish_interrupted_compactions`]) removes inputs a merged file covers.
+    /// Only files of the WAL's flushes and earlier compactions take part; files written
+    /// otherwise (the metrics table's generations) are left to their writer.
     pub fn compact(&self, table: TableName, min_files: usize) -> Result<usize, StoreError> {
         let mut by_day: BTreeMap<i64, Vec<SegmentFile>> = BTreeMap::new();
         for f in self.list(table)? {
-            by_day.entry(f.day).or_default().push(f);
+            if file_seqs(&f.name).is_some() {
+                by_day.entry(f.day).or_default().push(f);
+            }
         }
         let mut merged = 0;
         for (_, files) in by_day {

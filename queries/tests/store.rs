@@ -332,3 +332,30 @@ proptest! {
         prop_assert_eq!(s, (0..next).sum::<i64>() as f64);
     }
 }
+
+/// Files not written by a WAL flush (the metrics table's generations) are not compacted.
+#[test]
+fn compaction_leaves_other_writers_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    for g in 0..5 {
+        store
+            .segments()
+            .write(
+                TableName::Metrics,
+                &[rows(g * 10, 10, 1)],
+                &format!("m{g:020}"),
+            )
+            .unwrap();
+    }
+    assert_eq!(store.compact(2).unwrap(), 0);
+    let names: Vec<String> = store
+        .segments()
+        .list(TableName::Metrics)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names.len(), 5);
+    assert!(names.iter().all(|n| n.starts_with('m')), "{names:?}");
+}
