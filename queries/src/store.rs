@@ -41,7 +41,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             sync: Sync::Always,
-            flush_rows: 1 << 21,
+            flush_rows: 1 << 19,
             wal_segment_bytes: 512 << 20,
         }
     }

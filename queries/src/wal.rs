@@ -3,7 +3,8 @@
 //! a source mark (how far into a source the batches before it reach).
 //!
 //! Frame layout (little endian): `b"TWAL"`, kind `u8` (1 batch, 2 mark), table `u8`, payload
-//! length `u32`, CRC-32 of the payload `u32`, payload.
+//! length `u32`, CRC-32 of the payload `u32`, payload. Batch payloads are Arrow IPC streams
+//! with LZ4-compressed buffers.
 //!
 //! Invariants:
 //! - `append` returns only after the frames are written and, with `Sync::Always`, fsynced: what
@@ -19,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
+use arrow::ipc::CompressionType;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -94,6 +96,7 @@ pub struct WalWriter {
     len: u64,
     sync: Sync,
     scratch: Vec<u8>,
+    ipc_options: IpcWriteOptions,
 }
 
 impl WalWriter {
@@ -120,6 +123,9 @@ impl WalWriter {
             len: valid_len,
             sync,
             scratch: Vec::new(),
+            // LZ4: the log rows are repetitive text; compressing costs less than writing them.
+            ipc_options: IpcWriteOptions::default()
+                .try_with_compression(Some(CompressionType::LZ4_FRAME))?,
         })
     }
 
@@ -143,9 +149,13 @@ impl WalWriter {
     ) -> Result<(), StoreError> {
         self.scratch.clear();
         for (table, batch) in batches {
-            let mut payload = Vec::with_capacity(batch.get_array_memory_size() / 2 + 1024);
+            let mut payload = Vec::with_capacity(batch.get_array_memory_size() / 8 + 1024);
             {
-                let mut w = StreamWriter::try_new(&mut payload, &batch.schema())?;
+                let mut w = StreamWriter::try_new_with_options(
+                    &mut payload,
+                    &batch.schema(),
+                    self.ipc_options.clone(),
+                )?;
                 w.write(batch)?;
                 w.finish()?;
             }
