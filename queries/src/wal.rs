@@ -19,8 +19,8 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
-use arrow::ipc::reader::StreamReader;
 use arrow::ipc::CompressionType;
+use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use serde::{Deserialize, Serialize};
 
