@@ -1,65 +1,16 @@
 //! End-to-end test of `tunnelwatch demo`: it starts on a loopback port, streams a simulated
 //! fleet into its store, answers on every endpoint, and stops cleanly on SIGINT and SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::Read;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-/// A minimal HTTP/1.1 client on loopback: returns (status, body).
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
-}
+use common::{http, start_demo};
 
 fn start(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--connections",
-            "3",
-            "--history",
-            "2h",
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn demo");
-    // The guide names the address it listens on.
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("demo exited before printing its guide")
-            .unwrap();
-        if let Some(rest) = line.trim().strip_prefix("Status page") {
-            let url = rest.trim();
-            break url
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_owned();
-        }
-    };
-    // Keep draining stdout so the child never blocks on it.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    start_demo(data, &["--connections", "3", "--history", "2h"])
 }
 
 fn signal(child: &Child, sig: &str) {

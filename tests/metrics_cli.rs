@@ -6,11 +6,14 @@
 //! promtool (Debian package `prometheus`): when it is missing the promtool tests print a notice
 //! and pass, unless `CI=true`, where they fail.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{http, start_demo};
 
 fn tunnelwatch(args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
@@ -228,58 +231,16 @@ fn export_openmetrics_is_accepted_by_promtool_backfill() {
     assert!(blocks > 0, "no blocks written");
 }
 
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
-    (
-        head.split_whitespace().nth(1).unwrap().parse().unwrap(),
-        body.to_owned(),
-    )
-}
-
 #[test]
 fn demo_exposes_tunnel_state_that_promtool_accepts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--connections",
-            "4",
-            "--history",
-            "1h",
-        ])
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("demo printed no guide").unwrap();
-        if let Some(rest) = line.trim().strip_prefix("Status page") {
-            break rest
-                .trim()
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, addr) = start_demo(
+        &dir.path().join("data"),
+        &["--connections", "4", "--history", "1h"],
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let body = loop {
-        let (status, body) = http_get(&addr, "/metrics");
+        let (status, body) = http(&addr, "GET", "/metrics", "");
         assert_eq!(status, 200);
         if body.contains("tunnelwatch_tunnel_state{")
             && body.contains("tunnelwatch_connection_tunnel_state{")
