@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -24,6 +23,7 @@ use tunnelwatch_exporters::prometheus::{self, PipelineStats, SourceStats};
 use tunnelwatch_queries::{Engine, QueryOptions, QueryResult, StoreError, TableName};
 
 use crate::live::{Shared, now_ms};
+use crate::output::{Output, render};
 
 /// Limits for queries that arrive over HTTP.
 fn query_options() -> QueryOptions {
@@ -80,19 +80,20 @@ async fn answer(shared: &Shared, sql: &str, format: Option<&str>) -> Response {
         }
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    let (content_type, body) = match format.unwrap_or("json") {
-        "json" => ("application/json", render_json(&result.batches, false)),
-        "ndjson" => ("application/x-ndjson", render_json(&result.batches, true)),
-        "csv" => ("text/csv; charset=utf-8", render_csv(&result)),
-        other => {
+    let output = match Output::parse(format.unwrap_or("json")) {
+        Some(o @ (Output::Json | Output::Ndjson | Output::Csv)) => o,
+        _ => {
             return error(
                 StatusCode::BAD_REQUEST,
-                &format!("unknown format {other:?}: json, ndjson or csv"),
+                &format!(
+                    "unknown format {:?}: json, ndjson or csv",
+                    format.unwrap_or("")
+                ),
             );
         }
     };
-    match body {
-        Ok(b) => ([(header::CONTENT_TYPE, content_type)], b).into_response(),
+    match render(output, &result) {
+        Ok(b) => ([(header::CONTENT_TYPE, output.content_type())], b).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
@@ -104,44 +105,6 @@ fn error(status: StatusCode, message: &str) -> Response {
         serde_json::json!({ "error": message }).to_string(),
     )
         .into_response()
-}
-
-fn render_json(batches: &[RecordBatch], lines: bool) -> Result<Vec<u8>, arrow::error::ArrowError> {
-    let mut out = Vec::new();
-    if lines {
-        let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
-        for b in batches {
-            w.write(b)?;
-        }
-        w.finish()?;
-    } else {
-        let mut w = arrow::json::ArrayWriter::new(&mut out);
-        for b in batches {
-            w.write(b)?;
-        }
-        w.finish()?;
-        if out.is_empty() {
-            out.extend_from_slice(b"[]");
-        }
-    }
-    Ok(out)
-}
-
-fn render_csv(result: &QueryResult) -> Result<Vec<u8>, arrow::error::ArrowError> {
-    let mut out = Vec::new();
-    {
-        let mut w = arrow::csv::WriterBuilder::new()
-            .with_header(true)
-            .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.3fZ".to_owned())
-            .build(&mut out);
-        if result.batches.is_empty() {
-            w.write(&RecordBatch::new_empty(result.schema.clone()))?;
-        }
-        for b in &result.batches {
-            w.write(b)?;
-        }
-    }
-    Ok(out)
 }
 
 pub fn pipeline_stats(shared: &Shared) -> PipelineStats {

@@ -6,6 +6,7 @@ mod http;
 mod ingest_cmd;
 mod live;
 mod metrics_cmd;
+mod output;
 mod parse_cmd;
 mod query_cmd;
 mod simulate_cmd;

@@ -7,19 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::output::{Output, render};
 use anyhow::{Context, Result};
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use tunnelwatch_queries::{Engine, QueryOptions, Snapshot, StoreError, saved};
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Table,
-    Csv,
-    Json,
-    Ndjson,
-}
 
 #[derive(Args)]
 pub struct QueryArgs {
@@ -137,8 +128,8 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match write(&mut out, output, &result.schema, &result.batches) {
-        Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+    match out.write_all(&render(output, &result)?) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         r => r?,
     }
     match out.flush() {
@@ -146,65 +137,4 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         r => r?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.to_string().contains("Broken pipe")
-    })
-}
-
-fn write(
-    out: &mut impl Write,
-    output: Output,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<()> {
-    match output {
-        Output::Table => {
-            let table = if batches.is_empty() {
-                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
-                    schema.clone(),
-                )])?
-            } else {
-                arrow::util::pretty::pretty_format_batches(batches)?
-            };
-            writeln!(out, "{table}")?;
-            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
-        }
-        Output::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.3fZ".to_owned())
-                .build(&mut *out);
-            if batches.is_empty() {
-                w.write(&RecordBatch::new_empty(schema.clone()))?;
-            }
-            for b in batches {
-                w.write(b)?;
-            }
-        }
-        Output::Json => {
-            let mut w = arrow::json::ArrayWriter::new(&mut *out);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                write!(out, "[]")?;
-            }
-            writeln!(out)?;
-        }
-        Output::Ndjson => {
-            let mut w = arrow::json::LineDelimitedWriter::new(&mut *out);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-        }
-    }
-    Ok(())
 }
