@@ -89,16 +89,25 @@ fn log_files(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Ingests all log files of a simulated fleet into `data`.
+fn ingest_fleet(fleet: &Path, data: &Path) -> Output {
+    let mut args = vec!["ingest", "--data", data.to_str().unwrap()];
+    let files = log_files(fleet);
+    args.extend(files.iter().map(String::as_str));
+    tunnelwatch(&args)
+}
+
+/// Simulates the test fleet into `fleet` and ingests it into `data`.
+fn simulate_and_ingest(fleet: &Path, data: &Path) -> Output {
+    simulate(fleet);
+    ingest_fleet(fleet, data)
+}
+
 #[test]
 fn ingest_computes_metrics_rebuild_replaces_them_and_they_match_the_truth() {
     let dir = tempfile::tempdir().unwrap();
-    let fleet = dir.path().join("fleet");
-    let data = dir.path().join("data");
-    simulate(&fleet);
-    let mut args = vec!["ingest", "--data", data.to_str().unwrap()];
-    let files = log_files(&fleet);
-    args.extend(files.iter().map(String::as_str));
-    let out = tunnelwatch(&args);
+    let (fleet, data) = (dir.path().join("fleet"), dir.path().join("data"));
+    let out = simulate_and_ingest(&fleet, &data);
     assert!(String::from_utf8_lossy(&out.stdout).contains("metrics: "));
 
     let count = "SELECT count(*) FROM metrics";
@@ -117,7 +126,7 @@ fn ingest_computes_metrics_rebuild_replaces_them_and_they_match_the_truth() {
     // Rebuilding (and ingesting the same files again) replaces, never adds.
     tunnelwatch(&["metrics", "rebuild", "--data", data.to_str().unwrap()]);
     assert_eq!(query(&data, count), first);
-    tunnelwatch(&args);
+    ingest_fleet(&fleet, &data);
     assert_eq!(query(&data, count), first);
     tunnelwatch(&[
         "metrics",
@@ -175,13 +184,8 @@ fn ingest_computes_metrics_rebuild_replaces_them_and_they_match_the_truth() {
 #[test]
 fn export_openmetrics_is_accepted_by_promtool_backfill() {
     let dir = tempfile::tempdir().unwrap();
-    let fleet = dir.path().join("fleet");
-    let data = dir.path().join("data");
-    simulate(&fleet);
-    let mut args = vec!["ingest", "--data", data.to_str().unwrap()];
-    let files = log_files(&fleet);
-    args.extend(files.iter().map(String::as_str));
-    tunnelwatch(&args);
+    let (fleet, data) = (dir.path().join("fleet"), dir.path().join("data"));
+    simulate_and_ingest(&fleet, &data);
     let export = dir.path().join("export.om");
     tunnelwatch(&[
         "export",
