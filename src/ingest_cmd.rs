@@ -111,15 +111,15 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             eprintln!("tunnelwatch: recovered up to a torn write: {t}");
         }
     }
-    let committed: Vec<u64> = inputs
+    // Each input's ledger key (read once: it fingerprints the file) and how far it is stored.
+    let keys: Vec<Option<String>> = inputs
         .iter()
-        .map(|i| {
-            Ok(match i.source_key()? {
-                Some(key) => store.committed(&key),
-                None => 0,
-            })
-        })
+        .map(Input::source_key)
         .collect::<Result<_, files::InputError>>()?;
+    let committed: Vec<u64> = keys
+        .iter()
+        .map(|k| k.as_deref().map_or(0, |k| store.committed(k)))
+        .collect();
 
     let (tx, rx) = sync_channel::<Job>(2);
     let writer = std::thread::Builder::new()
@@ -139,9 +139,9 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let mut tally = Tally::default();
     let mut bytes_done = 0u64;
     let mut send_error = None;
-    for (input, &skip_below) in inputs.iter().zip(&committed) {
+    for ((input, key), &skip_below) in inputs.iter().zip(&keys).zip(&committed) {
         if let Err(e) = ingest_one(
-            input, skip_below, &args, now_ms, &tx, &progress, bytes_done, &mut tally,
+            input, key, skip_below, &args, now_ms, &tx, &progress, bytes_done, &mut tally,
         ) {
             send_error = Some(e);
             break;
@@ -188,6 +188,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
 #[allow(clippy::too_many_arguments)]
 fn ingest_one(
     input: &Input,
+    key: &Option<String>,
     skip_below: u64,
     args: &IngestArgs,
     now_ms: i64,
@@ -196,7 +197,6 @@ fn ingest_one(
     bytes_before: u64,
     tally: &mut Tally,
 ) -> Result<()> {
-    let key = input.source_key()?;
     let opts = args.decode.options();
     let name = input.name();
     let mut decoder = Decoder::new(&name, opts);
@@ -236,7 +236,7 @@ fn ingest_one(
         progress.set_position(bytes_before + read);
         let mut rows = rows.borrow_mut();
         if rows.len() >= BATCH_ROWS {
-            send(tx, rows.finish(), mark(&key, decoder))?;
+            send(tx, rows.finish(), mark(key, decoder))?;
         }
         Ok(())
     };
@@ -244,7 +244,7 @@ fn ingest_one(
     files::decode_stream(&mut decoder, reader, &mut sink, &mut after_chunk)
         .with_context(|| format!("{name}: read error at {}", decoder.position()))?;
     let rest = rows.borrow_mut().finish();
-    send(tx, rest, mark(&key, &decoder))?;
+    send(tx, rest, mark(key, &decoder))?;
     Ok(())
 }
 
