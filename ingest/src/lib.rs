@@ -11,6 +11,7 @@
 //! The other sources, checkpoints and backpressure are not built yet (issue "Streaming
 //! collectors and `tunnelwatch serve`").
 
-pub mod simulator;
-
 pub mod files;
+pub mod pipeline;
+pub mod simulator;
+pub mod sources;

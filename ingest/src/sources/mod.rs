@@ -1,0 +1,131 @@
+//! The source registry: one folder per source kind, each with a config struct (deserialised from
+//! the `[sources.NAME]` tables of `tunnelwatch.toml`, `type = "…"` picks the kind), a `build`
+//! step that validates it (addresses, certificates, globs) without touching the outside world,
+//! and a [`Source`] that runs until the shutdown signal.
+//!
+//! Adding a source: a folder here with `Config: BuildSource` and its `Source`, plus one variant
+//! in [`SourceConfig`] (the registry line).
+//!
+//! Contract for every source (see [`crate::pipeline`]): hand bytes on through
+//! `SourceContext::out`, one [`crate::pipeline::Stream`] per independent byte stream; advance
+//! checkpoints only by attaching them to deliveries; on shutdown stop taking new input, hand
+//! on what was already received, and return.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::pipeline::SourceContext;
+
+pub mod stdin;
+
+/// A source's run future.
+pub type Run = Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>>;
+
+/// One running source.
+pub trait Source: Send {
+    /// The kind, as written after `type =` in the config.
+    fn kind(&self) -> &'static str;
+    /// Runs until `cx.shutdown` fires (or the input ends, for finite sources).
+    fn run(self: Box<Self>, cx: SourceContext) -> Run;
+}
+
+/// The build step of a source config.
+pub trait BuildSource {
+    /// Validates the config and prepares the source; `name` is the config table's name.
+    fn build(&self, name: &str) -> Result<Box<dyn Source>, BuildError>;
+}
+
+/// A config that cannot be built: the message names the field and what is wrong.
+#[derive(Debug, Error)]
+#[error("source `{source_name}`: {message}")]
+pub struct BuildError {
+    pub source_name: String,
+    pub message: String,
+}
+
+impl BuildError {
+    pub fn new(source_name: &str, message: impl Into<String>) -> BuildError {
+        BuildError {
+            source_name: source_name.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A source that stopped with an error.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+    #[error("the pipeline stopped")]
+    PipelineClosed,
+}
+
+impl From<crate::pipeline::SendError> for SourceError {
+    fn from(_: crate::pipeline::SendError) -> SourceError {
+        SourceError::PipelineClosed
+    }
+}
+
+/// The registry: every source kind a config may name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    Stdin(stdin::Config),
+}
+
+impl SourceConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Stdin(_) => "stdin",
+        }
+    }
+
+    pub fn build(&self, name: &str) -> Result<Box<dyn Source>, BuildError> {
+        match self {
+            SourceConfig::Stdin(c) => c.build(name),
+        }
+    }
+}
+
+/// Parses a duration such as `500ms`, `10s`, `5m`, `6h`, `1d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 10s, 5m, 6h, 1d)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (ms, s, m, h, d)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{s}` is not a duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Serde helper: a duration written as a string (`"10s"`).
+pub mod duration_str {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
