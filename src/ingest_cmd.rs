@@ -252,6 +252,7 @@ fn mark(key: &Option<String>, decoder: &Decoder) -> Option<SourceMark> {
     key.as_ref().map(|k| SourceMark {
         source_key: k.clone(),
         offset: decoder.position().offset,
+        state: None,
     })
 }
 

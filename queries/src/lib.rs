@@ -24,5 +24,5 @@ pub use engine::{Engine, QueryOptions, QueryResult, Snapshot};
 pub use error::StoreError;
 pub use rows::{MetricRow, MetricRows, RowBuilder};
 pub use schema::TableName;
-pub use store::{Recovery, Store, StoreOptions};
+pub use store::{Recovery, Store, StoreOptions, StoredCheckpoint};
 pub use wal::{SourceMark, Sync};

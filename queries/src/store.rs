@@ -60,6 +60,16 @@ pub struct Recovery {
 struct Ledger {
     version: u32,
     sources: BTreeMap<String, u64>,
+    /// Streaming sources' checkpoints: key → offset and source-defined state (last write wins).
+    #[serde(default)]
+    checkpoints: BTreeMap<String, StoredCheckpoint>,
+}
+
+/// A streaming source's checkpoint as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    pub offset: u64,
+    pub state: serde_json::Value,
 }
 
 impl Ledger {
@@ -76,15 +86,28 @@ impl Ledger {
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ledger {
                 version: 1,
-                sources: BTreeMap::new(),
+                ..Default::default()
             }),
             Err(e) => Err(StoreError::io(&path, e)),
         }
     }
 
     fn apply(&mut self, mark: &SourceMark) {
-        let e = self.sources.entry(mark.source_key.clone()).or_default();
-        *e = (*e).max(mark.offset);
+        match &mark.state {
+            Some(state) => {
+                self.checkpoints.insert(
+                    mark.source_key.clone(),
+                    StoredCheckpoint {
+                        offset: mark.offset,
+                        state: state.clone(),
+                    },
+                );
+            }
+            None => {
+                let e = self.sources.entry(mark.source_key.clone()).or_default();
+                *e = (*e).max(mark.offset);
+            }
+        }
     }
 
     fn save(&self, root: &Path) -> Result<(), StoreError> {
@@ -108,6 +131,7 @@ pub struct Store {
     ledger: Ledger,
     /// Marks not yet in the saved ledger (their rows are in the WAL only).
     pending: HashMap<String, u64>,
+    pending_checkpoints: BTreeMap<String, StoredCheckpoint>,
     wal: WalWriter,
     seq: u64,
     mem: BTreeMap<TableName, Vec<RecordBatch>>,
@@ -176,6 +200,7 @@ impl Store {
                 segments,
                 ledger,
                 pending: HashMap::new(),
+                pending_checkpoints: BTreeMap::new(),
                 wal,
                 seq,
                 mem: BTreeMap::new(),
@@ -202,24 +227,49 @@ impl Store {
         saved.max(pending)
     }
 
-    /// Makes `batches` durable (with the source mark that covers them), then holds them in memory
-    /// until the next flush.
+    /// Streaming sources' checkpoints, as of the last append (durable in the WAL or ledger).
+    pub fn checkpoints(&self) -> BTreeMap<String, StoredCheckpoint> {
+        let mut all = self.ledger.checkpoints.clone();
+        all.extend(
+            self.pending_checkpoints
+                .iter()
+                .map(|(k, c)| (k.clone(), c.clone())),
+        );
+        all
+    }
+
+    /// Makes `batches` durable (with the source marks that cover them: `None`, `Some(mark)` or
+    /// a list), then holds them in memory until the next flush.
     pub fn append(
         &mut self,
         batches: Vec<(TableName, RecordBatch)>,
-        mark: Option<SourceMark>,
+        marks: impl IntoIterator<Item = SourceMark>,
     ) -> Result<(), StoreError> {
         let batches: Vec<_> = batches
             .into_iter()
             .filter(|(_, b)| b.num_rows() > 0)
             .collect();
-        if batches.is_empty() && mark.is_none() {
+        let marks: Vec<SourceMark> = marks.into_iter().collect();
+        if batches.is_empty() && marks.is_empty() {
             return Ok(());
         }
-        self.wal.append(&batches, mark.as_ref())?;
-        if let Some(m) = mark {
-            let e = self.pending.entry(m.source_key).or_default();
-            *e = (*e).max(m.offset);
+        self.wal.append(&batches, &marks)?;
+        for m in marks {
+            match m.state {
+                Some(state) => {
+                    self.pending_checkpoints.insert(
+                        m.source_key,
+                        StoredCheckpoint {
+                            offset: m.offset,
+                            state,
+                        },
+                    );
+                }
+                None => {
+                    let e = self.pending.entry(m.source_key).or_default();
+                    *e = (*e).max(m.offset);
+                }
+            }
         }
         for (t, b) in batches {
             self.mem_rows += b.num_rows();
@@ -256,8 +306,11 @@ impl Store {
             self.ledger.apply(&SourceMark {
                 source_key: key,
                 offset,
+                state: None,
             });
         }
+        let checkpoints = std::mem::take(&mut self.pending_checkpoints);
+        self.ledger.checkpoints.extend(checkpoints);
         self.ledger.save(&self.root)?;
         let old = self.wal.path().to_owned();
         self.seq += 1;

@@ -44,10 +44,16 @@ pub enum Sync {
 
 /// How far the rows of a source are durable: every record before `offset` (in the decoded
 /// input) is stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Two kinds: a plain mark (no `state`; one-shot ingest) only ever raises the offset of its key;
+/// a checkpoint (with `state`; streaming sources) replaces what was stored under its key, so a
+/// tailed file that was truncated can move back to 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceMark {
     pub source_key: String,
     pub offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<serde_json::Value>,
 }
 
 /// One recovered frame.
@@ -141,11 +147,11 @@ impl WalWriter {
         &self.path
     }
 
-    /// Appends batches and an optional mark as one write, then syncs per the policy.
+    /// Appends batches and their marks as one write, then syncs per the policy.
     pub fn append(
         &mut self,
         batches: &[(TableName, RecordBatch)],
-        mark: Option<&SourceMark>,
+        marks: &[SourceMark],
     ) -> Result<(), StoreError> {
         self.scratch.clear();
         for (table, batch) in batches {
@@ -161,7 +167,7 @@ impl WalWriter {
             }
             frame(&mut self.scratch, KIND_BATCH, *table as u8, &payload);
         }
-        if let Some(m) = mark {
+        for m in marks {
             let payload = serde_json::to_vec(m).expect("mark serialises");
             frame(&mut self.scratch, KIND_MARK, 0, &payload);
         }
@@ -322,9 +328,13 @@ mod tests {
             let mark = SourceMark {
                 source_key: "k".into(),
                 offset: (i + 1) * 100,
+                state: None,
             };
-            w.append(&[(TableName::Metrics, batch(i as i64))], Some(&mark))
-                .unwrap();
+            w.append(
+                &[(TableName::Metrics, batch(i as i64))],
+                std::slice::from_ref(&mark),
+            )
+            .unwrap();
         }
         w.len()
     }
@@ -383,7 +393,7 @@ mod tests {
         assert!(r.torn.unwrap().contains("short frame"));
         // Reopen for append: the torn tail is cut off and new frames follow valid ones.
         let mut w = WalWriter::open(path.clone(), r.valid_len, Sync::Always).unwrap();
-        w.append(&[(TableName::Metrics, batch(9))], None).unwrap();
+        w.append(&[(TableName::Metrics, batch(9))], &[]).unwrap();
         let r = replay(&path).unwrap();
         assert!(r.torn.is_none());
         assert_eq!(r.frames.len(), 5);

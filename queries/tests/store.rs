@@ -142,6 +142,43 @@ fn torn_wal_tail_keeps_every_acknowledged_row() {
     assert_eq!(census(dir.path()).0, 500);
 }
 
+/// Streaming checkpoints: last write wins (a truncated file moves back), they survive a crash
+/// from the WAL alone and after a flush from the ledger, and plain marks are unaffected.
+#[test]
+fn checkpoints_last_write_wins_and_survive_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cp = |o: u64, generation: u64| SourceMark {
+        source_key: "file:fp1".into(),
+        offset: o,
+        state: Some(serde_json::json!({ "generation": generation })),
+    };
+    {
+        let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+        store
+            .append(vec![(TableName::Metrics, rows(0, 10, 1))], vec![cp(500, 1)])
+            .unwrap();
+        store.flush().unwrap();
+        // Truncated and re-read: the offset moves back, in the WAL only (no flush).
+        store
+            .append(vec![(TableName::Metrics, rows(10, 10, 1))], vec![cp(40, 2)])
+            .unwrap();
+        assert_eq!(store.checkpoints()["file:fp1"].offset, 40);
+        assert_eq!(
+            store.committed("file:fp1"),
+            0,
+            "checkpoints are not plain marks"
+        );
+    }
+    let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    let c = &store.checkpoints()["file:fp1"];
+    assert_eq!((c.offset, c.state["generation"].as_u64()), (40, Some(2)));
+    store.flush().unwrap();
+    drop(store);
+    let (store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(store.checkpoints()["file:fp1"].offset, 40);
+    assert_eq!(census(dir.path()).0, 20);
+}
+
 #[test]
 fn ledger_marks_survive_crashes() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,6 +186,7 @@ fn ledger_marks_survive_crashes() {
         Some(SourceMark {
             source_key: "file#1".into(),
             offset: o,
+            state: None,
         })
     };
     {
