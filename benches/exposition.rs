@@ -58,11 +58,15 @@ fn stats() -> PipelineStats {
     PipelineStats {
         sources: vec![SourceStats {
             name: "simulator".into(),
+            kind: "simulator".into(),
             records: 123_456_789,
             bytes: 34_567_890_123,
             rejects: 12,
             lag_seconds: Some(0.8),
+            ..Default::default()
         }],
+        budget_bytes: Some(64 << 20),
+        in_flight_bytes: Some(0),
         store_rows: vec![("tunnel_activity".into(), 1), ("bgp_events".into(), 2)],
     }
 }

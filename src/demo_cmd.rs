@@ -1,22 +1,23 @@
 //! `tunnelwatch demo`: the main job on an embedded default. A simulated fleet (history first,
 //! then live) streams through the parsers into a store in a fresh data directory, and the HTTP
 //! server serves the status page, the SQL endpoint and `/metrics`. Ctrl-C (or SIGTERM) stops
-//! it cleanly: the simulator stops, the store flushes, the server drains.
+//! it cleanly: the simulator stops, the store flushes, the server drains. It is `serve` with one
+//! `simulator` source (the same runner).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::Result;
 use clap::Args;
-use tunnelwatch_ingest::simulator::live::{LiveFleet, SystemClock};
-use tunnelwatch_ingest::simulator::{SimConfig, Simulation, parse_duration};
-use tunnelwatch_queries::{Store, StoreOptions};
+use tunnelwatch_ingest::pipeline::DEFAULT_BUDGET_BYTES;
+use tunnelwatch_ingest::simulator::parse_duration;
+use tunnelwatch_ingest::sources::{BuildSource, simulator};
+use tunnelwatch_monitor::MonitorConfig;
+use tunnelwatch_queries::StoreOptions;
 
-use crate::live::{self, Shared, now_ms};
+use crate::pipeline::now_ms;
+use crate::serve_cmd::{Spec, run_pipeline};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -33,8 +34,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// History to generate at once before going live, e.g. 6h, 2d.
-    #[arg(long, default_value = "6h", value_parser = parse_duration)]
-    history: i64,
+    #[arg(long, default_value = "6h")]
+    history: String,
     /// Simulated seconds per wall-clock second once live.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
@@ -43,99 +44,46 @@ pub struct DemoArgs {
     faults_per_day: f64,
 }
 
-/// How far past now the simulated fleet is planned (the demo runs at most this long).
-const HORIZON_MS: i64 = 30 * 86_400_000;
-
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
-    if !(args.speed.is_finite() && args.speed > 0.0) {
-        eprintln!("tunnelwatch: --speed must be a positive number");
-        return Ok(ExitCode::from(2));
-    }
-    let now = now_ms();
-    let start = now - args.history - (now - args.history).rem_euclid(60_000);
-    let sim = match Simulation::new(SimConfig {
+    let config = simulator::Config {
         connections: args.connections,
-        start_ms: start,
-        duration_ms: (now - start) + HORIZON_MS,
         seed: args.seed,
-        random_faults: args.faults_per_day > 0.0,
-        random_faults_per_day: args.faults_per_day,
-        ..SimConfig::default()
-    }) {
+        history: args.history.clone(),
+        speed: args.speed,
+        faults_per_day: args.faults_per_day,
+        scenarios: Vec::new(),
+    };
+    let source = match config.build("simulator") {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("tunnelwatch: {e}");
+            eprintln!("tunnelwatch: {}", e.message);
             return Ok(ExitCode::from(2));
         }
     };
+    let history = parse_duration(&args.history).unwrap_or(0);
     let data = match &args.data {
         Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("tunnelwatch-demo-{}", now / 1000)),
+        None => std::env::temp_dir().join(format!("tunnelwatch-demo-{}", now_ms() / 1000)),
     };
-    let (store, _) = Store::open(&data, StoreOptions::default())
-        .with_context(|| format!("opening the data directory {}", data.display()))?;
     let description = format!(
         "Demo: {} simulated VPN connections ({} tunnels), seed {}, {} of history, then live at {}× real time.",
         args.connections,
-        sim.tunnel_count(),
+        args.connections * 2,
         args.seed,
-        humanize(args.history),
+        humanize(history),
         args.speed
     );
-    let shared = Arc::new(Shared::new(data.clone(), "simulator", description.clone()));
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let listener = match runtime.block_on(tokio::net::TcpListener::bind(args.listen)) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("tunnelwatch: cannot listen on {}: {e}", args.listen);
-            return Ok(ExitCode::from(1));
-        }
-    };
-    let addr = listener.local_addr()?;
-
-    let (tx, rx) = sync_channel::<live::Job>(16);
-    let writer_shared = shared.clone();
-    let writer = std::thread::Builder::new()
-        .name("store-writer".into())
-        .spawn(move || live::run_writer(store, rx, writer_shared))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let fleet = LiveFleet::new(sim.fleet(), SystemClock, now, args.speed);
-    let (sim_shared, sim_stop) = (shared.clone(), stop.clone());
-    let source = std::thread::Builder::new()
-        .name("simulator".into())
-        .spawn(move || live::run_simulator(fleet, sim_shared, tx, sim_stop))?;
-
-    print_guide(&description, addr, &data);
-
-    let app = crate::http::router(shared.clone());
-    let served = runtime.block_on(async {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-    });
-    eprintln!("tunnelwatch: stopping: flushing the store…");
-    stop.store(true, Ordering::Relaxed);
-    source
-        .join()
-        .map_err(|_| anyhow!("the simulator thread panicked"))?;
-    writer
-        .join()
-        .map_err(|_| anyhow!("the store writer thread panicked"))?
-        .context("writing to the store")?;
-    served.context("HTTP server")?;
-    let c = &shared.counters;
-    eprintln!(
-        "tunnelwatch: stopped after {} records ({} rejected); data kept in {}",
-        c.records.load(Ordering::Relaxed),
-        c.rejects.load(Ordering::Relaxed),
-        data.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    run_pipeline(Spec {
+        data,
+        listen: args.listen,
+        description,
+        sources: vec![("simulator".to_owned(), source)],
+        budget_bytes: DEFAULT_BUDGET_BYTES,
+        store: StoreOptions::default(),
+        monitor: MonitorConfig::default(),
+        retention_days: None,
+        guide: Box::new(|shared, addr| print_guide(&shared.description, addr, &shared.data)),
+    })
 }
 
 fn humanize(ms: i64) -> String {
@@ -163,25 +111,4 @@ fn print_guide(description: &str, addr: SocketAddr, data: &std::path::Path) {
 
 Ctrl-C stops."#
     );
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

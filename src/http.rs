@@ -22,8 +22,8 @@ use serde::Deserialize;
 use tunnelwatch_exporters::prometheus::{self, PipelineStats, SourceStats};
 use tunnelwatch_queries::{Engine, QueryOptions, QueryResult, StoreError, TableName};
 
-use crate::live::{Shared, now_ms};
 use crate::output::{Output, render};
+use crate::pipeline::{Shared, now_ms};
 
 /// Limits for queries that arrive over HTTP.
 fn query_options() -> QueryOptions {
@@ -109,15 +109,29 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 pub fn pipeline_stats(shared: &Shared) -> PipelineStats {
     let c = &shared.counters;
-    let last_event = c.last_event_ms.load(Ordering::Relaxed);
+    let now = now_ms();
+    let seconds = |ms: i64| (ms > 0).then_some(ms as f64 / 1000.0);
     PipelineStats {
-        sources: vec![SourceStats {
-            name: shared.source.clone(),
-            records: c.records.load(Ordering::Relaxed),
-            bytes: c.bytes.load(Ordering::Relaxed),
-            rejects: c.rejects.load(Ordering::Relaxed),
-            lag_seconds: (last_event > 0).then(|| (now_ms() - last_event) as f64 / 1000.0),
-        }],
+        sources: shared
+            .sources
+            .iter()
+            .map(|s| SourceStats {
+                name: s.name.clone(),
+                kind: s.kind.to_owned(),
+                records: s.records.load(Ordering::Relaxed),
+                bytes: s.bytes.load(Ordering::Relaxed),
+                rejects: s.rejects.load(Ordering::Relaxed),
+                dropped: s.dropped.load(Ordering::Relaxed),
+                refused: s.refused.load(Ordering::Relaxed),
+                errors: s.errors.load(Ordering::Relaxed),
+                open: s.open.load(Ordering::Relaxed),
+                lag_seconds: seconds(s.last_event_ms.load(Ordering::Relaxed))
+                    .map(|t| (now as f64 / 1000.0 - t).max(0.0)),
+                last_checkpoint_seconds: seconds(s.last_checkpoint_ms.load(Ordering::Relaxed)),
+            })
+            .collect(),
+        budget_bytes: Some(shared.budget.total_bytes() as u64),
+        in_flight_bytes: Some(shared.budget.in_flight_bytes() as u64),
         store_rows: TableName::ALL
             .iter()
             .map(|t| {

@@ -1,14 +1,16 @@
 //! The `tunnelwatch` command line: parses arguments and wires the library crates together.
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or bad input (DESIGN §7).
 
+mod config;
 mod demo_cmd;
 mod http;
 mod ingest_cmd;
-mod live;
 mod metrics_cmd;
 mod output;
 mod parse_cmd;
+mod pipeline;
 mod query_cmd;
+mod serve_cmd;
 mod simulate_cmd;
 
 use std::process::ExitCode;
@@ -36,6 +38,9 @@ enum Command {
     /// The main job on an embedded default: a simulated fleet streams through the whole
     /// pipeline; serves a status page, SQL and /metrics.
     Demo(demo_cmd::DemoArgs),
+    /// The long-running pipeline from a config file: files, syslog, HTTP push, Firehose and
+    /// CloudWatch Logs sources into the store; HTTP status page, SQL and /metrics.
+    Serve(serve_cmd::ServeArgs),
     /// Load files, directories, globs or stdin into the data directory (durable Parquet);
     /// re-running over the same input adds nothing twice.
     Ingest(ingest_cmd::IngestArgs),
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Parse(args) => parse_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Query(args) => query_cmd::run(args),
         Command::Simulate(args) => simulate_cmd::run(args),

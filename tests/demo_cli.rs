@@ -87,7 +87,8 @@ fn demo_serves_and_stops_on_a_signal() {
     let (status, body) = http(&addr, "GET", "/metrics", "");
     assert_eq!(status, 200);
     for family in [
-        "tunnelwatch_source_records_total{source=\"simulator\"}",
+        "tunnelwatch_source_records_total{source=\"simulator\",kind=\"simulator\"}",
+        "tunnelwatch_pipeline_in_flight_bytes",
         "tunnelwatch_store_rows_total{table=\"tunnel_activity\"}",
         "tunnelwatch_ingest_lag_seconds",
         "# EOF",

@@ -267,7 +267,7 @@ fn demo_exposes_tunnel_state_that_promtool_accepts() {
         "tunnelwatch_events_total{",
         "message_kind=\"",
         "# UNIT tunnelwatch_tunnel_data_out_bytes bytes",
-        "tunnelwatch_source_records_total{source=\"simulator\"}",
+        "tunnelwatch_source_records_total{source=\"simulator\",kind=\"simulator\"}",
         "# EOF",
     ] {
         assert!(

@@ -25,17 +25,32 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Debug, Clone, Default)]
 pub struct SourceStats {
     pub name: String,
+    /// The source kind (`file`, `syslog`, …).
+    pub kind: String,
     pub records: u64,
     pub bytes: u64,
     pub rejects: u64,
+    /// Deliveries dropped (UDP) or refused with 503 (HTTP) because the in-flight budget was used up.
+    pub dropped: u64,
+    /// Requests, connections or frames refused (bad auth, too large, TLS handshake failures).
+    pub refused: u64,
+    /// Errors talking to the outside; the source retried.
+    pub errors: u64,
+    /// Open connections or files.
+    pub open: u64,
     /// Seconds between now and the newest event time received, if any.
     pub lag_seconds: Option<f64>,
+    /// Unix time of the last checkpoint made durable, if any.
+    pub last_checkpoint_seconds: Option<f64>,
 }
 
 /// A reading of the pipeline's counters.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineStats {
     pub sources: Vec<SourceStats>,
+    /// The in-flight budget between sources and the store, and what of it is in use.
+    pub budget_bytes: Option<u64>,
+    pub in_flight_bytes: Option<u64>,
     /// Rows stored per table (`tunnel_activity`, `bgp_events`, …).
     pub store_rows: Vec<(String, u64)>,
 }
@@ -43,6 +58,7 @@ pub struct PipelineStats {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {
     source: String,
+    kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -226,6 +242,55 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
     let rejects = Family::<SourceLabel, Counter>::default();
     let lag = Family::<SourceLabel, Gauge<f64, AtomicU64>>::default();
     let rows = Family::<TableLabel, Counter>::default();
+    let dropped = Family::<SourceLabel, Counter>::default();
+    let refused = Family::<SourceLabel, Counter>::default();
+    let errors = Family::<SourceLabel, Counter>::default();
+    let open = Family::<SourceLabel, Gauge>::default();
+    let checkpoint = Family::<SourceLabel, Gauge<f64, AtomicU64>>::default();
+    let budget: Gauge = Gauge::default();
+    let in_flight: Gauge = Gauge::default();
+    registry.register(
+        "source_dropped",
+        "Deliveries a source dropped (UDP) or refused with 503 (HTTP) because the in-flight budget was used up",
+        dropped.clone(),
+    );
+    registry.register(
+        "source_refused",
+        "Requests, connections or frames a source refused: bad credentials, too large, bad framing, TLS handshake failures",
+        refused.clone(),
+    );
+    registry.register(
+        "source_errors",
+        "Errors a source met talking to the outside (I/O, API calls); it retried",
+        errors.clone(),
+    );
+    registry.register(
+        "source_open",
+        "Open connections (network sources) or files (file source)",
+        open.clone(),
+    );
+    registry.register_with_unit(
+        "source_last_checkpoint_timestamp",
+        "Unix time at which the source's last checkpoint was made durable",
+        Unit::Seconds,
+        checkpoint.clone(),
+    );
+    if let (Some(total), Some(used)) = (stats.budget_bytes, stats.in_flight_bytes) {
+        registry.register_with_unit(
+            "pipeline_budget",
+            "In-flight budget: bytes sources may hold before they are slowed (TCP, files), answer 503 (HTTP) or drop (UDP)",
+            Unit::Bytes,
+            budget.clone(),
+        );
+        registry.register_with_unit(
+            "pipeline_in_flight",
+            "Bytes received by sources and not yet durable in the store",
+            Unit::Bytes,
+            in_flight.clone(),
+        );
+        budget.set(total as i64);
+        in_flight.set(used as i64);
+    }
     registry.register(
         "source_records",
         "Log records received per source",
@@ -256,8 +321,16 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
     for s in &stats.sources {
         let l = SourceLabel {
             source: s.name.clone(),
+            kind: s.kind.clone(),
         };
         records.get_or_create(&l).inc_by(s.records);
+        dropped.get_or_create(&l).inc_by(s.dropped);
+        refused.get_or_create(&l).inc_by(s.refused);
+        errors.get_or_create(&l).inc_by(s.errors);
+        open.get_or_create(&l).set(s.open as i64);
+        if let Some(t) = s.last_checkpoint_seconds {
+            checkpoint.get_or_create(&l).set(t);
+        }
         bytes.get_or_create(&l).inc_by(s.bytes);
         rejects.get_or_create(&l).inc_by(s.rejects);
         if let Some(v) = s.lag_seconds {
@@ -281,21 +354,35 @@ mod tests {
     fn families_and_labels() {
         let text = encode_pipeline(&PipelineStats {
             sources: vec![SourceStats {
-                name: "simulator".into(),
+                name: "gw".into(),
+                kind: "syslog".into(),
                 records: 10,
                 bytes: 2000,
                 rejects: 1,
+                dropped: 3,
+                refused: 2,
+                errors: 0,
+                open: 4,
                 lag_seconds: Some(0.5),
+                last_checkpoint_seconds: Some(1.7e9),
             }],
+            budget_bytes: Some(1 << 20),
+            in_flight_bytes: Some(4096),
             store_rows: vec![("tunnel_activity".into(), 9)],
         })
         .unwrap();
         for want in [
             "# HELP tunnelwatch_source_records Log records received per source",
-            "tunnelwatch_source_records_total{source=\"simulator\"} 10",
-            "tunnelwatch_source_bytes_total{source=\"simulator\"} 2000",
-            "tunnelwatch_rejects_total{source=\"simulator\"} 1",
-            "tunnelwatch_ingest_lag_seconds{source=\"simulator\"} 0.5",
+            "tunnelwatch_source_records_total{source=\"gw\",kind=\"syslog\"} 10",
+            "tunnelwatch_source_bytes_total{source=\"gw\",kind=\"syslog\"} 2000",
+            "tunnelwatch_rejects_total{source=\"gw\",kind=\"syslog\"} 1",
+            "tunnelwatch_source_dropped_total{source=\"gw\",kind=\"syslog\"} 3",
+            "tunnelwatch_source_refused_total{source=\"gw\",kind=\"syslog\"} 2",
+            "tunnelwatch_source_open{source=\"gw\",kind=\"syslog\"} 4",
+            "tunnelwatch_source_last_checkpoint_timestamp_seconds{source=\"gw\",kind=\"syslog\"} 1700000000.0",
+            "tunnelwatch_pipeline_in_flight_bytes 4096",
+            "tunnelwatch_pipeline_budget_bytes 1048576",
+            "tunnelwatch_ingest_lag_seconds{source=\"gw\",kind=\"syslog\"} 0.5",
             "tunnelwatch_store_rows_total{table=\"tunnel_activity\"} 9",
             "# EOF",
         ] {

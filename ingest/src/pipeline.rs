@@ -192,6 +192,14 @@ impl Output {
         self.budget_permits as usize * PERMIT_BYTES
     }
 
+    /// A reading of the budget that does not keep the channel open.
+    pub fn budget_gauge(&self) -> BudgetGauge {
+        BudgetGauge {
+            budget: self.budget.clone(),
+            total: self.budget_bytes(),
+        }
+    }
+
     /// Waits for budget, then hands the delivery on (TCP and file sources: the sender is slowed
     /// because the source stops reading while it waits).
     pub async fn send(&self, mut d: Delivery) -> Result<(), SendError> {
@@ -235,6 +243,25 @@ impl Output {
     }
 }
 
+/// Reads the in-flight budget (for self-metrics).
+#[derive(Clone, Debug)]
+pub struct BudgetGauge {
+    budget: Arc<Semaphore>,
+    total: usize,
+}
+
+impl BudgetGauge {
+    pub fn total_bytes(&self) -> usize {
+        self.total
+    }
+
+    /// Bytes received by sources and not yet durable.
+    pub fn in_flight_bytes(&self) -> usize {
+        self.total
+            .saturating_sub(self.budget.available_permits() * PERMIT_BYTES)
+    }
+}
+
 /// Counters of one source, shared with the pipeline (records, rejects) and the exporter.
 #[derive(Debug, Default)]
 pub struct SourceStats {
@@ -260,6 +287,8 @@ pub struct SourceStats {
     pub last_received_ms: AtomicI64,
     /// Epoch ms at which a checkpoint of this source was last made durable (0 = never).
     pub last_checkpoint_ms: AtomicI64,
+    /// The address a network source bound (set once it listens; `serve` prints it).
+    pub listening: std::sync::OnceLock<String>,
 }
 
 impl SourceStats {

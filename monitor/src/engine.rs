@@ -38,6 +38,8 @@ pub struct MonitorConfig {
     pub lateness_ms: i64,
     /// Routing per `vpn_id` from the connection inventory; connections not listed are inferred.
     pub inventory: HashMap<String, Routing>,
+    /// Concentrator per `vpn_id` from the inventory (traffic records that name one override it).
+    pub concentrators: HashMap<String, Arc<str>>,
 }
 
 impl Default for MonitorConfig {
@@ -45,6 +47,7 @@ impl Default for MonitorConfig {
         MonitorConfig {
             lateness_ms: DEFAULT_LATENESS_MS,
             inventory: HashMap::new(),
+            concentrators: HashMap::new(),
         }
     }
 }
@@ -247,6 +250,7 @@ pub struct FleetStatus {
 pub struct Monitor {
     lateness_ms: i64,
     inventory: HashMap<String, Routing>,
+    concentrators: HashMap<String, Arc<str>>,
     tunnels: Vec<Tunnel>,
     tunnel_index: HashMap<(Arc<str>, Arc<str>), usize>,
     conns: Vec<Connection>,
@@ -278,6 +282,7 @@ impl Monitor {
         Ok(Monitor {
             lateness_ms: config.lateness_ms,
             inventory: config.inventory,
+            concentrators: config.concentrators,
             tunnels: Vec::new(),
             tunnel_index: HashMap::new(),
             conns: Vec::new(),
@@ -319,7 +324,7 @@ impl Monitor {
                     inventory: self.inventory.get(&**vpn_id).copied(),
                     bgp_seen: false,
                     bgp_pushed: false,
-                    concentrator_id: None,
+                    concentrator_id: self.concentrators.get(&**vpn_id).cloned(),
                     state: Signal::default(),
                     last_bandwidth: None,
                 });

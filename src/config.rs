@@ -1,0 +1,357 @@
+//! `tunnelwatch.toml`: what `serve` runs — the data directory, the HTTP listen address,
+//! retention, the pipeline's in-flight budget, the sources (`[sources.NAME]`, `type = "…"`, as in
+//! Vector) and the connection inventory (`[[connections]]`).
+//!
+//! Every error names the file and the line (and column) it comes from: TOML syntax and unknown
+//! or mistyped fields from the TOML parser's spans, source build errors (a bad address, a missing
+//! certificate) from the span of their `[sources.NAME]` table. Relative paths are taken relative
+//! to the working directory, as on the command line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tunnelwatch_ingest::sources::{Source, SourceConfig};
+use tunnelwatch_monitor::{MonitorConfig, Routing};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Data directory (default `./tunnelwatch-data`).
+    #[serde(default = "default_data")]
+    pub data: PathBuf,
+    /// HTTP server: status page, `/api/query`, `/metrics`, `/healthz`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Delete day partitions older than this many days (default: keep everything).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub sources: BTreeMap<String, toml::Spanned<SourceConfig>>,
+    #[serde(default)]
+    pub connections: Vec<toml::Spanned<Connection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Bytes received by sources and not yet durable, at most (e.g. "64MiB"). When it is used
+    /// up, TCP and file sources stop reading, HTTP answers 503 and UDP drops (counted).
+    #[serde(default = "default_budget")]
+    pub in_flight_budget: String,
+    /// `always` (fsync every append; what a source acknowledged survives a power loss) or
+    /// `never` (leave it to the OS).
+    #[serde(default = "default_sync")]
+    pub sync: String,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            in_flight_budget: default_budget(),
+            sync: default_sync(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    pub vpn_id: String,
+    /// `static` or `bgp`.
+    pub routing: RoutingName,
+    #[serde(default)]
+    pub concentrator_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoutingName {
+    Static,
+    Bgp,
+}
+
+fn default_data() -> PathBuf {
+    PathBuf::from("./tunnelwatch-data")
+}
+fn default_listen() -> String {
+    "127.0.0.1:9977".into()
+}
+fn default_budget() -> String {
+    "64MiB".into()
+}
+fn default_sync() -> String {
+    "always".into()
+}
+
+/// A config error with its place in the file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A config that was read and whose sources were built.
+pub struct Loaded {
+    pub config: Config,
+    pub listen: SocketAddr,
+    pub budget_bytes: usize,
+    pub sync: tunnelwatch_queries::Sync,
+    pub sources: Vec<(String, Box<dyn Source>)>,
+    pub monitor: MonitorConfig,
+}
+
+/// Line and column (1-based) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, col)
+}
+
+/// Reads, validates and builds everything `serve` needs; collects every error it can find.
+pub fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            path: path.to_owned(),
+            line: None,
+            column: None,
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
+    parse(path, &text)
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
+    let at = |span: Option<std::ops::Range<usize>>, message: String| {
+        let (line, column) = match span {
+            Some(s) => {
+                let (l, c) = line_col(text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ConfigError {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let config: Config = toml::from_str(text).map_err(|e| {
+        // The parser's message repeats the offending line; the first line says what is wrong.
+        let message = e.message().trim().to_owned();
+        vec![at(e.span(), message)]
+    })?;
+    let mut errors = Vec::new();
+    // Spans of top-level keys, for errors about their values.
+    let key_span = |key: &str| -> Option<std::ops::Range<usize>> {
+        text.lines()
+            .scan(0usize, |off, l| {
+                let start = *off;
+                *off += l.len() + 1;
+                Some((start, l))
+            })
+            .find(|(_, l)| {
+                let t = l.trim_start();
+                t.starts_with(key) && t[key.len()..].trim_start().starts_with('=')
+            })
+            .map(|(s, l)| s..s + l.len())
+    };
+    let listen = match config.listen.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errors.push(at(
+                key_span("listen"),
+                format!("listen: `{}` is not an address (IP:PORT)", config.listen),
+            ));
+            None
+        }
+    };
+    let budget_bytes = match parse_bytes(&config.pipeline.in_flight_budget) {
+        Ok(b) if b >= 64 << 10 => Some(b),
+        Ok(_) => {
+            errors.push(at(
+                key_span("in_flight_budget"),
+                "pipeline.in_flight_budget: at least 64KiB".into(),
+            ));
+            None
+        }
+        Err(e) => {
+            errors.push(at(
+                key_span("in_flight_budget"),
+                format!("pipeline.in_flight_budget: {e}"),
+            ));
+            None
+        }
+    };
+    let sync = match config.pipeline.sync.as_str() {
+        "always" => Some(tunnelwatch_queries::Sync::Always),
+        "never" => Some(tunnelwatch_queries::Sync::Never),
+        other => {
+            errors.push(at(
+                key_span("sync"),
+                format!("pipeline.sync: `{other}`: expected always or never"),
+            ));
+            None
+        }
+    };
+    if config.sources.is_empty() {
+        errors.push(at(
+            None,
+            "no sources: add at least one [sources.NAME] table (see tunnelwatch.example.toml)"
+                .into(),
+        ));
+    }
+    let mut sources = Vec::new();
+    for (name, spanned) in &config.sources {
+        match spanned.get_ref().build(name) {
+            Ok(s) => sources.push((name.clone(), s)),
+            Err(e) => errors.push(at(Some(spanned.span()), e.to_string())),
+        }
+    }
+    let mut inventory = HashMap::new();
+    let mut concentrators = HashMap::new();
+    for c in &config.connections {
+        let conn = c.get_ref();
+        if !conn.vpn_id.starts_with("vpn-") {
+            errors.push(at(
+                Some(c.span()),
+                format!(
+                    "connections: vpn_id `{}` does not look like vpn-…",
+                    conn.vpn_id
+                ),
+            ));
+        }
+        let routing = match conn.routing {
+            RoutingName::Static => Routing::Static,
+            RoutingName::Bgp => Routing::Bgp,
+        };
+        if inventory.insert(conn.vpn_id.clone(), routing).is_some() {
+            errors.push(at(
+                Some(c.span()),
+                format!("connections: {} is listed twice", conn.vpn_id),
+            ));
+        }
+        if let Some(id) = &conn.concentrator_id {
+            concentrators.insert(conn.vpn_id.clone(), Arc::<str>::from(id.as_str()));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Loaded {
+        listen: listen.expect("checked"),
+        budget_bytes: budget_bytes.expect("checked"),
+        sync: sync.expect("checked"),
+        sources,
+        monitor: MonitorConfig {
+            inventory,
+            concentrators,
+            ..MonitorConfig::default()
+        },
+        config,
+    })
+}
+
+/// Parses `64MiB`, `512KiB`, `1GiB`, `100MB`, or a plain byte count.
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 64MiB)"))?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => {
+            return Err(format!(
+                "`{s}`: unknown unit `{u}` (KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse(Path::new("t.toml"), text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = errors("data = \"x\"\n\n[sources.a]\ntype = \"stdin\"\nfromat = \"json\"\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("t.toml:3:"), "{e:?}");
+        assert!(e[0].contains("fromat"), "{e:?}");
+        let e = errors("listen = \"nowhere\"\n[sources.a]\ntype = \"stdin\"\n");
+        assert_eq!(
+            e,
+            ["t.toml:1:1: listen: `nowhere` is not an address (IP:PORT)"]
+        );
+        let e = errors("[sources.a]\ntype = \"stdin\"\n\n[sources.b]\ntype = \"nope\"\n");
+        assert!(
+            e[0].starts_with("t.toml:4:") || e[0].starts_with("t.toml:5:"),
+            "{e:?}"
+        );
+        let e = errors("[sources.a]\ntype = \"stdin\"\nformat = \"yaml\"\n");
+        assert!(
+            e[0].starts_with("t.toml:1:") && e[0].contains("unknown format `yaml`"),
+            "{e:?}"
+        );
+        let e = errors("x = [\n");
+        assert!(e[0].starts_with("t.toml:"), "{e:?}");
+        let e = errors("");
+        assert!(e[0].contains("no sources"), "{e:?}");
+    }
+
+    #[test]
+    fn inventory_and_budget() {
+        let l = match parse(
+            Path::new("t.toml"),
+            "[pipeline]\nin_flight_budget = \"1MiB\"\n[sources.a]\ntype = \"stdin\"\n[[connections]]\nvpn_id = \"vpn-1\"\nrouting = \"static\"\nconcentrator_id = \"vcn-1\"\n",
+        ) {
+            Ok(l) => l,
+            Err(e) => panic!("{}", e[0]),
+        };
+        assert_eq!(l.budget_bytes, 1 << 20);
+        assert_eq!(l.monitor.inventory["vpn-1"], Routing::Static);
+        assert_eq!(&*l.monitor.concentrators["vpn-1"], "vcn-1");
+        let e = errors(
+            "[sources.a]\ntype = \"stdin\"\n[[connections]]\nvpn_id = \"vpn-1\"\nrouting = \"ospf\"\n",
+        );
+        assert!(e[0].starts_with("t.toml:5:"), "{e:?}");
+    }
+}

@@ -1,0 +1,454 @@
+//! The running pipeline of `demo` and `serve`: sources (tokio tasks) hand deliveries over the
+//! budgeted channel of `tunnelwatch_ingest::pipeline`; a decode thread runs one `Decoder` per
+//! stream, builds Arrow rows and feeds the monitor; a writer thread appends rows with their
+//! checkpoints to the store, then answers the deliveries' acks and releases their budget; HTTP
+//! handlers query published snapshots.
+//!
+//! Invariants:
+//! - A delivery's ack is answered, and its budget released, only after the store append that
+//!   holds its rows returned (records durable in the WAL).
+//! - A checkpoint reaches the WAL in the same append as the rows of the bytes it covers, lowered
+//!   by the bytes of an incomplete record its decoder still holds.
+//! - Queries see a [`Snapshot`] the writer published whole (Parquet file list + unflushed rows),
+//!   so a flush never shows rows twice or not at all. The writer flushes at least every
+//!   `FLUSH_EVERY`.
+//! - On shutdown: sources stop first (and hand on what they hold), then the decode thread drains
+//!   the channel, then the writer drains its queue and flushes.
+//!
+//! Metrics: the decode thread advances the monitor (lateness window 5 minutes) to
+//! `max(wall clock, newest event time)`; completed minutes go to the `metrics` table through the
+//! writer, and `/metrics` renders the monitor's live view.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use tunnelwatch_ingest::pipeline::{
+    self as source_pipeline, BudgetGauge, Input, Receipt, SourceStats,
+};
+use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
+use tunnelwatch_parsers::{Decoder, Parsed};
+use tunnelwatch_queries::rows::table_of;
+use tunnelwatch_queries::{
+    MetricRows, RowBuilder, Snapshot, SourceMark, Store, StoreError, TableName,
+};
+
+/// Rows per append at most.
+const BATCH_ROWS: usize = 8192;
+/// A partial batch without acks waiting goes to the store after this long anyway.
+const SEND_EVERY: Duration = Duration::from_millis(500);
+const FLUSH_EVERY: Duration = Duration::from_secs(300);
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// How often the monitor is advanced when no data arrives.
+const TICK: Duration = Duration::from_millis(200);
+
+/// What the decode thread hands to the writer: rows, the checkpoints they complete, and the
+/// receipts to answer once they are durable.
+#[derive(Default)]
+pub struct Job {
+    pub batches: Vec<(TableName, RecordBatch)>,
+    pub marks: Vec<SourceMark>,
+    receipts: Vec<(Receipt, Option<Arc<SourceStats>>, bool)>,
+}
+
+impl Job {
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty() && self.marks.is_empty() && self.receipts.is_empty()
+    }
+
+    fn merge(&mut self, other: Job) {
+        self.batches.extend(other.batches);
+        self.marks.extend(other.marks);
+        self.receipts.extend(other.receipts);
+    }
+}
+
+/// What the pipeline counts, for the status page and `/metrics`.
+#[derive(Default)]
+pub struct Counters {
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub rejects: AtomicU64,
+    pub rows: [AtomicU64; TableName::ALL.len()],
+    /// Event time of the newest record seen, epoch ms.
+    pub last_event_ms: AtomicI64,
+    /// Wall time at which it was received, epoch ms.
+    pub last_received_ms: AtomicI64,
+}
+
+/// State shared between the pipeline threads and the HTTP server.
+pub struct Shared {
+    pub data: PathBuf,
+    pub description: String,
+    pub started_ms: i64,
+    pub counters: Counters,
+    /// Per-source counters, in config order.
+    pub sources: Vec<Arc<SourceStats>>,
+    /// The in-flight budget between sources and the store.
+    pub budget: BudgetGauge,
+    /// Tunnel state and metrics; the decode thread feeds it, `/metrics` reads its live view.
+    pub monitor: Mutex<Monitor>,
+    snapshot: RwLock<Arc<Snapshot>>,
+}
+
+impl Shared {
+    pub fn new(
+        data: PathBuf,
+        description: String,
+        sources: Vec<Arc<SourceStats>>,
+        out: &source_pipeline::Output,
+        monitor: MonitorConfig,
+    ) -> Result<Shared, tunnelwatch_monitor::MonitorError> {
+        Ok(Shared {
+            data,
+            description,
+            started_ms: now_ms(),
+            counters: Counters::default(),
+            sources,
+            budget: out.budget_gauge(),
+            monitor: Mutex::new(Monitor::new(monitor)?),
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+        })
+    }
+
+    /// What queries see: the store as of the last append or flush.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn publish(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        match self.snapshot.write() {
+            Ok(mut g) => *g = snapshot,
+            Err(p) => *p.into_inner() = snapshot,
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    source_pipeline::now_ms()
+}
+
+/// The checkpoints a store holds, as sources read them at start.
+pub fn checkpoints_of(store: &Store) -> source_pipeline::Checkpoints {
+    source_pipeline::Checkpoints(
+        store
+            .checkpoints()
+            .into_iter()
+            .map(|(key, c)| {
+                let cp = source_pipeline::Checkpoint {
+                    key: key.clone(),
+                    offset: c.offset,
+                    state: c.state,
+                };
+                (key, cp)
+            })
+            .collect(),
+    )
+}
+
+struct StreamState {
+    decoder: Decoder,
+    /// Bytes of an incomplete record, joined with the next delivery.
+    held: Vec<u8>,
+}
+
+enum Next {
+    Delivery(source_pipeline::Delivery),
+    Idle,
+    Closed,
+}
+
+/// The decode stage: runs until every `Output` is dropped and the channel is empty.
+pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tunnelwatch: cannot start the decode stage: {e}");
+            return;
+        }
+    };
+    let mut streams: HashMap<String, StreamState> = HashMap::new();
+    let mut rows = RowBuilder::default();
+    let mut job = Job::default();
+    let mut observed: Vec<Observation> = Vec::new();
+    let mut last_send = Instant::now();
+    let mut last_tick = Instant::now();
+    let c = &shared.counters;
+    loop {
+        // Take what is queued without waiting; wait only when idle.
+        let next = match input.try_recv() {
+            Ok(d) => Next::Delivery(d),
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => Next::Closed,
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                // Idle: whatever a sender waits for (acks) goes to the store now.
+                if !job.receipts.is_empty()
+                    || (!rows.is_empty() && last_send.elapsed() >= SEND_EVERY)
+                {
+                    job.batches.extend(rows.finish());
+                    if tx.send(std::mem::take(&mut job)).is_err() {
+                        return;
+                    }
+                    last_send = Instant::now();
+                }
+                runtime.block_on(async {
+                    match tokio::time::timeout(TICK, input.recv()).await {
+                        Ok(Some(d)) => Next::Delivery(d),
+                        Ok(None) => Next::Closed,
+                        Err(_) => Next::Idle,
+                    }
+                })
+            }
+        };
+        match next {
+            Next::Closed => break,
+            Next::Idle => {}
+            Next::Delivery(mut d) => {
+                let receipt = d.take_receipt();
+                let stats = d.stats().cloned();
+                let now = now_ms();
+                c.bytes.fetch_add(d.bytes.len() as u64, Ordering::Relaxed);
+                c.last_received_ms.store(now, Ordering::Relaxed);
+                let state = streams
+                    .entry(d.stream.id.clone())
+                    .or_insert_with(|| StreamState {
+                        decoder: Decoder::new(&d.stream.source, d.stream.options.clone()),
+                        held: Vec::new(),
+                    });
+                let mut sink = |p: Parsed| {
+                    c.records.fetch_add(1, Ordering::Relaxed);
+                    if let Some(s) = &stats {
+                        s.records.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match p {
+                        Parsed::Event(e) => {
+                            c.rows[table_of(&e) as usize].fetch_add(1, Ordering::Relaxed);
+                            c.last_event_ms.fetch_max(e.ts, Ordering::Relaxed);
+                            if let Some(s) = &stats {
+                                s.last_event_ms.fetch_max(e.ts, Ordering::Relaxed);
+                            }
+                            rows.push_event(&e);
+                            // Records without tunnel identity are stored but feed no tunnel.
+                            if let Ok(o) = Observation::from_event(&e) {
+                                observed.push(o);
+                            }
+                        }
+                        Parsed::Reject(r) => {
+                            c.rejects.fetch_add(1, Ordering::Relaxed);
+                            c.rows[TableName::Rejects as usize].fetch_add(1, Ordering::Relaxed);
+                            if let Some(s) = &stats {
+                                s.rejects.fetch_add(1, Ordering::Relaxed);
+                            }
+                            rows.push_reject(&r, d.received_ms);
+                        }
+                    }
+                };
+                if state.held.is_empty() {
+                    let consumed = state.decoder.decode(&d.bytes, d.end, &mut sink);
+                    state.held.extend_from_slice(&d.bytes[consumed..]);
+                } else {
+                    state.held.extend_from_slice(&d.bytes);
+                    let consumed = state.decoder.decode(&state.held, d.end, &mut sink);
+                    state.held.drain(..consumed);
+                }
+                let held = state.held.len() as u64;
+                if d.end {
+                    streams.remove(&d.stream.id);
+                }
+                let has_checkpoint = d.checkpoint.is_some();
+                if let Some(cp) = d.checkpoint.take() {
+                    job.marks.push(SourceMark {
+                        source_key: cp.key,
+                        offset: cp.offset.saturating_sub(held),
+                        state: Some(cp.state),
+                    });
+                }
+                job.receipts.push((receipt, stats, has_checkpoint));
+                if rows.len() >= BATCH_ROWS {
+                    job.batches.extend(rows.finish());
+                    if tx.send(std::mem::take(&mut job)).is_err() {
+                        return;
+                    }
+                    last_send = Instant::now();
+                }
+            }
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            let watermark = now_ms().max(c.last_event_ms.load(Ordering::Relaxed));
+            job.batches
+                .extend(feed_monitor(&shared, &mut observed, watermark));
+        }
+    }
+    // Every source has stopped: what a decoder still holds is an incomplete last record.
+    for (_, mut state) in streams.drain() {
+        if !state.held.is_empty() {
+            let held = std::mem::take(&mut state.held);
+            state.decoder.decode(&held, true, &mut |p| match p {
+                Parsed::Event(e) => rows.push_event(&e),
+                Parsed::Reject(r) => {
+                    c.rejects.fetch_add(1, Ordering::Relaxed);
+                    rows.push_reject(&r, now_ms());
+                }
+            });
+        }
+    }
+    let watermark = now_ms().max(c.last_event_ms.load(Ordering::Relaxed));
+    job.batches
+        .extend(feed_monitor(&shared, &mut observed, watermark));
+    job.batches.extend(rows.finish());
+    if !job.is_empty() {
+        let _ = tx.send(job);
+    }
+}
+
+/// Pushes what was parsed into the shared monitor, advances it to `watermark`, and returns the
+/// completed minutes as `metrics` rows.
+fn feed_monitor(
+    shared: &Shared,
+    observed: &mut Vec<Observation>,
+    watermark: i64,
+) -> Vec<(TableName, RecordBatch)> {
+    let points = {
+        let mut m = match shared.monitor.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        for o in observed.drain(..) {
+            m.push(o);
+        }
+        m.advance(watermark);
+        m.drain()
+    };
+    if points.is_empty() {
+        return Vec::new();
+    }
+    let mut rows = MetricRows::default();
+    for p in &points {
+        crate::metrics_cmd::push_datapoint(&mut rows, p);
+    }
+    shared.counters.rows[TableName::Metrics as usize]
+        .fetch_add(rows.len() as u64, Ordering::Relaxed);
+    vec![(TableName::Metrics, rows.finish())]
+}
+
+/// The store writer: appends what arrives (coalescing what is queued into one WAL write),
+/// answers acks, publishes the unflushed snapshot, flushes to Parquet every few minutes and at
+/// the end.
+pub fn run_writer(
+    mut store: Store,
+    rx: Receiver<Job>,
+    shared: Arc<Shared>,
+    retention_days: Option<u32>,
+) -> Result<Store, StoreError> {
+    let mut last_flush = Instant::now();
+    let mut last_retention = Instant::now();
+    // The Parquet file list changes only when this thread flushes.
+    let mut files = Snapshot::list_files(store.root())?;
+    let publish = |store: &Store, files: &BTreeMap<TableName, Vec<PathBuf>>| {
+        shared.publish(Snapshot {
+            files: files.clone(),
+            unflushed: store.unflushed().clone(),
+        })
+    };
+    publish(&store, &files);
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(mut job) => {
+                while let Ok(more) = rx.try_recv() {
+                    job.merge(more);
+                    if job.batches.len() > 64 {
+                        break;
+                    }
+                }
+                let flushes = store.flushes();
+                let result = store.append(job.batches, job.marks);
+                let now = now_ms();
+                let answer = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+                for (receipt, stats, checkpoint) in job.receipts {
+                    if checkpoint && answer.is_ok() {
+                        if let Some(s) = stats {
+                            s.last_checkpoint_ms.store(now, Ordering::Relaxed);
+                        }
+                    }
+                    receipt.complete(answer.clone());
+                }
+                result?;
+                // `append` flushes on its own past a size threshold.
+                if store.flushes() != flushes {
+                    files = Snapshot::list_files(store.root())?;
+                }
+                publish(&store, &files);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            store.flush()?;
+            files = Snapshot::list_files(store.root())?;
+            publish(&store, &files);
+            last_flush = Instant::now();
+        }
+        if let Some(days) = retention_days
+            && last_retention.elapsed() >= RETENTION_EVERY
+        {
+            if store.apply_retention(now_ms(), days)? > 0 {
+                files = Snapshot::list_files(store.root())?;
+                publish(&store, &files);
+            }
+            last_retention = Instant::now();
+        }
+    }
+    store.flush()?;
+    files = Snapshot::list_files(store.root())?;
+    publish(&store, &files);
+    Ok(store)
+}
+
+/// The pipeline's threads, started together and stopped in order.
+pub struct Running {
+    decoder: std::thread::JoinHandle<()>,
+    writer: std::thread::JoinHandle<Result<Store, StoreError>>,
+}
+
+/// Starts the decode and writer threads on `input`.
+pub fn start(
+    store: Store,
+    input: Input,
+    shared: Arc<Shared>,
+    retention_days: Option<u32>,
+) -> std::io::Result<Running> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(4);
+    let writer_shared = shared.clone();
+    let writer = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || run_writer(store, rx, writer_shared, retention_days))?;
+    let decoder = std::thread::Builder::new()
+        .name("decoder".into())
+        .spawn(move || run_decoder(input, shared, tx))?;
+    Ok(Running { decoder, writer })
+}
+
+impl Running {
+    /// Waits for the pipeline to drain (call after every source and `Output` is gone).
+    pub fn join(self) -> anyhow::Result<Store> {
+        self.decoder
+            .join()
+            .map_err(|_| anyhow::anyhow!("the decode thread panicked"))?;
+        let store = self
+            .writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the store writer thread panicked"))??;
+        Ok(store)
+    }
+}

@@ -1,0 +1,331 @@
+//! `tunnelwatch serve --config FILE`: the long-running pipeline from a config file, and the
+//! runner `demo` shares with it — open the store, start the decode and writer threads, start
+//! every source with its checkpoints, serve HTTP, and on SIGINT/SIGTERM (or when every finite
+//! source has ended) stop in order: sources, decode, writer (flush), HTTP.
+//!
+//! `serve --check-config` reads and builds the config without starting anything and prints each
+//! error as `FILE:LINE:COL: message` (exit 2 when there is one).
+//!
+//! Exit codes: 0 clean stop, 1 runtime failure (a port in use, a source that failed, the store),
+//! 2 bad config.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tunnelwatch_ingest::pipeline::{self as source_pipeline, SourceContext, SourceStats};
+use tunnelwatch_ingest::sources::Source;
+use tunnelwatch_monitor::MonitorConfig;
+use tunnelwatch_queries::{Store, StoreOptions};
+
+use crate::pipeline::{self, Shared};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The config file (see tunnelwatch.example.toml).
+    #[arg(long, short = 'c', default_value = "tunnelwatch.toml")]
+    config: PathBuf,
+    /// Only read and validate the config (and build its sources); print errors with line numbers.
+    #[arg(long)]
+    check_config: bool,
+    /// Override the config's HTTP listen address.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Override the config's data directory.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let loaded = match crate::config::load(&args.config) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!(
+                "tunnelwatch: {} error{} in {}",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
+                args.config.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if args.check_config {
+        let kinds: Vec<String> = loaded
+            .sources
+            .iter()
+            .map(|(n, s)| format!("{n} ({})", s.kind()))
+            .collect();
+        println!(
+            "{}: ok — {} source{}: {}; {} connection{} in the inventory; data {}",
+            args.config.display(),
+            kinds.len(),
+            if kinds.len() == 1 { "" } else { "s" },
+            kinds.join(", "),
+            loaded.config.connections.len(),
+            if loaded.config.connections.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            loaded.config.data.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let description = format!(
+        "serve: {} ({} source{})",
+        args.config.display(),
+        loaded.sources.len(),
+        if loaded.sources.len() == 1 { "" } else { "s" }
+    );
+    run_pipeline(Spec {
+        data: args.data.unwrap_or(loaded.config.data),
+        listen: args.listen.unwrap_or(loaded.listen),
+        description,
+        sources: loaded.sources,
+        budget_bytes: loaded.budget_bytes,
+        store: StoreOptions {
+            sync: loaded.sync,
+            ..StoreOptions::default()
+        },
+        monitor: loaded.monitor,
+        retention_days: loaded.config.retention_days,
+        guide: Box::new(print_serve_guide),
+    })
+}
+
+/// Everything the runner needs.
+pub struct Spec {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    pub description: String,
+    pub sources: Vec<(String, Box<dyn Source>)>,
+    pub budget_bytes: usize,
+    pub store: StoreOptions,
+    pub monitor: MonitorConfig,
+    pub retention_days: Option<u32>,
+    /// Printed once the HTTP server and the network sources listen.
+    pub guide: Box<dyn FnOnce(&Shared, SocketAddr)>,
+}
+
+pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
+    let (mut store, recovery) = match Store::open(&spec.data, spec.store.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "tunnelwatch: cannot open the data directory {}: {e}",
+                spec.data.display()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if recovery.rows > 0 {
+        eprintln!(
+            "tunnelwatch: recovered {} rows from the write-ahead log",
+            recovery.rows
+        );
+    }
+    if let Some(days) = spec.retention_days {
+        store
+            .apply_retention(pipeline::now_ms(), days)
+            .context("applying retention")?;
+    }
+    let checkpoints = Arc::new(pipeline::checkpoints_of(&store));
+    let (out, input) = source_pipeline::channel(spec.budget_bytes);
+    let stats: Vec<Arc<SourceStats>> = spec
+        .sources
+        .iter()
+        .map(|(name, s)| Arc::new(SourceStats::new(name, s.kind())))
+        .collect();
+    let shared = Arc::new(
+        Shared::new(
+            spec.data.clone(),
+            spec.description.clone(),
+            stats.clone(),
+            &out,
+            spec.monitor,
+        )
+        .context("starting the monitor")?,
+    );
+    let running = pipeline::start(store, input, shared.clone(), spec.retention_days)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (trigger, shutdown) = source_pipeline::shutdown();
+    let listener = match runtime.block_on(tokio::net::TcpListener::bind(spec.listen)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tunnelwatch: cannot listen on {}: {e}", spec.listen);
+            drop(out);
+            running.join()?;
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let addr = listener.local_addr()?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for ((name, source), stats) in spec.sources.into_iter().zip(stats.iter()) {
+        let cx = SourceContext {
+            name: name.clone(),
+            out: out.for_source(stats.clone()),
+            shutdown: shutdown.clone(),
+            stats: stats.clone(),
+            checkpoints: checkpoints.clone(),
+        };
+        let fut = source.run(cx);
+        tasks.spawn_on(async move { (name, fut.await) }, runtime.handle());
+    }
+    // The decode stage ends when the last sender is gone: only sources hold one now.
+    drop(out);
+
+    let app = crate::http::router(shared.clone());
+    let http_stop = shutdown.clone();
+    let server = runtime.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { http_stop.wait().await })
+            .await
+    });
+
+    let failed = runtime.block_on(async {
+        // Network sources report their address once bound (a bind failure ends the source).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline
+            && !tasks.is_empty()
+            && stats.iter().any(|s| {
+                matches!(s.kind, "syslog" | "http" | "firehose") && s.listening.get().is_none()
+            })
+        {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                Some(done) = tasks.join_next() => {
+                    if let Some(f) = report(done) {
+                        return Some(f);
+                    }
+                }
+            }
+        }
+        (spec.guide)(&shared, addr);
+        loop {
+            tokio::select! {
+                _ = stop_signal() => {
+                    eprintln!("tunnelwatch: stopping: sources first, then the store flushes…");
+                    return None;
+                }
+                done = tasks.join_next() => match done {
+                    None => {
+                        eprintln!("tunnelwatch: every source has ended; stopping");
+                        return None;
+                    }
+                    Some(done) => {
+                        if let Some(f) = report(done) {
+                            return Some(f);
+                        }
+                    }
+                },
+            }
+        }
+    });
+    trigger.trigger();
+    let mut exit = if failed.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    };
+    runtime.block_on(async {
+        let drained = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(done) = tasks.join_next().await {
+                if report(done).is_some() {
+                    exit = ExitCode::from(1);
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            eprintln!("tunnelwatch: sources did not stop within 30 s; abandoning them");
+            tasks.abort_all();
+        }
+    });
+    let store = running.join()?;
+    match runtime.block_on(server) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("tunnelwatch: HTTP server: {e}"),
+        Err(e) => eprintln!("tunnelwatch: HTTP server: {e}"),
+    }
+    drop(store);
+    let c = &shared.counters;
+    eprintln!(
+        "tunnelwatch: stopped after {} records ({} rejected); data kept in {}",
+        c.records.load(Ordering::Relaxed),
+        c.rejects.load(Ordering::Relaxed),
+        spec.data.display()
+    );
+    Ok(exit)
+}
+
+/// Prints a source that ended with an error; returns its name then.
+fn report(
+    done: Result<
+        (String, Result<(), tunnelwatch_ingest::sources::SourceError>),
+        tokio::task::JoinError,
+    >,
+) -> Option<String> {
+    match done {
+        Ok((_, Ok(()))) => None,
+        Ok((name, Err(e))) => {
+            eprintln!("tunnelwatch: source `{name}` failed: {e}");
+            Some(name)
+        }
+        Err(e) => {
+            eprintln!("tunnelwatch: a source task failed: {e}");
+            Some(String::from("?"))
+        }
+    }
+}
+
+fn print_serve_guide(shared: &Shared, addr: SocketAddr) {
+    let d = shared.data.display();
+    let mut lines = vec![format!(
+        "tunnelwatch serve is running. {}\n\n  Status page   http://{addr}/\n  SQL           curl -s http://{addr}/api/query --data-binary \"SELECT count(*) FROM tunnel_activity\"\n  Prometheus    http://{addr}/metrics\n  Data          {d}\n\n  Sources",
+        shared.description
+    )];
+    for s in &shared.sources {
+        match s.listening.get() {
+            Some(a) => lines.push(format!("    {:<20} {:<16} {a}", s.name, s.kind)),
+            None => lines.push(format!("    {:<20} {}", s.name, s.kind)),
+        }
+    }
+    lines.push("\nCtrl-C stops.".into());
+    println!("{}", lines.join("\n"));
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
