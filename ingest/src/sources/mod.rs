@@ -19,6 +19,7 @@ use thiserror::Error;
 
 use crate::pipeline::SourceContext;
 
+pub mod simulator;
 pub mod stdin;
 
 /// A source's run future.
@@ -81,18 +82,21 @@ impl From<crate::pipeline::SendError> for SourceError {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceConfig {
     Stdin(stdin::Config),
+    Simulator(simulator::Config),
 }
 
 impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::Simulator(_) => "simulator",
         }
     }
 
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, BuildError> {
         match self {
             SourceConfig::Stdin(c) => c.build(name),
+            SourceConfig::Simulator(c) => c.build(name),
         }
     }
 }
