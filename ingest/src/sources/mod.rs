@@ -19,6 +19,8 @@ use thiserror::Error;
 
 use crate::pipeline::SourceContext;
 
+pub mod firehose;
+pub mod http;
 pub mod simulator;
 pub mod stdin;
 
@@ -82,6 +84,8 @@ impl From<crate::pipeline::SendError> for SourceError {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceConfig {
     Stdin(stdin::Config),
+    Http(http::Config),
+    Firehose(firehose::Config),
     Simulator(simulator::Config),
 }
 
@@ -89,6 +93,8 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::Http(_) => "http",
+            SourceConfig::Firehose(_) => "firehose",
             SourceConfig::Simulator(_) => "simulator",
         }
     }
@@ -96,6 +102,8 @@ impl SourceConfig {
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, BuildError> {
         match self {
             SourceConfig::Stdin(c) => c.build(name),
+            SourceConfig::Http(c) => c.build(name),
+            SourceConfig::Firehose(c) => c.build(name),
             SourceConfig::Simulator(c) => c.build(name),
         }
     }
