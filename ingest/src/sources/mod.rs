@@ -23,6 +23,7 @@ pub mod firehose;
 pub mod http;
 pub mod simulator;
 pub mod stdin;
+pub mod syslog;
 
 /// A source's run future.
 pub type Run = Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>>;
@@ -84,6 +85,7 @@ impl From<crate::pipeline::SendError> for SourceError {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceConfig {
     Stdin(stdin::Config),
+    Syslog(syslog::Config),
     Http(http::Config),
     Firehose(firehose::Config),
     Simulator(simulator::Config),
@@ -93,6 +95,7 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::Syslog(_) => "syslog",
             SourceConfig::Http(_) => "http",
             SourceConfig::Firehose(_) => "firehose",
             SourceConfig::Simulator(_) => "simulator",
@@ -102,6 +105,7 @@ impl SourceConfig {
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, BuildError> {
         match self {
             SourceConfig::Stdin(c) => c.build(name),
+            SourceConfig::Syslog(c) => c.build(name),
             SourceConfig::Http(c) => c.build(name),
             SourceConfig::Firehose(c) => c.build(name),
             SourceConfig::Simulator(c) => c.build(name),
