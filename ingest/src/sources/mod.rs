@@ -21,6 +21,7 @@ use crate::pipeline::SourceContext;
 
 pub mod firehose;
 pub mod http;
+pub mod cloudwatch_logs;
 pub mod simulator;
 pub mod stdin;
 pub mod syslog;
@@ -85,6 +86,7 @@ impl From<crate::pipeline::SendError> for SourceError {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceConfig {
     Stdin(stdin::Config),
+    CloudwatchLogs(cloudwatch_logs::Config),
     Syslog(syslog::Config),
     Http(http::Config),
     Firehose(firehose::Config),
@@ -95,6 +97,7 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::CloudwatchLogs(_) => "cloudwatch_logs",
             SourceConfig::Syslog(_) => "syslog",
             SourceConfig::Http(_) => "http",
             SourceConfig::Firehose(_) => "firehose",
@@ -105,6 +108,7 @@ impl SourceConfig {
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, BuildError> {
         match self {
             SourceConfig::Stdin(c) => c.build(name),
+            SourceConfig::CloudwatchLogs(c) => c.build(name),
             SourceConfig::Syslog(c) => c.build(name),
             SourceConfig::Http(c) => c.build(name),
             SourceConfig::Firehose(c) => c.build(name),
