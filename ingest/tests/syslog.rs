@@ -762,7 +762,14 @@ async fn mutual_tls_refuses_clients_without_a_certificate() {
     wait_events(&c, 1).await;
     assert_eq!(request_ids(&c.events()), [1]);
     assert_eq!(src.stats.refused.load(Ordering::Relaxed), 1);
+    // Closed without close_notify: a close, not an error.
     drop(s);
+    wait_until("the connection is closed", || {
+        src.stats.open.load(Ordering::Relaxed) == 0
+    })
+    .await;
+    assert!(c.wait_for(WAIT, |s| s.ended_streams == 1).await);
+    assert_eq!(src.stats.errors.load(Ordering::Relaxed), 0);
     src.stop().await.unwrap();
 }
 

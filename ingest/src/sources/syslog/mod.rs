@@ -28,7 +28,8 @@
 //!   once), failed or timed-out TLS handshakes (including plain-text clients on a TLS port and
 //!   clients without a valid certificate under mutual TLS), and datagrams longer than
 //!   `max_frame_bytes`. `open` counts connections from accept (TLS handshake included) to close.
-//!   Read errors (e.g. a peer reset) count in `errors` and close that connection only.
+//!   Read errors count in `errors` and close that connection only; a peer reset or a TLS close
+//!   without `close_notify` is a normal close.
 //! - Shutdown: the listener closes first; each connection stops reading, hands on what it had
 //!   read and ends its stream; the UDP stream is ended; then `run` returns.
 //!

@@ -187,8 +187,18 @@ async fn read_stream<R: AsyncRead + Unpin>(
                     .await?;
                 handed_on = true;
             }
-            // Closed by the peer, or idle for too long.
+            // Closed by the peer, or idle for too long. A peer that resets, or closes TLS
+            // without `close_notify`, has closed too (senders that never read do both): frames
+            // are self-delimiting, so a cut-off message becomes a reject anyway.
             Ok(_) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                break;
+            }
             Err(_) => {
                 cx.stats.errors.fetch_add(1, Ordering::Relaxed);
                 break;

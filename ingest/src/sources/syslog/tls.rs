@@ -61,13 +61,16 @@ pub(super) fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let config = builder.with_single_cert(certs, key).map_err(|e| {
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
         format!(
             "tls.cert_file `{}` / tls.key_file `{}`: {e}",
             tls.cert_file.display(),
             tls.key_file.display()
         )
     })?;
+    // Syslog senders only write: no session tickets, so the server writes nothing after the
+    // handshake that a sender would leave unread (and reset the connection over on close).
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 
