@@ -544,33 +544,17 @@ fn frame(events: &[LogEvent], max_bytes: usize) -> Vec<Chunk<'_>> {
 
 /// Sorts a failed `FilterLogEvents` call into retry-soon or retry-later.
 fn classify(err: SdkError<FilterLogEventsError>) -> CallFailure {
-    const THROTTLING: [&str; 6] = [
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "LimitExceededException",
-    ];
     let (kind, message) = match &err {
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             let e = se.err();
             let code = e.code().unwrap_or("error");
             let detail = format!("{code} (HTTP {status}): {}", e.message().unwrap_or(""));
+            let kind = service_failure_kind(status, code);
             if e.is_resource_not_found_exception() {
-                (
-                    FailureKind::Permanent,
-                    format!("the log group does not exist ({detail})"),
-                )
-            } else if e.is_service_unavailable_exception()
-                || status >= 500
-                || status == 429
-                || THROTTLING.contains(&code)
-            {
-                (FailureKind::Transient, detail)
+                (kind, format!("the log group does not exist ({detail})"))
             } else {
-                (FailureKind::Permanent, detail)
+                (kind, detail)
             }
         }
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
@@ -590,6 +574,25 @@ fn classify(err: SdkError<FilterLogEventsError>) -> CallFailure {
         _ => (FailureKind::Permanent, error_chain(&err)),
     };
     CallFailure { kind, message }
+}
+
+/// A service error answer: throttling, 429 and 5xx are transient; anything else (a missing log
+/// group, access denied, bad credentials or parameters) is not.
+fn service_failure_kind(status: u16, code: &str) -> FailureKind {
+    const THROTTLING: [&str; 7] = [
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "ServiceUnavailableException",
+    ];
+    if status >= 500 || status == 429 || THROTTLING.contains(&code) {
+        FailureKind::Transient
+    } else {
+        FailureKind::Permanent
+    }
 }
 
 /// An error and its sources, `: `-separated (the SDK's top-level messages alone say little, e.g.
@@ -774,6 +777,38 @@ mod tests {
         let chunks = frame(&events, 6);
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0].bytes.len(), 21);
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_transient_the_rest_permanent() {
+        use FailureKind::*;
+        assert_eq!(service_failure_kind(400, "ThrottlingException"), Transient);
+        assert_eq!(
+            service_failure_kind(400, "LimitExceededException"),
+            Transient
+        );
+        assert_eq!(
+            service_failure_kind(503, "ServiceUnavailableException"),
+            Transient
+        );
+        assert_eq!(service_failure_kind(500, "InternalFailure"), Transient);
+        assert_eq!(service_failure_kind(429, "error"), Transient);
+        assert_eq!(
+            service_failure_kind(400, "ResourceNotFoundException"),
+            Permanent
+        );
+        assert_eq!(
+            service_failure_kind(400, "AccessDeniedException"),
+            Permanent
+        );
+        assert_eq!(
+            service_failure_kind(403, "UnrecognizedClientException"),
+            Permanent
+        );
+        assert_eq!(
+            service_failure_kind(400, "InvalidParameterException"),
+            Permanent
+        );
     }
 
     #[test]
