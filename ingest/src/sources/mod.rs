@@ -19,9 +19,10 @@ use thiserror::Error;
 
 use crate::pipeline::SourceContext;
 
+pub mod cloudwatch_logs;
+pub mod file;
 pub mod firehose;
 pub mod http;
-pub mod cloudwatch_logs;
 pub mod simulator;
 pub mod stdin;
 pub mod syslog;
@@ -86,10 +87,11 @@ impl From<crate::pipeline::SendError> for SourceError {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceConfig {
     Stdin(stdin::Config),
-    CloudwatchLogs(cloudwatch_logs::Config),
-    Syslog(syslog::Config),
     Http(http::Config),
     Firehose(firehose::Config),
+    CloudwatchLogs(cloudwatch_logs::Config),
+    File(file::Config),
+    Syslog(syslog::Config),
     Simulator(simulator::Config),
 }
 
@@ -97,10 +99,11 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Stdin(_) => "stdin",
-            SourceConfig::CloudwatchLogs(_) => "cloudwatch_logs",
-            SourceConfig::Syslog(_) => "syslog",
             SourceConfig::Http(_) => "http",
             SourceConfig::Firehose(_) => "firehose",
+            SourceConfig::CloudwatchLogs(_) => "cloudwatch_logs",
+            SourceConfig::File(_) => "file",
+            SourceConfig::Syslog(_) => "syslog",
             SourceConfig::Simulator(_) => "simulator",
         }
     }
@@ -108,10 +111,11 @@ impl SourceConfig {
     pub fn build(&self, name: &str) -> Result<Box<dyn Source>, BuildError> {
         match self {
             SourceConfig::Stdin(c) => c.build(name),
-            SourceConfig::CloudwatchLogs(c) => c.build(name),
-            SourceConfig::Syslog(c) => c.build(name),
             SourceConfig::Http(c) => c.build(name),
             SourceConfig::Firehose(c) => c.build(name),
+            SourceConfig::CloudwatchLogs(c) => c.build(name),
+            SourceConfig::File(c) => c.build(name),
+            SourceConfig::Syslog(c) => c.build(name),
             SourceConfig::Simulator(c) => c.build(name),
         }
     }
