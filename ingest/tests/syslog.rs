@@ -208,12 +208,11 @@ async fn tcp_octet_counting_when_the_sender_closes() {
 }
 
 /// rsyslog and syslog-ng keep octet-counted connections open for hours: messages must arrive
-/// while the connection is open. Fails today: the decoder waits for a newline before it looks
-/// for an octet-counting frame, and octet-counted senders (`logger --octet-count`, rsyslog
-/// `TCP_Framing="octet-counted"`) send none, so messages wait until the connection closes, or
-/// until `max_frame_bytes` of them pile up and are rejected together as one oversized record.
+/// while the connection is open. Octet-counted senders (`logger --octet-count`, rsyslog
+/// `TCP_Framing="octet-counted"`) send no newlines; the decoder once waited for one, so messages
+/// sat until the connection closed, or until `max_frame_bytes` of them piled up and were
+/// rejected together as one oversized record.
 #[tokio::test]
-#[ignore = "tunnelwatch-parsers: octet-counted frames are decoded only once a newline follows"]
 async fn tcp_octet_counting_on_an_open_connection() {
     let c = Collector::start(1 << 20);
     let src = start(&c, serde_json::json!({})).await;

@@ -640,3 +640,36 @@ fn split_points_do_not_change_results() {
         }
     }
 }
+
+/// Octet-counted syslog frames end where their length says: no newline needed (rsyslog,
+/// syslog-ng and `logger --octet-count` send none), and a length above the record limit is not
+/// trusted as a frame, so a bad header cannot make the decoder hold more than the limit.
+#[test]
+fn octet_counted_frames_need_no_newline_and_lengths_are_capped() {
+    let msg = r#"<134>1 2025-11-08T05:40:29.000Z gw01 vpn-1234abcd-1.2.3.4 - - - {"event_timestamp": 1762580429, "details": "AWS tunnel processed request (id=12) for CREATE_CHILD_SA"}"#;
+    let frames = format!("{} {msg}{} {msg}", msg.len(), msg.len());
+    let mut d = Decoder::new("tcp", DecoderOptions::default());
+    let mut out = Vec::new();
+    let consumed = d.decode(frames.as_bytes(), false, &mut |p| out.push(p));
+    assert_eq!(consumed, frames.len(), "both frames decode without eof");
+    let (events, rejects) = split(out);
+    assert_eq!((events.len(), rejects.len()), (2, 0), "{rejects:?}");
+    // Half a frame waits for the rest.
+    let mut d = Decoder::new("tcp", DecoderOptions::default());
+    let half = &frames.as_bytes()[..msg.len() / 2];
+    assert_eq!(d.decode(half, false, &mut |_| panic!("nothing yet")), 0);
+
+    // A length far above the limit: read as a text line, not held for a gigabyte.
+    let opts = DecoderOptions {
+        max_record_bytes: 1024,
+        ..Default::default()
+    };
+    let mut d = Decoder::new("tcp", opts);
+    let bogus = format!("99999999 {msg}\n");
+    let mut out = Vec::new();
+    assert_eq!(
+        d.decode(bogus.as_bytes(), false, &mut |p| out.push(p)),
+        bogus.len()
+    );
+    assert_eq!(out.len(), 1);
+}

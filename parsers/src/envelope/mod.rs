@@ -202,7 +202,15 @@ impl Decoder {
         while pos < buf.len() {
             let rest = &buf[pos..];
             let nl = memchr::memchr(b'\n', rest);
-            if nl.is_none() && !eof {
+            // RFC 6587 octet counting: the length says where the frame ends, so a frame needs
+            // no newline (senders that count octets send none). A length above the record
+            // limit is not taken as a frame (the line is read as text instead), so a bad
+            // header cannot make the decoder hold more than the limit.
+            let octets = matches!(self.opts.format, InputFormat::Auto | InputFormat::Syslog)
+                .then(|| syslog::octet_frame(rest))
+                .flatten()
+                .filter(|(_, len)| *len <= self.opts.max_record_bytes);
+            if nl.is_none() && !eof && octets.is_none() {
                 if rest.len() > self.opts.max_record_bytes {
                     // A line this long will not end well: refuse what we have.
                     let e = ParseError::TooLarge {
@@ -228,10 +236,6 @@ impl Decoder {
             }
             let position = self.position();
 
-            // RFC 6587 octet counting.
-            let octets = matches!(self.opts.format, InputFormat::Auto | InputFormat::Syslog)
-                .then(|| syslog::octet_frame(rest))
-                .flatten();
             if let Some((header, len)) = octets {
                 if header + len > rest.len() {
                     if !eof {
