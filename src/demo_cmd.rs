@@ -82,6 +82,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         store: StoreOptions::default(),
         monitor: MonitorConfig::default(),
         retention_days: None,
+        live_since_ms: now_ms() - history - 120_000,
         guide: Box::new(|shared, addr| print_guide(&shared.description, addr, &shared.data)),
     })
 }

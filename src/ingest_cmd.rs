@@ -32,22 +32,40 @@ const SHOWN_REJECTS: u64 = 10;
 pub struct IngestArgs {
     /// Data directory.
     #[arg(long, default_value = "./tunnelwatch-data")]
-    data: PathBuf,
+    pub data: PathBuf,
     #[command(flatten)]
     decode: DecodeArgs,
     /// When the write-ahead log reaches the disk: `always` (fsync per batch) or `never`.
     #[arg(long, default_value = "always", value_parser = parse_sync)]
-    sync: Sync,
+    pub sync: Sync,
     /// Drop day partitions older than this many days (by wall clock) after ingesting.
     #[arg(long)]
     retention_days: Option<u32>,
     /// Do not compute the metrics table (run `tunnelwatch metrics rebuild` later).
     #[arg(long)]
-    no_metrics: bool,
+    pub no_metrics: bool,
     /// Rows held in memory before a flush to Parquet (tests use small values).
     #[arg(long, default_value_t = StoreOptions::default().flush_rows, hide = true)]
     flush_rows: usize,
-    /// Files, directories (recursively), glob patterns, or `-` for stdin.
+    /// `cloudwatch://GROUP` only: read log streams whose name starts with this.
+    #[arg(long)]
+    pub stream_prefix: Option<String>,
+    /// `cloudwatch://GROUP` only: first event time (RFC 3339 or epoch ms; default: an hour
+    /// before --end).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// `cloudwatch://GROUP` only: last event time, inclusive (RFC 3339 or epoch ms; default: now).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// `cloudwatch://GROUP` only: CloudWatch Logs endpoint (e.g. a VPC endpoint or a local
+    /// moto_server); default: AWS's regional endpoint.
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+    /// `cloudwatch://GROUP` only: AWS region (default: the standard chain, e.g. AWS_REGION).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Files, directories (recursively), glob patterns, `-` for stdin, or
+    /// `cloudwatch://LOG_GROUP` (credentials from the standard AWS chain).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<String>,
 }
@@ -72,11 +90,29 @@ struct Tally {
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
-    if let Some(p) = args.paths.iter().find(|p| p.starts_with("cloudwatch://")) {
-        eprintln!(
-            "tunnelwatch: {p}: reading CloudWatch Logs is not available yet (it comes with the \
-             collectors); export the events with `aws logs filter-log-events` and ingest the file"
-        );
+    let groups: Vec<&str> = args
+        .paths
+        .iter()
+        .filter_map(|p| p.strip_prefix("cloudwatch://"))
+        .collect();
+    if !groups.is_empty() {
+        if groups.len() != args.paths.len() {
+            eprintln!(
+                "tunnelwatch: cloudwatch:// inputs cannot be mixed with files in one run; run ingest twice"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        return crate::ingest_cloudwatch::run(&args, &groups);
+    }
+    let cloudwatch_only = [
+        ("--stream-prefix", args.stream_prefix.is_some()),
+        ("--start", args.start.is_some()),
+        ("--end", args.end.is_some()),
+        ("--endpoint-url", args.endpoint_url.is_some()),
+        ("--region", args.region.is_some()),
+    ];
+    if let Some((flag, _)) = cloudwatch_only.iter().find(|(_, set)| *set) {
+        eprintln!("tunnelwatch: {flag} applies to cloudwatch://LOG_GROUP inputs only");
         return Ok(ExitCode::from(2));
     }
     let mut inputs = match files::expand(&args.paths) {

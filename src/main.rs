@@ -4,6 +4,7 @@
 mod config;
 mod demo_cmd;
 mod http;
+mod ingest_cloudwatch;
 mod ingest_cmd;
 mod metrics_cmd;
 mod output;

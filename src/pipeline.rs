@@ -17,7 +17,9 @@
 //!
 //! Metrics: the decode thread advances the monitor (lateness window 5 minutes) to
 //! `max(wall clock, newest event time)`; completed minutes go to the `metrics` table through the
-//! writer, and `/metrics` renders the monitor's live view.
+//! writer, and `/metrics` renders the monitor's live view. Records older than the live window
+//! the runner sets (`serve`: 24 h; `demo`: its history) are stored but not applied live —
+//! `tunnelwatch metrics rebuild` computes their minutes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -92,6 +94,9 @@ pub struct Shared {
     pub budget: BudgetGauge,
     /// Tunnel state and metrics; the decode thread feeds it, `/metrics` reads its live view.
     pub monitor: Mutex<Monitor>,
+    /// Whether the decode thread feeds the monitor and stores its minutes (one-shot ingest
+    /// recomputes metrics from the stored events afterwards instead).
+    pub live_metrics: bool,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
@@ -102,7 +107,13 @@ impl Shared {
         sources: Vec<Arc<SourceStats>>,
         out: &source_pipeline::Output,
         monitor: MonitorConfig,
+        live_since_ms: i64,
     ) -> Result<Shared, tunnelwatch_monitor::MonitorError> {
+        let lateness = monitor.lateness_ms;
+        let mut monitor = Monitor::new(monitor)?;
+        // Records older than this are stored but not applied to the live tunnel state: a tunnel
+        // first seen a year back would otherwise be filled minute by minute up to now.
+        monitor.advance(live_since_ms.saturating_add(lateness));
         Ok(Shared {
             data,
             description,
@@ -110,7 +121,8 @@ impl Shared {
             counters: Counters::default(),
             sources,
             budget: out.budget_gauge(),
-            monitor: Mutex::new(Monitor::new(monitor)?),
+            monitor: Mutex::new(monitor),
+            live_metrics: true,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         })
     }
@@ -239,7 +251,9 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
                             }
                             rows.push_event(&e);
                             // Records without tunnel identity are stored but feed no tunnel.
-                            if let Ok(o) = Observation::from_event(&e) {
+                            if shared.live_metrics
+                                && let Ok(o) = Observation::from_event(&e)
+                            {
                                 observed.push(o);
                             }
                         }
@@ -373,22 +387,26 @@ pub fn run_writer(
                 }
                 let flushes = store.flushes();
                 let result = store.append(job.batches, job.marks);
+                if result.is_ok() {
+                    // `append` flushes on its own past a size threshold.
+                    if store.flushes() != flushes {
+                        files = Snapshot::list_files(store.root())?;
+                    }
+                    // Visible before acknowledged: a sender that got its 200 can query its rows.
+                    publish(&store, &files);
+                }
                 let now = now_ms();
                 let answer = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
                 for (receipt, stats, checkpoint) in job.receipts {
-                    if checkpoint && answer.is_ok() {
-                        if let Some(s) = stats {
-                            s.last_checkpoint_ms.store(now, Ordering::Relaxed);
-                        }
+                    if checkpoint
+                        && answer.is_ok()
+                        && let Some(s) = stats
+                    {
+                        s.last_checkpoint_ms.store(now, Ordering::Relaxed);
                     }
                     receipt.complete(answer.clone());
                 }
                 result?;
-                // `append` flushes on its own past a size threshold.
-                if store.flushes() != flushes {
-                    files = Snapshot::list_files(store.root())?;
-                }
-                publish(&store, &files);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,

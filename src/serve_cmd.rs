@@ -25,6 +25,9 @@ use tunnelwatch_queries::{Store, StoreOptions};
 
 use crate::pipeline::{self, Shared};
 
+/// How far back `serve` applies records to the live tunnel state and metrics.
+const LIVE_WINDOW_MS: i64 = 24 * 3_600_000;
+
 #[derive(Args)]
 pub struct ServeArgs {
     /// The config file (see tunnelwatch.example.toml).
@@ -97,6 +100,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         },
         monitor: loaded.monitor,
         retention_days: loaded.config.retention_days,
+        live_since_ms: pipeline::now_ms() - LIVE_WINDOW_MS,
         guide: Box::new(print_serve_guide),
     })
 }
@@ -111,6 +115,8 @@ pub struct Spec {
     pub store: StoreOptions,
     pub monitor: MonitorConfig,
     pub retention_days: Option<u32>,
+    /// Records older than this (epoch ms) are stored but not applied to the live tunnel state.
+    pub live_since_ms: i64,
     /// Printed once the HTTP server and the network sources listen.
     pub guide: Box<dyn FnOnce(&Shared, SocketAddr)>,
 }
@@ -151,6 +157,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
             stats.clone(),
             &out,
             spec.monitor,
+            spec.live_since_ms,
         )
         .context("starting the monitor")?,
     );

@@ -55,3 +55,117 @@ pub fn start_demo(data: &Path, args: &[&str]) -> (Child, String) {
     std::thread::spawn(move || for _ in lines {});
     (child, addr)
 }
+
+/// One request with extra headers and a binary body: returns (status, headers, body).
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // The server may answer (413, 401) before reading the whole body and close.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// A running `tunnelwatch serve`: the HTTP address and each network source's bound address.
+pub struct Served {
+    pub child: Child,
+    pub http: String,
+    pub sources: std::collections::HashMap<String, String>,
+}
+
+/// Starts `tunnelwatch serve --config CONFIG --listen 127.0.0.1:0` and reads its guide.
+pub fn start_serve(config: &Path) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut http = None;
+    let mut sources = std::collections::HashMap::new();
+    let mut in_sources = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("Status page") {
+            http = Some(
+                rest.trim()
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .to_owned(),
+            );
+        } else if t == "Sources" {
+            in_sources = true;
+        } else if in_sources && t.is_empty() {
+            break;
+        } else if in_sources {
+            let parts: Vec<&str> = t.split_whitespace().collect();
+            if parts.len() >= 3 {
+                let addr = parts[2];
+                let addr = addr.split("://").last().unwrap().trim_end_matches('/');
+                sources.insert(parts[0].to_owned(), addr.to_owned());
+            }
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Served {
+        child,
+        http: http.expect("serve exited before printing its guide"),
+        sources,
+    }
+}
+
+/// Sends SIGTERM and waits (bounded) for the exit status.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs SQL through `tunnelwatch query --output csv` and returns stdout.
+pub fn query_csv(data: &Path, sql: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+        .args(["query", "--output", "csv", "--data"])
+        .arg(data)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "query failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -314,6 +314,12 @@ impl Source for SyslogListener {
             local_addr,
         } = *self;
         Box::pin(async move {
+            let scheme = match (&socket, source.tls.is_some()) {
+                (Socket::Udp(_), _) => "syslog+udp",
+                (Socket::Tcp(_), true) => "syslog+tls",
+                (Socket::Tcp(_), false) => "syslog+tcp",
+            };
+            let _ = cx.stats.listening.set(format!("{scheme}://{local_addr}"));
             match socket {
                 Socket::Tcp(listener) => tcp::serve(listener, source, local_addr, cx).await,
                 Socket::Udp(socket) => udp::serve(socket, source, local_addr, cx).await,
