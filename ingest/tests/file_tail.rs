@@ -219,41 +219,71 @@ async fn appended_lines_arrive_and_a_partial_line_waits_for_its_newline() {
 
 #[tokio::test]
 async fn rename_and_create_rotation_reads_every_line_once() {
+    // The renamed file followed only through the open file, or also matched by the pattern.
+    rename_and_create("*.log").await;
+    rename_and_create("*.log*").await;
+}
+
+async fn rename_and_create(pattern: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(LOG);
     let rotated = dir.path().join(format!("{LOG}.1"));
     let mut old = writer(&path);
     write(&mut old, &records(0..500));
     let c = Collector::start(1 << 20);
-    let source = start(
-        &c,
-        &config(&[dir.path().join("*.log")], serde_json::json!({})),
-    );
-    wait_events(&c, 1).await;
+    let source = start_blocked(&c, dir.path(), pattern, 500).await;
 
-    // Lines the source may or may not have read before the rename; then the writer keeps
-    // writing to the renamed file until it reopens its log.
+    // Lines not read yet; the rename; the writer keeps writing to the renamed file until it
+    // reopens its log; the new file.
     write(&mut old, &records(500..1000));
     std::fs::rename(&path, &rotated).unwrap();
     write(&mut old, &records(1000..1100));
     let mut new = writer(&path);
     write(&mut new, &records(1100..1500));
     write(&mut old, &records(1500..1510));
+    // Its last line has no newline: it goes with the end of the renamed file's stream.
+    write(&mut old, &record(1510));
     drop(old);
+    c.release();
 
-    wait_events(&c, 1510).await;
-    // The renamed file's stream ends and it is closed; the new file stays open.
+    wait_events(&c, 1511 + FILLER.count()).await;
+    // The renamed file's stream ends and it is closed; the new file and the filler stay open.
+    assert!(c.wait_for(WAIT, |s| s.ended_streams == 1).await);
     assert!(
-        c.wait_for(WAIT, |s| s.ended_streams >= 1).await,
-        "the rotated file's stream ends"
-    );
-    assert!(
-        c.wait_for(WAIT, |_| source.stats.open.load(Ordering::Relaxed) == 1)
+        c.wait_for(WAIT, |_| source.stats.open.load(Ordering::Relaxed) == 2)
             .await
     );
-    write(&mut new, &records(1510..1600));
-    wait_events(&c, 1600).await;
-    assert_exactly_once(&c, 0..1600);
+    write(&mut new, &records(1511..1600));
+    wait_events(&c, 1600 + FILLER.count()).await;
+    assert_exactly_once(&c, (0..1600).chain(FILLER));
+    source.stop().await;
+}
+
+#[tokio::test]
+async fn a_renamed_file_is_followed_for_rotate_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(LOG);
+    let mut old = writer(&path);
+    write(&mut old, &records(0..10));
+    let c = Collector::start(1 << 20);
+    let source = start(
+        &c,
+        &config(
+            &[dir.path().join("*.log")],
+            serde_json::json!({"rotate_wait": "1h"}),
+        ),
+    );
+    wait_events(&c, 10).await;
+    std::fs::rename(&path, dir.path().join(format!("{LOG}.1"))).unwrap();
+    let mut new = writer(&path);
+    write(&mut new, &records(10..20));
+    wait_events(&c, 20).await;
+    // The writer has not reopened its log yet.
+    write(&mut old, &records(20..30));
+    wait_events(&c, 30).await;
+    assert_exactly_once(&c, 0..30);
+    assert_eq!(source.stats.open.load(Ordering::Relaxed), 2);
+    assert_eq!(c.state.lock().unwrap().ended_streams, 0);
     source.stop().await;
 }
 
@@ -298,7 +328,10 @@ async fn truncation_to_empty_starts_again_from_the_beginning() {
     let path = dir.path().join(LOG);
     std::fs::write(&path, records(0..50)).unwrap();
     let c = Collector::start(1 << 20);
-    let source = start(&c, &config(&[path.clone()], serde_json::json!({})));
+    let source = start(
+        &c,
+        &config(std::slice::from_ref(&path), serde_json::json!({})),
+    );
     wait_events(&c, 50).await;
 
     // `> file`, then new lines (fewer bytes than before, and more).
@@ -494,16 +527,39 @@ async fn read_from_end_skips_what_was_there_and_remembers_it() {
     source.stop().await;
 }
 
+#[tokio::test]
+async fn a_deleted_file_is_read_to_its_end_and_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(LOG);
+    let mut w = writer(&path);
+    write(&mut w, &records(0..100));
+    let c = Collector::start(1 << 20);
+    let source = start_blocked(&c, dir.path(), "*.log", 100).await;
+    // The writer still holds it after the unlink.
+    std::fs::remove_file(&path).unwrap();
+    write(&mut w, &records(100..120));
+    drop(w);
+    c.release();
+    wait_events(&c, 120 + FILLER.count()).await;
+    assert!(c.wait_for(WAIT, |s| s.ended_streams == 1).await);
+    assert!(
+        c.wait_for(WAIT, |_| source.stats.open.load(Ordering::Relaxed) == 1)
+            .await
+    );
+    assert_exactly_once(&c, (0..120).chain(FILLER));
+    source.stop().await;
+}
+
 const FILLER: std::ops::Range<u64> = 1_000_000..1_010_000;
 
-/// Starts a source on `<dir>/*.log*` with the collector holding receipts and a 1 MiB budget,
+/// Starts a source on `<dir>/<pattern>` with the collector holding receipts and a 1 MiB budget,
 /// next to a filler file of 10,000 records (`FILLER`) sorted after the others; returns once
 /// the others are read and the source is blocked on budget partway through the filler. Until
 /// `release`, the source looks at nothing: what a test changes meanwhile, it sees at once.
-async fn start_blocked(c: &Collector, dir: &Path, others: usize) -> Running {
+async fn start_blocked(c: &Collector, dir: &Path, pattern: &str, others: usize) -> Running {
     std::fs::write(dir.join("vpn-1234abcd-9.9.9.9.log"), records(FILLER)).unwrap();
     c.hold();
-    let source = start(c, &config(&[dir.join("*.log*")], serde_json::json!({})));
+    let source = start(c, &config(&[dir.join(pattern)], serde_json::json!({})));
     wait_events(c, others + 1).await;
     assert!(
         c.wait_for(WAIT, |_| c.out.budget_free_bytes() < 256 << 10)
@@ -520,7 +576,7 @@ async fn a_copy_of_a_followed_file_is_not_read_twice() {
     let mut w = writer(&path);
     write(&mut w, &records(0..100));
     let c = Collector::start(1 << 20);
-    let source = start_blocked(&c, dir.path(), 100).await;
+    let source = start_blocked(&c, dir.path(), "*.log*", 100).await;
 
     // Lines not read yet, a copy (as copytruncate makes before it truncates, or `cp`), and
     // lines after the copy.
@@ -548,7 +604,7 @@ async fn a_file_truncated_and_regrown_past_the_offset_is_read_from_its_start() {
     let path = dir.path().join(LOG);
     std::fs::write(&path, records(0..50)).unwrap();
     let c = Collector::start(1 << 20);
-    let source = start_blocked(&c, dir.path(), 50).await;
+    let source = start_blocked(&c, dir.path(), "*.log*", 50).await;
 
     // Rewritten with more bytes than were read: only the first line shows it.
     std::fs::write(&path, records(2000..2200)).unwrap();

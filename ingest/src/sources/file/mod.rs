@@ -25,7 +25,10 @@
 //!   has the fingerprint of what was read and is resumed where the reading stopped; while the
 //!   original still carries that fingerprint, the copy waits (a file identical to one being
 //!   followed is the same content, read once).
-//! - Deleted files are read to their end through the open file, then closed.
+//! - Deleted files are read to their end through the open file (also waiting `rotate_wait`),
+//!   then their stream ends and they are closed.
+//! - A renamed file that a pattern still matches (`app.log*`) is not opened again after it was
+//!   finished, unless it changes.
 //!
 //! Limits:
 //! - Gzip files (`.gz` names or gzip content) are skipped: their content was read before it
@@ -75,6 +78,8 @@ pub enum ReadFrom {
 pub struct Config {
     /// Files to follow: paths or glob patterns (`*`, `?`, `[…]`, `**`), e.g.
     /// `["/var/log/vpn/*.log"]`. Required. Directories are not descended into; name the files.
+    /// Let a pattern match the rotated names too (`*.log*`) when lines written just before a
+    /// rotation must not be lost while tunnelwatch is stopped; `.gz` files are always skipped.
     pub include: Vec<String>,
     /// Glob patterns of paths to leave out, matched against the whole path (`*` also matches
     /// `/`), e.g. `["*.1", "/var/log/vpn/old/*"]`. Default: none.

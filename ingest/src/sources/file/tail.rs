@@ -209,6 +209,7 @@ impl Tailer {
     fn scan(&mut self, shutdown: &Shutdown) -> Result<(), Halt> {
         let settings = self.settings.clone();
         let mut seen = HashSet::new();
+        let followed: HashSet<FileId> = self.files.iter().map(|f| f.id).collect();
         for pattern in &settings.include {
             // Patterns were validated when the source was built.
             let Ok(paths) = glob::glob(pattern) else {
@@ -234,7 +235,7 @@ impl Tailer {
                     continue;
                 }
                 let id = file_id(&meta, &path);
-                if !seen.insert(id) || !self.is_new(id, &meta) {
+                if !seen.insert(id) || followed.contains(&id) || !self.is_new(id, &meta) {
                     continue;
                 }
                 self.open(path, shutdown)?;
