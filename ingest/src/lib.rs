@@ -6,10 +6,11 @@
 //! Must not: parse message text itself (that is `tunnelwatch-parsers`' job) or know how the
 //! store lays out data.
 //!
-//! Status: the fleet simulator ([`simulator`]: deterministic fleet model, fault scenarios, the
-//! files `tunnelwatch simulate` writes, and a clock-paced live iterator for `demo`) is built.
-//! The other sources, checkpoints and backpressure are not built yet (issue "Streaming
-//! collectors and `tunnelwatch serve`").
+//! Layout: [`pipeline`] is the contract between sources and the rest (deliveries, the in-flight
+//! budget, acks, checkpoints, shutdown, per-source counters); [`sources`] is the registry with one
+//! folder per source kind (`file`, `stdin`, `syslog`, `http`, `firehose`, `cloudwatch_logs`,
+//! `simulator`); [`files`] is the one-shot reading `tunnelwatch ingest` does; [`simulator`] is the
+//! deterministic fleet model behind `tunnelwatch simulate` and `demo`.
 
 pub mod files;
 pub mod pipeline;
