@@ -72,16 +72,32 @@ struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// The fingerprint of a file starting with `head` (its first `FINGERPRINT_BYTES` or fewer),
-    /// or `None` while the first line is incomplete and shorter than that.
-    fn of(head: &[u8]) -> Option<Fingerprint> {
+    /// The fingerprint of a file at `path` starting with `head` (its first `FINGERPRINT_BYTES`
+    /// or fewer), or `None` while the first line is incomplete and shorter than that.
+    ///
+    /// A file named after its tunnel (`vpn-…-203.0.113.10.log`, also once rotated to `….log.1`)
+    /// mixes the tunnel into the fingerprint: tunnel activity lines name no tunnel, so the two
+    /// tunnels of a connection may well start their files with the same line.
+    fn of(head: &[u8], path: &Path) -> Option<Fingerprint> {
         let len = match head.iter().position(|&b| b == b'\n') {
             Some(nl) => nl + 1,
             None if head.len() >= FINGERPRINT_BYTES => FINGERPRINT_BYTES,
             None => return None,
         };
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head[..len]);
+        if let Some((vpn, ip)) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(tunnelwatch_parsers::identity::parse_tunnel_name)
+        {
+            crc.update(&[0]);
+            crc.update(vpn.as_bytes());
+            crc.update(b"_");
+            crc.update(ip.as_bytes());
+        }
         Some(Fingerprint {
-            crc: crc32fast::hash(&head[..len]),
+            crc: crc.finalize(),
             len: len as u32,
         })
     }
@@ -276,7 +292,7 @@ impl Tailer {
             self.finished.insert(id, (meta.len(), meta.modified().ok()));
             return Ok(());
         }
-        let Some(fingerprint) = Fingerprint::of(&head) else {
+        let Some(fingerprint) = Fingerprint::of(&head, &path) else {
             // The first line is not complete yet: try again at the next scan.
             return Ok(());
         };
@@ -383,7 +399,7 @@ impl Tailer {
         let rewritten = size > f.read
             && f.fingerprint.is_some()
             && read_head(&mut f.file)
-                .map(|head| Fingerprint::of(&head) != f.fingerprint)
+                .map(|head| Fingerprint::of(&head, &f.path) != f.fingerprint)
                 .unwrap_or(false);
         if size < f.read || rewritten {
             // Truncated (copytruncate, `> file`) or rewritten: the old content's stream ends
@@ -397,7 +413,7 @@ impl Tailer {
         }
         let fingerprint = match f.fingerprint {
             Some(fp) => fp,
-            None => match read_head(&mut f.file).map(|head| Fingerprint::of(&head)) {
+            None => match read_head(&mut f.file).map(|head| Fingerprint::of(&head, &f.path)) {
                 Ok(Some(fp)) => {
                     f.fingerprint = Some(fp);
                     fp
@@ -589,16 +605,37 @@ mod tests {
 
     #[test]
     fn fingerprint_waits_for_the_first_line() {
-        assert_eq!(Fingerprint::of(b""), None);
-        assert_eq!(Fingerprint::of(b"{\"event_timestamp\":1"), None);
-        let a = Fingerprint::of(b"line one\nline two").unwrap();
+        assert_eq!(Fingerprint::of(b"", Path::new("x.log")), None);
+        assert_eq!(
+            Fingerprint::of(b"{\"event_timestamp\":1", Path::new("x.log")),
+            None
+        );
+        let a = Fingerprint::of(b"line one\nline two", Path::new("x.log")).unwrap();
         assert_eq!(a.len, 9);
-        assert_eq!(a, Fingerprint::of(b"line one\nsomething else\n").unwrap());
-        assert_ne!(a, Fingerprint::of(b"line two\n").unwrap());
+        assert_eq!(
+            a,
+            Fingerprint::of(b"line one\nsomething else\n", Path::new("x.log")).unwrap()
+        );
+        assert_ne!(
+            a,
+            Fingerprint::of(b"line two\n", Path::new("x.log")).unwrap()
+        );
         let long = vec![b'x'; FINGERPRINT_BYTES + 10];
         assert_eq!(
-            Fingerprint::of(&long[..FINGERPRINT_BYTES]).unwrap().len as usize,
+            Fingerprint::of(&long[..FINGERPRINT_BYTES], Path::new("x.log"))
+                .unwrap()
+                .len as usize,
             FINGERPRINT_BYTES
+        );
+        // The two tunnels of a connection, starting with the same line, are different files;
+        // a rotated file keeps its tunnel.
+        let line = b"{\"event_timestamp\":1,\"details\":\"AWS tunnel is sending DPD\"}\n";
+        let t1 = Path::new("/l/vpn-0123abcd-192.0.2.1.log");
+        let t2 = Path::new("/l/vpn-0123abcd-192.0.2.2.log");
+        assert_ne!(Fingerprint::of(line, t1), Fingerprint::of(line, t2));
+        assert_eq!(
+            Fingerprint::of(line, t1),
+            Fingerprint::of(line, Path::new("/l/vpn-0123abcd-192.0.2.1.log.1"))
         );
     }
 }
