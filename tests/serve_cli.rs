@@ -365,3 +365,147 @@ fn check_config_reports_errors_with_line_numbers() {
         "{stderr}"
     );
 }
+
+fn activity(i: u32) -> String {
+    format!(
+        r#"{{"event_timestamp": {}, "ike_phase1_state": "established", "ike_phase2_state": "established", "details": "AWS tunnel processed request (id={i}) for CREATE_CHILD_SA"}}"#,
+        1_764_000_000 + i
+    )
+}
+
+fn append(path: &Path, ids: std::ops::Range<u32>) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for i in ids {
+        writeln!(f, "{}", activity(i)).unwrap();
+    }
+}
+
+/// (rows, distinct details) of tunnel_activity over HTTP.
+fn rows(addr: &str) -> (u64, u64) {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/query?format=csv",
+        "SELECT count(*), count(DISTINCT details) FROM tunnel_activity",
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Vec<u64> = body
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (v[0], v[1])
+}
+
+fn wait_rows(addr: &str, want: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (n, distinct) = rows(addr);
+        assert_eq!(n, distinct, "a record was stored twice");
+        if n == want {
+            return;
+        }
+        assert!(n < want, "{n} rows, expected {want}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} of {want} rows after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The file source follows a file across a serve restart and a rotation done while stopped;
+/// syslog over TCP and UDP arrives through the same pipeline; nothing is stored twice.
+#[test]
+fn file_and_syslog_sources_across_a_restart_and_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("vpn-0a1b2c3d-3.3.3.3.log");
+    append(&log, 0..50);
+    let data = dir.path().join("data");
+    let config = dir.path().join("tunnelwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data = "{}"
+
+[sources.files]
+type = "file"
+include = ["{}/*.log*"]
+glob_interval = "100ms"
+poll_interval = "50ms"
+rotate_wait = "200ms"
+
+[sources.gw_tcp]
+type = "syslog"
+address = "127.0.0.1:0"
+
+[sources.gw_udp]
+type = "syslog"
+mode = "udp"
+address = "127.0.0.1:0"
+"#,
+            data.display(),
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let mut served = start_serve(&config);
+    wait_rows(&served.http, 50);
+
+    // Syslog: RFC 5424 over TCP (newline framing) and UDP, the tunnel named by APP-NAME.
+    let syslog = |i: u32| {
+        format!(
+            "<134>1 2026-11-27T10:00:00Z gw01 vpn-0a1b2c3d-4.4.4.4 - - - {}",
+            activity(i)
+        )
+    };
+    let mut tcp = std::net::TcpStream::connect(&served.sources["gw_tcp"]).unwrap();
+    for i in 1000..1020 {
+        writeln!(tcp, "{}", syslog(i)).unwrap();
+    }
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 2000..2010 {
+        udp.send_to(syslog(i).as_bytes(), &served.sources["gw_udp"])
+            .unwrap();
+    }
+    wait_rows(&served.http, 80);
+    let (_, metrics) = http(&served.http, "GET", "/metrics", "");
+    assert!(
+        metrics.contains("tunnelwatch_source_open{source=\"gw_tcp\",kind=\"syslog\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tunnelwatch_source_records_total{source=\"files\",kind=\"file\"} 50"),
+        "{metrics}"
+    );
+    drop(tcp);
+    assert!(terminate(&mut served.child).success());
+
+    // While stopped: the file grows, then is rotated (rename + create).
+    append(&log, 50..80);
+    std::fs::rename(&log, logs.join("vpn-0a1b2c3d-3.3.3.3.log.1")).unwrap();
+    append(&log, 80..100);
+    let mut served = start_serve(&config);
+    wait_rows(&served.http, 130);
+    // Growth after the restart arrives too.
+    append(&log, 100..110);
+    wait_rows(&served.http, 140);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    wait_rows(&served.http, 140);
+    let (n, _) = rows(&served.http);
+    assert!(terminate(&mut served.child).success());
+    let csv = query_csv(
+        &data,
+        "SELECT tunnel_ip, count(*) AS n FROM tunnel_activity GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(csv, "tunnel_ip,n\n3.3.3.3,110\n4.4.4.4,30\n");
+    assert_eq!(n, 140);
+}
