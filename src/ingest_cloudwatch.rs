@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use tunnelwatch_ingest::pipeline::{self as source_pipeline, SourceContext, SourceStats};
+use tunnelwatch_ingest::pipeline::{self as source_pipeline, SourceStats};
 use tunnelwatch_ingest::sources::{SourceConfig, SourceError};
 use tunnelwatch_monitor::MonitorConfig;
 use tunnelwatch_queries::{Store, StoreOptions, TableName};
@@ -102,20 +102,15 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
         .build()?;
     let (trigger, shutdown) = source_pipeline::shutdown();
     let mut failures: Vec<(String, SourceError)> = Vec::new();
+    let mut tasks = pipeline::spawn_sources(
+        runtime.handle(),
+        sources,
+        &stats,
+        out,
+        &shutdown,
+        &checkpoints,
+    );
     runtime.block_on(async {
-        let mut tasks = tokio::task::JoinSet::new();
-        for ((name, source), stats) in sources.into_iter().zip(&stats) {
-            let cx = SourceContext {
-                name: name.clone(),
-                out: out.for_source(stats.clone()),
-                shutdown: shutdown.clone(),
-                stats: stats.clone(),
-                checkpoints: checkpoints.clone(),
-            };
-            let fut = source.run(cx);
-            tasks.spawn(async move { (name, fut.await) });
-        }
-        drop(out);
         let mut interrupted = false;
         loop {
             tokio::select! {

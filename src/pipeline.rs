@@ -32,6 +32,7 @@ use arrow::array::RecordBatch;
 use tunnelwatch_ingest::pipeline::{
     self as source_pipeline, BudgetGauge, Input, Receipt, SourceStats,
 };
+use tunnelwatch_ingest::sources::{Source, SourceError};
 use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
 use tunnelwatch_parsers::{Decoder, Parsed};
 use tunnelwatch_queries::rows::table_of;
@@ -431,6 +432,35 @@ pub fn run_writer(
     files = Snapshot::list_files(store.root())?;
     publish(&store, &files);
     Ok(store)
+}
+
+/// What a source task returns: its name and how it ended.
+pub type SourceTasks = tokio::task::JoinSet<(String, Result<(), SourceError>)>;
+
+/// Starts every source on `runtime` with its context (its own counters, the shared output,
+/// shutdown signal and stored checkpoints) and consumes `out`: once the sources are gone, so is
+/// the last sender, and the decode stage drains and ends.
+pub fn spawn_sources(
+    runtime: &tokio::runtime::Handle,
+    sources: Vec<(String, Box<dyn Source>)>,
+    stats: &[Arc<SourceStats>],
+    out: source_pipeline::Output,
+    shutdown: &source_pipeline::Shutdown,
+    checkpoints: &Arc<source_pipeline::Checkpoints>,
+) -> SourceTasks {
+    let mut tasks = SourceTasks::new();
+    for ((name, source), stats) in sources.into_iter().zip(stats) {
+        let cx = source_pipeline::SourceContext {
+            name: name.clone(),
+            out: out.for_source(stats.clone()),
+            shutdown: shutdown.clone(),
+            stats: stats.clone(),
+            checkpoints: checkpoints.clone(),
+        };
+        let fut = source.run(cx);
+        tasks.spawn_on(async move { (name, fut.await) }, runtime);
+    }
+    tasks
 }
 
 /// The pipeline's threads, started together and stopped in order.

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tunnelwatch_ingest::pipeline::{self as source_pipeline, SourceContext, SourceStats};
+use tunnelwatch_ingest::pipeline::{self as source_pipeline, SourceStats};
 use tunnelwatch_ingest::sources::Source;
 use tunnelwatch_monitor::MonitorConfig;
 use tunnelwatch_queries::{Store, StoreOptions};
@@ -180,20 +180,15 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
     };
     let addr = listener.local_addr()?;
 
-    let mut tasks = tokio::task::JoinSet::new();
-    for ((name, source), stats) in spec.sources.into_iter().zip(stats.iter()) {
-        let cx = SourceContext {
-            name: name.clone(),
-            out: out.for_source(stats.clone()),
-            shutdown: shutdown.clone(),
-            stats: stats.clone(),
-            checkpoints: checkpoints.clone(),
-        };
-        let fut = source.run(cx);
-        tasks.spawn_on(async move { (name, fut.await) }, runtime.handle());
-    }
     // The decode stage ends when the last sender is gone: only sources hold one now.
-    drop(out);
+    let mut tasks = pipeline::spawn_sources(
+        runtime.handle(),
+        spec.sources,
+        &stats,
+        out,
+        &shutdown,
+        &checkpoints,
+    );
 
     let app = crate::http::router(shared.clone());
     let http_stop = shutdown.clone();

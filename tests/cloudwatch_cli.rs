@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{http, http_request, start_serve, terminate};
+use common::{http, http_request, start_serve, terminate, wait_rows};
 
 const GROUP: &str = "/aws/vpn/site-to-site";
 const STREAMS: [&str; 2] = ["vpn-0a1b2c3d-3.3.3.3", "vpn-0a1b2c3d-4.4.4.4"];
@@ -237,26 +237,6 @@ fn one_shot_ingest_reads_a_range_once() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/aws/vpn/nope"), "{stderr}");
-}
-
-fn wait_rows(addr: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = http(
-            addr,
-            "POST",
-            "/api/query?format=csv",
-            "SELECT count(*) FROM tunnel_activity",
-        );
-        assert_eq!(status, 200, "{body}");
-        let n: u64 = body.lines().nth(1).unwrap().parse().unwrap();
-        if n == want {
-            return;
-        }
-        assert!(n < want, "more rows than events: {n} > {want}");
-        assert!(Instant::now() < deadline, "{n} of {want} rows after 60 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

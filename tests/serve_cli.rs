@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{http, http_request, query_csv, start_serve, terminate};
+use common::{http, http_request, query_csv, rows, start_serve, terminate, wait_rows};
 
 const TOKEN: &str = "s3cret-token-for-tests";
 const KEY: &str = "firehose-access-key-1";
@@ -381,42 +381,6 @@ fn append(path: &Path, ids: std::ops::Range<u32>) {
         .unwrap();
     for i in ids {
         writeln!(f, "{}", activity(i)).unwrap();
-    }
-}
-
-/// (rows, distinct details) of tunnel_activity over HTTP.
-fn rows(addr: &str) -> (u64, u64) {
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/query?format=csv",
-        "SELECT count(*), count(DISTINCT details) FROM tunnel_activity",
-    );
-    assert_eq!(status, 200, "{body}");
-    let v: Vec<u64> = body
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .map(|x| x.parse().unwrap())
-        .collect();
-    (v[0], v[1])
-}
-
-fn wait_rows(addr: &str, want: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (n, distinct) = rows(addr);
-        assert_eq!(n, distinct, "a record was stored twice");
-        if n == want {
-            return;
-        }
-        assert!(n < want, "{n} rows, expected {want}");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{n} of {want} rows after 60 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 

@@ -169,3 +169,41 @@ pub fn query_csv(data: &Path, sql: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// (rows, distinct details) of tunnel_activity, over the HTTP SQL endpoint of `addr`.
+pub fn rows(addr: &str) -> (u64, u64) {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/query?format=csv",
+        "SELECT count(*), count(DISTINCT details) FROM tunnel_activity",
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Vec<u64> = body
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (v[0], v[1])
+}
+
+/// Waits (at most 60 s) until tunnel_activity holds `want` rows, failing at once if a record
+/// was stored twice or more rows than expected arrived.
+pub fn wait_rows(addr: &str, want: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (n, distinct) = rows(addr);
+        assert_eq!(n, distinct, "a record was stored twice");
+        if n == want {
+            return;
+        }
+        assert!(n < want, "{n} rows, expected {want}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} of {want} rows after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -28,8 +28,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tunnelwatch_parsers::{DecoderOptions, InputFormat};
 
-use crate::pipeline::{Delivery, SendError, SourceContext, Stream, now_ms};
-use crate::sources::http::{BodyError, credential_ok, parse_address, read_body, secret, serve};
+use crate::pipeline::{SourceContext, Stream, now_ms};
+use crate::sources::http::{
+    BodyError, credential_ok, hand_on, parse_address, read_body, secret, serve,
+};
 use crate::sources::{BuildError, BuildSource, Run, Source, duration_str};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,40 +210,8 @@ async fn deliver(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body)
             ..Default::default()
         },
     });
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    match s
-        .cx
-        .out
-        .try_send(Delivery::new(stream, bytes).end().with_ack(tx))
-    {
-        Ok(()) => {}
-        Err(SendError::Full) => {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &request_id,
-                Some("the pipeline is saturated; retry later"),
-            );
-        }
-        Err(SendError::Closed) => {
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &request_id,
-                Some("shutting down"),
-            );
-        }
-    }
-    match tokio::time::timeout(s.ack_timeout, rx).await {
-        Ok(Ok(Ok(()))) => answer(StatusCode::OK, &request_id, None),
-        Ok(Ok(Err(e))) => answer(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &request_id,
-            Some(&format!("not stored: {e}")),
-        ),
-        Ok(Err(_)) | Err(_) => answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &request_id,
-            Some("not confirmed durable in time; retry"),
-        ),
+    match hand_on(&s.cx, stream, bytes, s.ack_timeout).await {
+        Ok(()) => answer(StatusCode::OK, &request_id, None),
+        Err(refusal) => answer(refusal.status(), &request_id, Some(&refusal.to_string())),
     }
 }

@@ -326,40 +326,65 @@ async fn ingest(
             ..Default::default()
         },
     });
+    match hand_on(&s.cx, stream, bytes, s.ack_timeout).await {
+        Ok(()) => answer(
+            StatusCode::OK,
+            serde_json::json!({"status": "ok", "bytes": len}),
+        ),
+        Err(refusal) => answer(
+            refusal.status(),
+            serde_json::json!({ "error": refusal.to_string() }),
+        ),
+    }
+}
+
+/// Why a request's records were not (confirmed) stored.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error("the pipeline is saturated; retry later")]
+    Saturated,
+    #[error("shutting down")]
+    ShuttingDown,
+    #[error("not stored: {0}")]
+    NotStored(String),
+    #[error("not confirmed durable in time; retry")]
+    NotInTime,
+}
+
+impl Refusal {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Refusal::NotStored(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// Hands a whole request body on as one stream and waits until its records are durable: the
+/// answer an HTTP sender gets. Saturation is answered at once (and counted as dropped), never
+/// queued beyond the budget.
+pub(crate) async fn hand_on(
+    cx: &SourceContext,
+    stream: Arc<Stream>,
+    bytes: Vec<u8>,
+    ack_timeout: Duration,
+) -> Result<(), Refusal> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    match s
-        .cx
+    match cx
         .out
         .try_send(Delivery::new(stream, bytes).end().with_ack(tx))
     {
         Ok(()) => {}
         Err(SendError::Full) => {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"error": "the pipeline is saturated; retry later"}),
-            );
+            cx.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::Saturated);
         }
-        Err(SendError::Closed) => {
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"error": "shutting down"}),
-            );
-        }
+        Err(SendError::Closed) => return Err(Refusal::ShuttingDown),
     }
-    match tokio::time::timeout(s.ack_timeout, rx).await {
-        Ok(Ok(Ok(()))) => answer(
-            StatusCode::OK,
-            serde_json::json!({"status": "ok", "bytes": len}),
-        ),
-        Ok(Ok(Err(e))) => answer(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({ "error": format!("not stored: {e}") }),
-        ),
-        Ok(Err(_)) | Err(_) => answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"error": "not confirmed durable in time; retry"}),
-        ),
+    match tokio::time::timeout(ack_timeout, rx).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(Refusal::NotStored(e)),
+        Ok(Err(_)) | Err(_) => Err(Refusal::NotInTime),
     }
 }
 
