@@ -105,6 +105,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     })
 }
 
+/// Prints what is running and where, once it listens.
+pub type Guide = Box<dyn FnOnce(&Shared, SocketAddr)>;
+
 /// Everything the runner needs.
 pub struct Spec {
     pub data: PathBuf,
@@ -118,7 +121,7 @@ pub struct Spec {
     /// Records older than this (epoch ms) are stored but not applied to the live tunnel state.
     pub live_since_ms: i64,
     /// Printed once the HTTP server and the network sources listen.
-    pub guide: Box<dyn FnOnce(&Shared, SocketAddr)>,
+    pub guide: Guide,
 }
 
 pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
