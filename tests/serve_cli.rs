@@ -473,3 +473,33 @@ address = "127.0.0.1:0"
     assert_eq!(csv, "tunnel_ip,n\n3.3.3.3,110\n4.4.4.4,30\n");
     assert_eq!(n, 140);
 }
+
+/// A source that cannot start (its port is taken) stops `serve` with exit 1 and says which
+/// source and address; nothing is left half-running.
+#[test]
+fn a_source_that_cannot_listen_stops_serve_with_exit_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("t.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data = \"{}\"\n[sources.gw]\ntype = \"syslog\"\naddress = \"{addr}\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("source `gw` failed") && stderr.contains(&addr.to_string()),
+        "{stderr}"
+    );
+}
