@@ -98,6 +98,9 @@ pub struct Shared {
     /// Whether the decode thread feeds the monitor and stores its minutes (one-shot ingest
     /// recomputes metrics from the stored events afterwards instead).
     pub live_metrics: bool,
+    /// Records with an older event time are stored but not pushed to the monitor (it would
+    /// count them late anyway).
+    live_since_ms: i64,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
@@ -124,6 +127,7 @@ impl Shared {
             budget: out.budget_gauge(),
             monitor: Mutex::new(monitor),
             live_metrics: true,
+            live_since_ms,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         })
     }
@@ -171,6 +175,42 @@ struct StreamState {
     decoder: Decoder,
     /// Bytes of an incomplete record, joined with the next delivery.
     held: Vec<u8>,
+}
+
+impl StreamState {
+    /// Decodes the next bytes of the stream; what ends mid-record is held for the next call.
+    fn decode(&mut self, bytes: &[u8], end: bool, sink: &mut dyn FnMut(Parsed)) {
+        let first_newline = if self.held.is_empty() || end {
+            None
+        } else {
+            memchr::memchr(b'\n', bytes)
+        };
+        if self.held.is_empty() {
+            let consumed = self.decoder.decode(bytes, end, sink);
+            self.held.extend_from_slice(&bytes[consumed..]);
+        } else if let Some(nl) = first_newline {
+            // Complete the held record with the first line only, then decode the rest in place
+            // (no copy of the whole delivery).
+            self.held.extend_from_slice(&bytes[..=nl]);
+            let consumed = self.decoder.decode(&self.held, false, sink);
+            let rest = &bytes[nl + 1..];
+            if consumed == self.held.len() {
+                self.held.clear();
+                let consumed = self.decoder.decode(rest, false, sink);
+                self.held.extend_from_slice(&rest[consumed..]);
+            } else {
+                // The record spans more than a line (pretty JSON, an octet frame).
+                self.held.drain(..consumed);
+                self.held.extend_from_slice(rest);
+                let consumed = self.decoder.decode(&self.held, false, sink);
+                self.held.drain(..consumed);
+            }
+        } else {
+            self.held.extend_from_slice(bytes);
+            let consumed = self.decoder.decode(&self.held, end, sink);
+            self.held.drain(..consumed);
+        }
+    }
 }
 
 enum Next {
@@ -253,6 +293,7 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
                             rows.push_event(&e);
                             // Records without tunnel identity are stored but feed no tunnel.
                             if shared.live_metrics
+                                && e.ts >= shared.live_since_ms
                                 && let Ok(o) = Observation::from_event(&e)
                             {
                                 observed.push(o);
@@ -268,14 +309,7 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
                         }
                     }
                 };
-                if state.held.is_empty() {
-                    let consumed = state.decoder.decode(&d.bytes, d.end, &mut sink);
-                    state.held.extend_from_slice(&d.bytes[consumed..]);
-                } else {
-                    state.held.extend_from_slice(&d.bytes);
-                    let consumed = state.decoder.decode(&state.held, d.end, &mut sink);
-                    state.held.drain(..consumed);
-                }
+                state.decode(&d.bytes, d.end, &mut sink);
                 let held = state.held.len() as u64;
                 if d.end {
                     streams.remove(&d.stream.id);
@@ -476,7 +510,9 @@ pub fn start(
     shared: Arc<Shared>,
     retention_days: Option<u32>,
 ) -> std::io::Result<Running> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(4);
+    // Room for the decode thread to go on while the writer flushes to Parquet (~0.3 s); the
+    // in-flight budget bounds what the queued jobs hold in any case.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(32);
     let writer_shared = shared.clone();
     let writer = std::thread::Builder::new()
         .name("store-writer".into())
@@ -498,5 +534,65 @@ impl Running {
             .join()
             .map_err(|_| anyhow::anyhow!("the store writer thread panicked"))??;
         Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tunnelwatch_parsers::DecoderOptions;
+
+    /// Every way of cutting a stream into deliveries decodes to what one piece decodes to:
+    /// NDJSON, a pretty-printed document spanning cuts, octet-counted syslog frames with a
+    /// newline inside, text lines and a record cut at the end.
+    #[test]
+    fn any_cut_into_deliveries_decodes_like_one_piece() {
+        let frame = "<134>1 2025-11-08T05:40:29.000Z gw01 vpn-1234abcd-1.2.3.4 - - - {\"event_timestamp\": 1762580429,\n \"details\": \"AWS tunnel processed request (id=12) for CREATE_CHILD_SA\"}";
+        let input = format!(
+            "{}\n{{\n  \"resource_id\": \"vpn-1234abcd_1.2.3.4\",\n  \"event_timestamp\": 1762580429641,\n  \"type\": \"BGPStatus\",\n  \"status\": \"UP\",\n  \"message\": {{\"details\": \"AWS-side peer BGP session state has changed from OpenConfirm to Established with neighbor 169.254.50.85\"}}\n}}\n{} {frame}{} {frame}this line means nothing\n{}\n{{\"resource_id\": \"vpn-1",
+            r#"{"resource_id":"vpn-1234abcd_1.2.3.4","event_timestamp":1762580429641,"type":"BGPStatus","status":"UP","message":{"details":"AWS-side peer BGP session state has changed from OpenConfirm to Established with neighbor 169.254.50.85"}}"#,
+            frame.len(),
+            frame.len(),
+            r#"{"event_timestamp": 1762580430, "details": "AWS tunnel DPD timed out after 3 retransmits"}"#,
+        );
+        let bytes = input.as_bytes();
+        let render = |p: Parsed| match p {
+            Parsed::Event(e) => format!("event {} {:?}", e.ts, e.message().map(|m| m.kind)),
+            Parsed::Reject(r) => format!("reject {:?} {}", r.error, r.position.offset),
+        };
+        let run = |cuts: &[usize]| {
+            let mut state = StreamState {
+                decoder: Decoder::new("t", DecoderOptions::default()),
+                held: Vec::new(),
+            };
+            let mut out = Vec::new();
+            let mut from = 0;
+            for &cut in cuts.iter().chain([bytes.len()].iter()) {
+                let end = cut == bytes.len();
+                state.decode(&bytes[from..cut], end, &mut |p| out.push(render(p)));
+                from = cut;
+            }
+            assert!(state.held.is_empty());
+            out
+        };
+        let whole = run(&[]);
+        assert_eq!(
+            whole.iter().filter(|l| l.starts_with("event")).count(),
+            5,
+            "{whole:#?}"
+        );
+        assert_eq!(
+            whole.iter().filter(|l| l.starts_with("reject")).count(),
+            2,
+            "{whole:#?}"
+        );
+        for a in 1..bytes.len() {
+            assert_eq!(run(&[a]), whole, "cut at {a}");
+        }
+        for a in (1..bytes.len()).step_by(7) {
+            for b in (a + 1..bytes.len()).step_by(11) {
+                assert_eq!(run(&[a, b]), whole, "cuts at {a}, {b}");
+            }
+        }
     }
 }
