@@ -11,7 +11,8 @@
 //!   by the bytes of an incomplete record its decoder still holds.
 //! - Queries see a [`Snapshot`] the writer published whole (Parquet file list + unflushed rows),
 //!   so a flush never shows rows twice or not at all. The writer flushes at least every
-//!   `FLUSH_EVERY`.
+//!   `FLUSH_EVERY`, and hourly merges day partitions of 8 files or more and applies retention
+//!   (a query still reading a file merged away at that moment fails and can be run again).
 //! - On shutdown: sources stop first (and hand on what they hold), then the decode thread drains
 //!   the channel, then the writer drains its queue and flushes.
 //!
@@ -45,7 +46,10 @@ const BATCH_ROWS: usize = 8192;
 /// A partial batch without acks waiting goes to the store after this long anyway.
 const SEND_EVERY: Duration = Duration::from_millis(500);
 const FLUSH_EVERY: Duration = Duration::from_secs(300);
-const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// Compaction and retention, hourly.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+/// A day partition with this many files or more is merged into one.
+const COMPACT_MIN_FILES: usize = 8;
 /// How often the monitor is advanced when no data arrives.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -401,7 +405,7 @@ pub fn run_writer(
     retention_days: Option<u32>,
 ) -> Result<Store, StoreError> {
     let mut last_flush = Instant::now();
-    let mut last_retention = Instant::now();
+    let mut last_maintenance = Instant::now();
     // The Parquet file list changes only when this thread flushes.
     let mut files = Snapshot::list_files(store.root())?;
     let publish = |store: &Store, files: &BTreeMap<TableName, Vec<PathBuf>>| {
@@ -452,14 +456,17 @@ pub fn run_writer(
             publish(&store, &files);
             last_flush = Instant::now();
         }
-        if let Some(days) = retention_days
-            && last_retention.elapsed() >= RETENTION_EVERY
-        {
-            if store.apply_retention(now_ms(), days)? > 0 {
-                files = Snapshot::list_files(store.root())?;
-                publish(&store, &files);
+        if last_maintenance.elapsed() >= MAINTENANCE_EVERY {
+            // A long run flushes every few minutes: merge a day's small files, drop old days.
+            let mut changed = store.compact(COMPACT_MIN_FILES)? > 0;
+            if let Some(days) = retention_days {
+                changed |= store.apply_retention(now_ms(), days)? > 0;
             }
-            last_retention = Instant::now();
+            if changed {
+                files = Snapshot::list_files(store.root())?;
+            }
+            publish(&store, &files);
+            last_maintenance = Instant::now();
         }
     }
     store.flush()?;
