@@ -328,37 +328,28 @@ fn check_config_reports_errors_with_line_numbers() {
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "listen = \"127.0.0.1:9977\"\n\n[sources.push]\ntype = \"http\"\naddress = \"localhost\"\ntoken = \"0123456789\"\n\n[sources.old]\ntype = \"stdin\"\nfromat = \"json\"\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
-        .args(["serve", "--check-config", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let check = |text: &str| {
+        std::fs::write(&bad, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+            .args(["serve", "--check-config", "--config"])
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
     // Unknown fields stop parsing at their table; the message names file, line and field.
+    let stderr = check(
+        "listen = \"127.0.0.1:9977\"\n\n[sources.push]\ntype = \"http\"\naddress = \"localhost\"\ntoken = \"0123456789\"\n\n[sources.old]\ntype = \"stdin\"\nfromat = \"json\"\n",
+    );
     assert!(
         stderr.contains(&format!("{}:8:", bad.display())),
         "{stderr}"
     );
     assert!(stderr.contains("fromat"), "{stderr}");
-
-    std::fs::write(
-        &bad,
-        "[sources.push]\ntype = \"http\"\naddress = \"localhost\"\ntoken = \"0123456789\"\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
-        .args(["serve", "--check-config", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A value a source cannot use: the line of its table.
+    let stderr =
+        check("[sources.push]\ntype = \"http\"\naddress = \"localhost\"\ntoken = \"0123456789\"\n");
     assert!(
         stderr.contains(&format!("{}:1:", bad.display()))
             && stderr.contains("address: `localhost`"),
