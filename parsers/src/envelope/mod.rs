@@ -441,11 +441,10 @@ impl Decoder {
         };
         match syslog::parse(text, self.opts.syslog_year) {
             Ok(msg) => {
-                let stream: Option<Arc<str>> =
-                    msg.stream.map(Arc::from).or(self.default_stream.clone());
+                let default = self.default_stream.clone();
                 let frame = Frame {
                     envelope: Envelope::Syslog,
-                    stream: stream.as_deref(),
+                    stream: msg.stream.or(default.as_deref()),
                     event_ts: None,
                     ingest_ts: msg.ts,
                     position,

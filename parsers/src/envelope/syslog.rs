@@ -14,7 +14,7 @@ use crate::identity;
 /// A syslog message reduced to what the pipeline uses.
 pub(super) struct SyslogMessage<'a> {
     pub ts: Option<i64>,
-    pub stream: Option<String>,
+    pub stream: Option<&'a str>,
     pub body: &'a str,
 }
 
@@ -48,11 +48,11 @@ pub(super) fn octet_frame(buf: &[u8]) -> Option<(usize, usize)> {
 }
 
 pub(super) fn parse(text: &str, year: Option<i32>) -> Result<SyslogMessage<'_>, ParseError> {
-    let year = year.unwrap_or_else(|| Utc::now().year());
     let text = text.trim_end_matches(['\r', '\n']);
+    // Asked only for RFC 3164 timestamps, which have no year.
     let msg = syslog_loose::parse_message_with_year_exact_tz(
         text,
-        move |_| year,
+        move |_| year.unwrap_or_else(|| Utc::now().year()),
         Some(Utc),
         Variant::Either,
     )
@@ -60,8 +60,7 @@ pub(super) fn parse(text: &str, year: Option<i32>) -> Result<SyslogMessage<'_>, 
     let stream = [msg.appname, msg.msgid, msg.hostname]
         .into_iter()
         .flatten()
-        .find(|s| identity::parse_tunnel_name(s).is_some())
-        .map(str::to_owned);
+        .find(|s| identity::parse_tunnel_name(s).is_some());
     Ok(SyslogMessage {
         ts: msg.timestamp.map(|t| t.timestamp_millis()),
         stream,
