@@ -90,7 +90,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.ts, Some(1762580429641));
-        assert_eq!(m.stream.as_deref(), Some("vpn-1234abcd-1.2.3.4"));
+        assert_eq!(m.stream, Some("vpn-1234abcd-1.2.3.4"));
         assert_eq!(m.body, "{\"details\":\"x\"}");
     }
 
