@@ -83,8 +83,6 @@ pub struct Counters {
     pub rows: [AtomicU64; TableName::ALL.len()],
     /// Event time of the newest record seen, epoch ms.
     pub last_event_ms: AtomicI64,
-    /// Wall time at which it was received, epoch ms.
-    pub last_received_ms: AtomicI64,
 }
 
 /// State shared between the pipeline threads and the HTTP server.
@@ -273,9 +271,7 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
             Next::Delivery(mut d) => {
                 let receipt = d.take_receipt();
                 let stats = d.stats().cloned();
-                let now = now_ms();
                 c.bytes.fetch_add(d.bytes.len() as u64, Ordering::Relaxed);
-                c.last_received_ms.store(now, Ordering::Relaxed);
                 let state = streams
                     .entry(d.stream.id.clone())
                     .or_insert_with(|| StreamState {

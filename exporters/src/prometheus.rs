@@ -42,6 +42,8 @@ pub struct SourceStats {
     pub lag_seconds: Option<f64>,
     /// Unix time of the last checkpoint made durable, if any.
     pub last_checkpoint_seconds: Option<f64>,
+    /// Unix time at which the source last handed anything on, if ever.
+    pub last_received_seconds: Option<f64>,
 }
 
 /// A reading of the pipeline's counters.
@@ -247,6 +249,7 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
     let errors = Family::<SourceLabel, Counter>::default();
     let open = Family::<SourceLabel, Gauge>::default();
     let checkpoint = Family::<SourceLabel, Gauge<f64, AtomicU64>>::default();
+    let received = Family::<SourceLabel, Gauge<f64, AtomicU64>>::default();
     let budget: Gauge = Gauge::default();
     let in_flight: Gauge = Gauge::default();
     registry.register(
@@ -274,6 +277,12 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
         "Unix time at which the source's last checkpoint was made durable",
         Unit::Seconds,
         checkpoint.clone(),
+    );
+    registry.register_with_unit(
+        "source_last_received_timestamp",
+        "Unix time at which the source last received data (alert on silence: time() minus this)",
+        Unit::Seconds,
+        received.clone(),
     );
     if let (Some(total), Some(used)) = (stats.budget_bytes, stats.in_flight_bytes) {
         registry.register_with_unit(
@@ -331,6 +340,9 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
         if let Some(t) = s.last_checkpoint_seconds {
             checkpoint.get_or_create(&l).set(t);
         }
+        if let Some(t) = s.last_received_seconds {
+            received.get_or_create(&l).set(t);
+        }
         bytes.get_or_create(&l).inc_by(s.bytes);
         rejects.get_or_create(&l).inc_by(s.rejects);
         if let Some(v) = s.lag_seconds {
@@ -365,6 +377,7 @@ mod tests {
                 open: 4,
                 lag_seconds: Some(0.5),
                 last_checkpoint_seconds: Some(1.7e9),
+                last_received_seconds: Some(1.8e9),
             }],
             budget_bytes: Some(1 << 20),
             in_flight_bytes: Some(4096),
@@ -381,6 +394,7 @@ mod tests {
             "tunnelwatch_source_open{source=\"gw\",kind=\"syslog\"} 4",
             "tunnelwatch_source_last_checkpoint_timestamp_seconds{source=\"gw\",kind=\"syslog\"} 1700000000.0",
             "tunnelwatch_pipeline_in_flight_bytes 4096",
+            "tunnelwatch_source_last_received_timestamp_seconds{source=\"gw\",kind=\"syslog\"} 1800000000.0",
             "tunnelwatch_pipeline_budget_bytes 1048576",
             "tunnelwatch_ingest_lag_seconds{source=\"gw\",kind=\"syslog\"} 0.5",
             "tunnelwatch_store_rows_total{table=\"tunnel_activity\"} 9",
