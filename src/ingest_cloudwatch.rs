@@ -112,6 +112,8 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     );
     runtime.block_on(async {
         let mut interrupted = false;
+        let stop = crate::serve_cmd::stop_signal();
+        tokio::pin!(stop);
         loop {
             tokio::select! {
                 done = tasks.join_next() => match done {
@@ -120,7 +122,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
                     Some(Ok((name, Err(e)))) => failures.push((name, e)),
                     Some(Err(e)) => failures.push(("?".into(), SourceError::Other(e.to_string()))),
                 },
-                _ = crate::serve_cmd::stop_signal(), if !interrupted => {
+                _ = &mut stop, if !interrupted => {
                     eprintln!("tunnelwatch: interrupted: storing what was read (the next run resumes there)");
                     interrupted = true;
                     trigger.trigger();

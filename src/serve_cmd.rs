@@ -183,6 +183,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
     };
     let addr = listener.local_addr()?;
 
+    let listens: Vec<bool> = spec.sources.iter().map(|(_, s)| s.listens()).collect();
     // The decode stage ends when the last sender is gone: only sources hold one now.
     let mut tasks = pipeline::spawn_sources(
         runtime.handle(),
@@ -202,15 +203,20 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
     });
 
     let failed = runtime.block_on(async {
+        // One signal listener for the whole run: a signal is never missed between iterations.
+        let stop = stop_signal();
+        tokio::pin!(stop);
         // Network sources report their address once bound (a bind failure ends the source).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while tokio::time::Instant::now() < deadline
             && !tasks.is_empty()
-            && stats.iter().any(|s| {
-                matches!(s.kind, "syslog" | "http" | "firehose") && s.listening.get().is_none()
-            })
+            && stats
+                .iter()
+                .zip(&listens)
+                .any(|(s, listens)| *listens && s.listening.get().is_none())
         {
             tokio::select! {
+                _ = &mut stop => return None,
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {}
                 Some(done) = tasks.join_next() => {
                     if let Some(f) = report(done) {
@@ -222,7 +228,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         (spec.guide)(&shared, addr);
         loop {
             tokio::select! {
-                _ = stop_signal() => {
+                _ = &mut stop => {
                     eprintln!("tunnelwatch: stopping: sources first, then the store flushes…");
                     return None;
                 }

@@ -34,6 +34,11 @@ pub type Run = Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>>;
 pub trait Source: Send {
     /// The kind, as written after `type =` in the config.
     fn kind(&self) -> &'static str;
+    /// Whether it listens on a socket (and publishes the bound address in
+    /// `SourceStats::listening` once it does).
+    fn listens(&self) -> bool {
+        false
+    }
     /// Runs until `cx.shutdown` fires (or the input ends, for finite sources).
     fn run(self: Box<Self>, cx: SourceContext) -> Run;
 }

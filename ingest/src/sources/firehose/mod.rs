@@ -102,6 +102,10 @@ impl Source for FirehoseSource {
         "firehose"
     }
 
+    fn listens(&self) -> bool {
+        true
+    }
+
     fn run(self: Box<Self>, cx: SourceContext) -> Run {
         Box::pin(async move {
             let state = Arc::new(AppState {

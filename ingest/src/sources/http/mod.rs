@@ -151,6 +151,10 @@ impl Source for HttpSource {
         "http"
     }
 
+    fn listens(&self) -> bool {
+        true
+    }
+
     fn run(self: Box<Self>, cx: SourceContext) -> Run {
         Box::pin(async move {
             let state = Arc::new(AppState {

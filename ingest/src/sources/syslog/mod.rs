@@ -297,6 +297,10 @@ impl Source for SyslogSource {
         "syslog"
     }
 
+    fn listens(&self) -> bool {
+        true
+    }
+
     fn run(self: Box<Self>, cx: SourceContext) -> Run {
         Box::pin(async move { Box::new(self.bind().await?).run(cx).await })
     }
@@ -305,6 +309,10 @@ impl Source for SyslogSource {
 impl Source for SyslogListener {
     fn kind(&self) -> &'static str {
         "syslog"
+    }
+
+    fn listens(&self) -> bool {
+        true
     }
 
     fn run(self: Box<Self>, cx: SourceContext) -> Run {
