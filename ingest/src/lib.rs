@@ -12,6 +12,7 @@
 //! `simulator`); [`files`] is the one-shot reading `tunnelwatch ingest` does; [`simulator`] is the
 //! deterministic fleet model behind `tunnelwatch simulate` and `demo`.
 
+pub mod duration;
 pub mod files;
 pub mod pipeline;
 pub mod simulator;

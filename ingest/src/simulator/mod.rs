@@ -446,47 +446,11 @@ impl Iterator for Fleet {
     }
 }
 
-/// Parses a duration like `90s`, `90m`, `6h`, `2d` or `1h30m` into milliseconds.
+/// Parses a positive duration like `90s`, `90m`, `6h`, `2d` or `1h30m` into milliseconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    let mut total: i64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!(
-                "bad duration {s:?}: expected a number, e.g. 6h, 90m, 2d"
-            ));
-        }
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("bad duration {s:?}: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit_ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" | "min" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "" => return Err(format!("bad duration {s:?}: missing unit (s, m, h or d)")),
-            u => {
-                return Err(format!(
-                    "bad duration {s:?}: unknown unit {u:?} (s, m, h or d)"
-                ));
-            }
-        };
-        rest = &rest[unit_len..];
-        total = n
-            .checked_mul(unit_ms)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("bad duration {s:?}: too large"))?;
-    }
+    let total = crate::duration::parse_ms(s)?;
     if total <= 0 {
-        return Err(format!("bad duration {s:?}: must be positive"));
+        return Err(format!("bad duration {:?}: must be positive", s.trim()));
     }
     Ok(total)
 }

@@ -16,6 +16,7 @@ use std::pin::Pin;
 
 use serde::Deserialize;
 use thiserror::Error;
+use tunnelwatch_parsers::InputFormat;
 
 use crate::pipeline::SourceContext;
 
@@ -126,28 +127,18 @@ impl SourceConfig {
     }
 }
 
-/// Parses a duration such as `500ms`, `10s`, `5m`, `6h`, `1d`.
+/// Parses a duration such as `500ms`, `10s`, `5m`, `6h`, `1d` or `1h30m` (zero allowed).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 10s, 5m, 6h, 1d)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (ms, s, m, h, d)")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("`{s}` is not a duration"));
+    crate::duration::parse_ms(s).map(|ms| std::time::Duration::from_millis(ms as u64))
+}
+
+/// Resolves a `format = "…"` setting.
+pub fn parse_format(source: &str, format: Option<&str>) -> Result<InputFormat, BuildError> {
+    match format {
+        None => Ok(InputFormat::Auto),
+        Some(f) => InputFormat::parse(f)
+            .ok_or_else(|| BuildError::new(source, format!("format: unknown format `{f}`"))),
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Serde helper: a duration written as a string (`"10s"`).

@@ -59,7 +59,7 @@ use serde::Deserialize;
 use tunnelwatch_parsers::{DecoderOptions, InputFormat};
 
 use crate::pipeline::{Delivery, SourceContext, Stream, now_ms};
-use crate::sources::stdin::parse_format;
+use crate::sources::parse_format;
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError, duration_str};
 use cursor::{Cursor, LogEvent};
 

@@ -55,7 +55,7 @@ use serde::Deserialize;
 use tunnelwatch_parsers::{DEFAULT_MAX_RECORD_BYTES, DecoderOptions};
 
 use crate::pipeline::SourceContext;
-use crate::sources::stdin::parse_format;
+use crate::sources::parse_format;
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError, duration_str};
 
 /// The most bytes of a file's first line that make up its fingerprint.

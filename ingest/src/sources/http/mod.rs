@@ -115,7 +115,7 @@ impl BuildSource for Config {
     fn build(&self, name: &str) -> Result<Box<dyn Source>, BuildError> {
         let address = parse_address(name, &self.address)?;
         let token = secret(name, "token", &self.token, &self.token_env)?;
-        let format = crate::sources::stdin::parse_format(name, self.format.as_deref())?;
+        let format = crate::sources::parse_format(name, self.format.as_deref())?;
         if self.max_body_bytes == 0 {
             return Err(BuildError::new(name, "max_body_bytes: must be positive"));
         }

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tunnelwatch_parsers::{DecoderOptions, InputFormat};
+use tunnelwatch_parsers::DecoderOptions;
 
 use crate::pipeline::{Delivery, SourceContext, Stream};
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError};
@@ -25,7 +25,7 @@ pub struct Config {
 
 impl BuildSource for Config {
     fn build(&self, name: &str) -> Result<Box<dyn Source>, BuildError> {
-        let format = parse_format(name, self.format.as_deref())?;
+        let format = crate::sources::parse_format(name, self.format.as_deref())?;
         Ok(Box::new(StdinSource {
             options: DecoderOptions {
                 format,
@@ -33,15 +33,6 @@ impl BuildSource for Config {
                 ..Default::default()
             },
         }))
-    }
-}
-
-/// Resolves a `format = "…"` setting.
-pub fn parse_format(source: &str, format: Option<&str>) -> Result<InputFormat, BuildError> {
-    match format {
-        None => Ok(InputFormat::Auto),
-        Some(f) => InputFormat::parse(f)
-            .ok_or_else(|| BuildError::new(source, format!("format: unknown format `{f}`"))),
     }
 }
 

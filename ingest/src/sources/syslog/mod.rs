@@ -57,7 +57,7 @@ use tokio_rustls::TlsAcceptor;
 use tunnelwatch_parsers::{DEFAULT_MAX_RECORD_BYTES, DecoderOptions};
 
 use crate::pipeline::SourceContext;
-use crate::sources::stdin::parse_format;
+use crate::sources::parse_format;
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError};
 
 pub use tls::TlsConfig;
