@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use tunnelwatch_ingest::pipeline::{self as source_pipeline, SourceStats};
+use tunnelwatch_ingest::pipeline as source_pipeline;
 use tunnelwatch_ingest::sources::{SourceConfig, SourceError};
 use tunnelwatch_monitor::MonitorConfig;
 use tunnelwatch_queries::{Store, StoreOptions, TableName};
@@ -81,14 +81,10 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     .with_context(|| format!("opening the data directory {}", args.data.display()))?;
     let checkpoints = Arc::new(pipeline::checkpoints_of(&store));
     let (out, input) = source_pipeline::channel(source_pipeline::DEFAULT_BUDGET_BYTES);
-    let stats: Vec<Arc<SourceStats>> = sources
-        .iter()
-        .map(|(n, s)| Arc::new(SourceStats::new(n, s.kind())))
-        .collect();
     let mut shared = Shared::new(
         args.data.clone(),
         "ingest".into(),
-        stats.clone(),
+        &sources,
         &out,
         MonitorConfig::default(),
         now,
@@ -105,7 +101,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     let mut tasks = pipeline::spawn_sources(
         runtime.handle(),
         sources,
-        &stats,
+        &shared.sources,
         out,
         &shutdown,
         &checkpoints,
@@ -145,7 +141,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     let records = c.records.load(Ordering::Relaxed);
     println!(
         "ingested {} log group(s), {:.1} MB in {:.2} s ({:.0} records/s)",
-        stats.len(),
+        shared.sources.len(),
         c.bytes.load(Ordering::Relaxed) as f64 / 1e6,
         secs,
         records as f64 / secs

@@ -107,10 +107,11 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// `sources` are the sources about to run: each gets its counters here, in this order.
     pub fn new(
         data: PathBuf,
         description: String,
-        sources: Vec<Arc<SourceStats>>,
+        sources: &[(String, Box<dyn Source>)],
         out: &source_pipeline::Output,
         monitor: MonitorConfig,
         live_since_ms: i64,
@@ -125,7 +126,10 @@ impl Shared {
             description,
             started_ms: now_ms(),
             counters: Counters::default(),
-            sources,
+            sources: sources
+                .iter()
+                .map(|(name, s)| Arc::new(SourceStats::new(name, s.kind())))
+                .collect(),
             budget: out.budget_gauge(),
             monitor: Mutex::new(monitor),
             live_metrics: true,

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tunnelwatch_ingest::pipeline::{self as source_pipeline, SourceStats};
+use tunnelwatch_ingest::pipeline as source_pipeline;
 use tunnelwatch_ingest::sources::Source;
 use tunnelwatch_monitor::MonitorConfig;
 use tunnelwatch_queries::{Store, StoreOptions};
@@ -148,16 +148,11 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
     }
     let checkpoints = Arc::new(pipeline::checkpoints_of(&store));
     let (out, input) = source_pipeline::channel(spec.budget_bytes);
-    let stats: Vec<Arc<SourceStats>> = spec
-        .sources
-        .iter()
-        .map(|(name, s)| Arc::new(SourceStats::new(name, s.kind())))
-        .collect();
     let shared = Arc::new(
         Shared::new(
             spec.data.clone(),
             spec.description.clone(),
-            stats.clone(),
+            &spec.sources,
             &out,
             spec.monitor,
             spec.live_since_ms,
@@ -188,7 +183,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
     let mut tasks = pipeline::spawn_sources(
         runtime.handle(),
         spec.sources,
-        &stats,
+        &shared.sources,
         out,
         &shutdown,
         &checkpoints,
@@ -210,7 +205,8 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while tokio::time::Instant::now() < deadline
             && !tasks.is_empty()
-            && stats
+            && shared
+                .sources
                 .iter()
                 .zip(&listens)
                 .any(|(s, listens)| *listens && s.listening.get().is_none())
