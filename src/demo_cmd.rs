@@ -16,8 +16,8 @@ use tunnelwatch_ingest::sources::{BuildSource, simulator};
 use tunnelwatch_monitor::MonitorConfig;
 use tunnelwatch_queries::StoreOptions;
 
-use crate::pipeline::now_ms;
 use crate::serve_cmd::{Spec, run_pipeline};
+use tunnelwatch_pipeline::runner::now_ms;
 
 #[derive(Args)]
 pub struct DemoArgs {

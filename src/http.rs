@@ -23,7 +23,7 @@ use tunnelwatch_exporters::prometheus::{self, PipelineStats, SourceStats};
 use tunnelwatch_queries::{Engine, QueryOptions, QueryResult, StoreError, TableName};
 
 use crate::output::{Output, render};
-use crate::pipeline::{Shared, now_ms};
+use tunnelwatch_pipeline::runner::{Shared, now_ms};
 
 /// Limits for queries that arrive over HTTP.
 fn query_options() -> QueryOptions {

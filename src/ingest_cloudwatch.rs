@@ -8,7 +8,6 @@
 //! group, prefix and range) says how far it got; an interrupted run resumes there.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -16,10 +15,10 @@ use anyhow::{Context, Result};
 use tunnelwatch_ingest::pipeline as source_pipeline;
 use tunnelwatch_ingest::sources::{SourceConfig, SourceError};
 use tunnelwatch_monitor::MonitorConfig;
-use tunnelwatch_queries::{Store, StoreOptions, TableName};
+use tunnelwatch_pipeline::runner::{self as pipeline, RunSpec};
+use tunnelwatch_queries::{StoreOptions, TableName};
 
 use crate::ingest_cmd::IngestArgs;
-use crate::pipeline::{self, Shared};
 
 pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     let now = pipeline::now_ms();
@@ -71,27 +70,22 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     }
 
     let started = Instant::now();
-    let (store, _) = Store::open(
-        &args.data,
-        StoreOptions {
+    let run = pipeline::start_run(RunSpec {
+        data: args.data.clone(),
+        store: StoreOptions {
             sync: args.sync,
             ..Default::default()
         },
-    )
+        sources: &sources,
+        budget_bytes: source_pipeline::DEFAULT_BUDGET_BYTES,
+        monitor: MonitorConfig::default(),
+        live_metrics: false,
+        live_since_ms: now,
+        retention_days: None,
+        description: "ingest".into(),
+    })
     .with_context(|| format!("opening the data directory {}", args.data.display()))?;
-    let checkpoints = Arc::new(pipeline::checkpoints_of(&store));
-    let (out, input) = source_pipeline::channel(source_pipeline::DEFAULT_BUDGET_BYTES);
-    let mut shared = Shared::new(
-        args.data.clone(),
-        "ingest".into(),
-        &sources,
-        &out,
-        MonitorConfig::default(),
-        now,
-    )?;
-    shared.live_metrics = false;
-    let shared = Arc::new(shared);
-    let running = pipeline::start(store, input, shared.clone(), None)?;
+    let shared = run.shared.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -102,9 +96,9 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
         runtime.handle(),
         sources,
         &shared.sources,
-        out,
+        run.out,
         &shutdown,
-        &checkpoints,
+        &run.checkpoints,
     );
     runtime.block_on(async {
         let mut interrupted = false;
@@ -126,7 +120,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
             }
         }
     });
-    let mut store = running.join()?;
+    let mut store = run.running.join()?;
     for (name, e) in &failures {
         eprintln!("tunnelwatch: {name}: {e}");
     }

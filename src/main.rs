@@ -9,7 +9,6 @@ mod ingest_cmd;
 mod metrics_cmd;
 mod output;
 mod parse_cmd;
-mod pipeline;
 mod query_cmd;
 mod serve_cmd;
 mod simulate_cmd;

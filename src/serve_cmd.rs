@@ -12,7 +12,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -21,9 +20,8 @@ use clap::Args;
 use tunnelwatch_ingest::pipeline as source_pipeline;
 use tunnelwatch_ingest::sources::Source;
 use tunnelwatch_monitor::MonitorConfig;
-use tunnelwatch_queries::{Store, StoreOptions};
-
-use crate::pipeline::{self, Shared};
+use tunnelwatch_pipeline::runner::{self as pipeline, RunSpec, Shared, Started};
+use tunnelwatch_queries::StoreOptions;
 
 /// How far back `serve` applies records to the live tunnel state and metrics.
 const LIVE_WINDOW_MS: i64 = 24 * 3_600_000;
@@ -125,41 +123,39 @@ pub struct Spec {
 }
 
 pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
-    let (mut store, recovery) = match Store::open(&spec.data, spec.store.clone()) {
-        Ok(s) => s,
+    let run = match pipeline::start_run(RunSpec {
+        data: spec.data.clone(),
+        store: spec.store.clone(),
+        sources: &spec.sources,
+        budget_bytes: spec.budget_bytes,
+        monitor: spec.monitor,
+        live_metrics: true,
+        live_since_ms: spec.live_since_ms,
+        retention_days: spec.retention_days,
+        description: spec.description.clone(),
+    }) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!(
-                "tunnelwatch: cannot open the data directory {}: {e}",
+                "tunnelwatch: cannot start on the data directory {}: {e}",
                 spec.data.display()
             );
             return Ok(ExitCode::from(1));
         }
     };
-    if recovery.rows > 0 {
+    if run.recovery.rows > 0 {
         eprintln!(
             "tunnelwatch: recovered {} rows from the write-ahead log",
-            recovery.rows
+            run.recovery.rows
         );
     }
-    if let Some(days) = spec.retention_days {
-        store
-            .apply_retention(pipeline::now_ms(), days)
-            .context("applying retention")?;
-    }
-    let checkpoints = Arc::new(pipeline::checkpoints_of(&store));
-    let (out, input) = source_pipeline::channel(spec.budget_bytes);
-    let shared = Arc::new(
-        Shared::new(
-            spec.data.clone(),
-            spec.description.clone(),
-            &spec.sources,
-            &out,
-            spec.monitor,
-            spec.live_since_ms,
-        )
-        .context("starting the monitor")?,
-    );
-    let running = pipeline::start(store, input, shared.clone(), spec.retention_days)?;
+    let Started {
+        shared,
+        running,
+        out,
+        checkpoints,
+        ..
+    } = run;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -29,6 +29,8 @@ pub enum StoreError {
     Timeout(std::time::Duration),
     #[error("unknown saved query {0:?} (see --list-saved)")]
     UnknownSavedQuery(String),
+    #[error("the store's I/O runtime: {0}")]
+    IoRuntime(String),
     #[error("the data directory {0} is locked by another tunnelwatch process")]
     Locked(PathBuf),
 }

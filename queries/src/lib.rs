@@ -9,10 +9,15 @@
 //!
 //! Data flow: [`rows::RowBuilder`] (events → Arrow) → [`store::Store::append`] (WAL, fsync) →
 //! memory → [`store::Store::flush`] (Parquet via `object_store`) → [`engine::Engine`] (SQL).
+//!
+//! Sync/async boundary: the store's API is synchronous; its object-store I/O crosses into async
+//! in one place, [`object_io::run`], which is safe from any thread, inside a tokio runtime or
+//! not. The SQL engine's API is async (DataFusion) and is driven by the caller's runtime.
 
 pub mod engine;
 mod error;
 pub mod guard;
+pub mod object_io;
 pub mod rows;
 pub mod saved;
 pub mod schema;

@@ -3,8 +3,10 @@
 //! statistics), so that DuckDB, Athena, Trino or Spark can read the same tree as plain Parquet.
 //!
 //! All segment I/O goes through `object_store` (a `LocalFileSystem` rooted at the data
-//! directory today; the same layout works on S3-compatible storage). On a local disk every file
-//! is fsynced, and its directory, before a write returns.
+//! directory today; the same layout works on S3-compatible storage), bridged from this
+//! synchronous API by [`crate::object_io::run`] — safe from plain threads and from inside a
+//! tokio runtime alike. On a local disk every file is fsynced, and its directory, before a
+//! write returns.
 //!
 //! Naming: `w<wal-seq>-<n>.parquet` for files flushed from WAL segment `<wal-seq>`, and
 //! `c<first>-<last>-<n>.parquet` for a compaction of files `w<first>`…`w<last>`. These names
@@ -18,7 +20,6 @@ use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMillisecondArray};
 use arrow::compute::{concat_batches, filter_record_batch};
 use chrono::DateTime;
 use futures::TryStreamExt;
-use futures::executor::block_on;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -27,6 +28,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::error::StoreError;
+use crate::object_io;
 use crate::schema::TableName;
 use crate::wal::sync_dir;
 
@@ -131,7 +133,9 @@ impl Segments {
             w.close()?;
         }
         let size = buf.len() as u64;
-        block_on(self.store.put(&ObjectPath::from(relative), buf.into()))?;
+        let store = self.store.clone();
+        let location = ObjectPath::from(relative);
+        object_io::run(async move { store.put(&location, buf.into()).await })??;
         // LocalFileSystem renames a staged file into place; make both durable.
         let path = self.root.join(relative);
         std::fs::File::open(&path)
@@ -146,7 +150,9 @@ impl Segments {
     /// Every segment file of `table`.
     pub fn list(&self, table: TableName) -> Result<Vec<SegmentFile>, StoreError> {
         let prefix = ObjectPath::from(table.as_str());
-        let metas: Vec<_> = block_on(self.store.list(Some(&prefix)).try_collect())?;
+        let store = self.store.clone();
+        let metas: Vec<_> =
+            object_io::run(async move { store.list(Some(&prefix)).try_collect().await })??;
         let mut files: Vec<SegmentFile> = metas
             .into_iter()
             .filter_map(|m| {
@@ -168,7 +174,9 @@ impl Segments {
     }
 
     pub fn delete(&self, file: &SegmentFile) -> Result<(), StoreError> {
-        block_on(self.store.delete(&ObjectPath::from(file.relative_path())))?;
+        let store = self.store.clone();
+        let location = ObjectPath::from(file.relative_path());
+        object_io::run(async move { store.delete(&location).await })??;
         Ok(())
     }
 
@@ -189,10 +197,11 @@ impl Segments {
 
     /// Reads a segment file back.
     pub fn read(&self, file: &SegmentFile) -> Result<Vec<RecordBatch>, StoreError> {
-        let path = self.root.join(file.relative_path());
-        let f = std::fs::File::open(&path).map_err(|e| StoreError::io(&path, e))?;
-        let reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)?.build()?;
+        let store = self.store.clone();
+        let location = ObjectPath::from(file.relative_path());
+        let bytes = object_io::run(async move { store.get(&location).await?.bytes().await })??;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+            .build()?;
         Ok(reader.collect::<Result<Vec<_>, _>>()?)
     }
 

@@ -397,3 +397,83 @@ fn compaction_leaves_other_writers_files_alone() {
     assert_eq!(names.len(), 5);
     assert!(names.iter().all(|n| n.starts_with('m')), "{names:?}");
 }
+
+/// Spends the calling task's cooperative budget: polls a tokio channel that still holds
+/// messages until it answers `Pending` (tokio's "you have used up your budget, yield"), then
+/// returns without yielding — the state a task is in after a long run of ready batches.
+async fn spend_coop_budget() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..100_000 {
+        tx.send(i).unwrap();
+    }
+    std::future::poll_fn(|cx| {
+        loop {
+            match rx.poll_recv(cx) {
+                std::task::Poll::Ready(Some(_)) => continue,
+                std::task::Poll::Ready(None) => panic!("the channel ran dry before the budget"),
+                std::task::Poll::Pending => return std::task::Poll::Ready(()),
+            }
+        }
+    })
+    .await;
+}
+
+/// The store's synchronous API called from async code whose task has spent its cooperative
+/// budget — what the metrics rebuild does when a chunk of datapoints fills up in the middle of
+/// a DataFusion stream. It used to park forever in `put` (issue 10, item 1): the store bridged
+/// to object_store with `futures::executor::block_on`, and `LocalFileSystem` awaits a
+/// `spawn_blocking` handle, which on a spent budget defers its wake-up to the very scheduler
+/// the bridge blocks. Writes, lists, reads and deletes must all finish.
+#[test]
+fn segment_io_inside_a_runtime_with_a_spent_budget_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (store, _) = Store::open(&root, opts(1 << 20)).unwrap();
+        let result = runtime().block_on(async {
+            let mut written = Vec::new();
+            // Many chunks, as a large rebuild writes them, each after a spent budget.
+            for chunk in 0..8 {
+                spend_coop_budget().await;
+                written.extend(
+                    store
+                        .segments()
+                        .write(
+                            TableName::Metrics,
+                            &[rows(chunk * 1000, 1000, 2)],
+                            &format!("m{chunk:020}"),
+                        )
+                        .unwrap(),
+                );
+            }
+            spend_coop_budget().await;
+            let listed = store.segments().list(TableName::Metrics).unwrap();
+            spend_coop_budget().await;
+            let read: usize = listed
+                .iter()
+                .map(|f| {
+                    store
+                        .segments()
+                        .read(f)
+                        .unwrap()
+                        .iter()
+                        .map(|b| b.num_rows())
+                        .sum::<usize>()
+                })
+                .sum();
+            spend_coop_budget().await;
+            for f in &listed {
+                store.segments().delete(f).unwrap();
+            }
+            (written.len(), listed.len(), read)
+        });
+        let _ = done_tx.send(result);
+    });
+    let (written, listed, read) = done_rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("segment I/O from inside a runtime hung");
+    assert_eq!(written, 16, "8 chunks over 2 days");
+    assert_eq!(listed, 16);
+    assert_eq!(read, 8000);
+}

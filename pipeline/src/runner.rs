@@ -1,4 +1,4 @@
-//! The running pipeline of `demo` and `serve`: sources (tokio tasks) hand deliveries over the
+//! The running pipeline of `demo`, `serve` and `ingest cloudwatch://`: sources (tokio tasks) hand deliveries over the
 //! budgeted channel of `tunnelwatch_ingest::pipeline`; a decode thread runs one `Decoder` per
 //! stream, builds Arrow rows and feeds the monitor; a writer thread appends rows with their
 //! checkpoints to the store, then answers the deliveries' acks and releases their budget; HTTP
@@ -38,8 +38,11 @@ use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
 use tunnelwatch_parsers::{Decoder, Parsed};
 use tunnelwatch_queries::rows::table_of;
 use tunnelwatch_queries::{
-    MetricRows, RowBuilder, Snapshot, SourceMark, Store, StoreError, TableName,
+    MetricRows, Recovery, RowBuilder, Snapshot, SourceMark, Store, StoreError, StoreOptions,
+    TableName,
 };
+
+use crate::error::PipelineError;
 
 /// Rows per append at most.
 const BATCH_ROWS: usize = 8192;
@@ -388,7 +391,7 @@ fn feed_monitor(
     }
     let mut rows = MetricRows::default();
     for p in &points {
-        crate::metrics_cmd::push_datapoint(&mut rows, p);
+        crate::metrics::push_datapoint(&mut rows, p);
     }
     shared.counters.rows[TableName::Metrics as usize]
         .fetch_add(rows.len() as u64, Ordering::Relaxed);
@@ -504,6 +507,63 @@ pub fn spawn_sources(
     tasks
 }
 
+/// What a run with sources needs (`serve`, `demo`, `ingest cloudwatch://`).
+pub struct RunSpec<'a> {
+    pub data: PathBuf,
+    pub store: StoreOptions,
+    /// The sources about to run (each gets its counters in [`Shared::sources`], in this order).
+    pub sources: &'a [(String, Box<dyn Source>)],
+    pub budget_bytes: usize,
+    pub monitor: MonitorConfig,
+    /// Whether records feed the live monitor (one-shot ingest recomputes metrics afterwards).
+    pub live_metrics: bool,
+    /// Records with an older event time are stored but not applied to the live tunnel state.
+    pub live_since_ms: i64,
+    pub retention_days: Option<u32>,
+    pub description: String,
+}
+
+/// A run whose decode and writer threads are going; the sources are the caller's to start
+/// (with [`spawn_sources`], handing them `out` and `checkpoints`).
+pub struct Started {
+    pub shared: Arc<Shared>,
+    pub running: Running,
+    pub out: source_pipeline::Output,
+    pub checkpoints: Arc<source_pipeline::Checkpoints>,
+    /// What opening the store recovered from the write-ahead log of an interrupted run.
+    pub recovery: Recovery,
+}
+
+/// Opens the store (recovering its write-ahead log), applies retention, reads the stored
+/// checkpoints and starts the decode and writer threads.
+pub fn start_run(spec: RunSpec<'_>) -> Result<Started, PipelineError> {
+    let (mut store, recovery) = Store::open(&spec.data, spec.store)?;
+    if let Some(days) = spec.retention_days {
+        store.apply_retention(now_ms(), days)?;
+    }
+    let checkpoints = Arc::new(checkpoints_of(&store));
+    let (out, input) = source_pipeline::channel(spec.budget_bytes);
+    let mut shared = Shared::new(
+        spec.data,
+        spec.description,
+        spec.sources,
+        &out,
+        spec.monitor,
+        spec.live_since_ms,
+    )?;
+    shared.live_metrics = spec.live_metrics;
+    let shared = Arc::new(shared);
+    let running = start(store, input, shared.clone(), spec.retention_days)
+        .map_err(|e| PipelineError::io("starting the pipeline threads", e))?;
+    Ok(Started {
+        shared,
+        running,
+        out,
+        checkpoints,
+        recovery,
+    })
+}
+
 /// The pipeline's threads, started together and stopped in order.
 pub struct Running {
     decoder: std::thread::JoinHandle<()>,
@@ -532,14 +592,14 @@ pub fn start(
 
 impl Running {
     /// Waits for the pipeline to drain (call after every source and `Output` is gone).
-    pub fn join(self) -> anyhow::Result<Store> {
+    pub fn join(self) -> Result<Store, PipelineError> {
         self.decoder
             .join()
-            .map_err(|_| anyhow::anyhow!("the decode thread panicked"))?;
+            .map_err(|_| PipelineError::Panicked("decode"))?;
         let store = self
             .writer
             .join()
-            .map_err(|_| anyhow::anyhow!("the store writer thread panicked"))??;
+            .map_err(|_| PipelineError::Panicked("store writer"))??;
         Ok(store)
     }
 }

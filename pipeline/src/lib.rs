@@ -1,0 +1,24 @@
+//! The engine runner: what every command that moves data runs, between the sources and the
+//! store. Data flows one way: `ingest` (sources, files) → `parsers` → (`queries` store ∥
+//! `monitor`); this crate wires them and owns nothing they own.
+//!
+//! - [`runner`]: the long-running pipeline of `serve`, `demo` and `ingest cloudwatch://` — a
+//!   decode thread (one decoder per stream, feeding the live monitor) and a store writer thread
+//!   (WAL appends with the checkpoints of what they hold, acks once durable, flushes,
+//!   compaction, retention), and snapshots for queries.
+//! - [`file_ingest`]: the one-shot load of files and stdin, idempotent through the store's
+//!   source ledger.
+//! - [`metrics`]: recomputing the `metrics` table from stored events, and reading the stored
+//!   datapoints back for export.
+//!
+//! Sync/async boundary: everything here is synchronous (plain threads). Sources are async
+//! tasks the caller spawns on its runtime ([`runner::spawn_sources`]); the decode thread waits
+//! for deliveries in its own current-thread runtime; [`metrics`] pulls DataFusion batches with
+//! `block_on` from plain code. Nothing here blocks inside async code.
+
+pub mod error;
+pub mod file_ingest;
+pub mod metrics;
+pub mod runner;
+
+pub use error::PipelineError;

@@ -1,0 +1,435 @@
+//! Metrics from stored events: the recomputation behind `tunnelwatch metrics rebuild` (also
+//! run at the end of every `ingest`), and the stored datapoints read back for export.
+//!
+//! Rebuild reads the tunnel activity, BGP and traffic rows back through the SQL engine in
+//! `(vpn_id, tunnel_ip, ts)` order, runs one `tunnelwatch_monitor::Monitor` per connection
+//! (both tunnels, merged in event-time order) up to the watermark — the newest event time in
+//! the store — and writes the datapoints as the `metrics` table's Parquet files.
+//!
+//! Invariants and limits:
+//! - The `metrics` table is derived data and is rewritten, never appended to: a rebuild writes
+//!   a new generation of files (`m<gen>-…`), then deletes the older generation's files in the
+//!   days it covers, so recomputed datapoints replace the old ones instead of doubling them.
+//!   A crash between the two steps can leave both generations of a day until the next rebuild
+//!   (or ingest) removes the older one.
+//! - Every rebuild reads **all** stored events: a tunnel's state holds across any gap, so the
+//!   minutes after `since` depend on records before it. `since` only limits which day
+//!   partitions are rewritten (the UTC day of `since` onwards; earlier days keep their
+//!   datapoints).
+//! - Memory: one connection's records at a time in the monitor, the datapoints of up to
+//!   `ROWS_PER_WRITE` rows, and DataFusion's sort (spills under its memory limit).
+//! - Sync/async: the functions here are synchronous. Each owns a current-thread runtime and
+//!   pulls one DataFusion batch at a time with `block_on` from plain code; everything else
+//!   (the monitor, the store's writes) runs between pulls, never inside async code.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMillisecondType};
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::StreamExt;
+use tunnelwatch_monitor::{
+    Datapoint, MetricName, Monitor, MonitorConfig, Observation, ObservationBody, bgp_session,
+    kind_from_str,
+};
+use tunnelwatch_parsers::PhaseState;
+use tunnelwatch_queries::{
+    Engine, MetricRow, MetricRows, QueryOptions, Snapshot, Store, StoreError, TableName,
+};
+
+use crate::error::PipelineError;
+
+/// Datapoints held before they are written as Parquet.
+pub const ROWS_PER_WRITE: usize = 1 << 20;
+
+/// What a rebuild did.
+#[derive(Debug, Default)]
+pub struct Rebuilt {
+    pub datapoints: u64,
+    pub tunnels: u64,
+    pub records: u64,
+    pub watermark: Option<i64>,
+    /// Parquet writes of `ROWS_PER_WRITE` datapoints or fewer.
+    pub chunks: u64,
+}
+
+const EVENTS_SQL: &str = "SELECT ts, vpn_id, tunnel_ip, src, p1, p2, message_kind, type, status, to_state, bytes_in, bytes_out, concentrator_id FROM (
+  SELECT ts, vpn_id, tunnel_ip, 0 AS src, source_offset, source_index, ike_phase1_state AS p1, ike_phase2_state AS p2,
+         message_kind, CAST(NULL AS VARCHAR) AS type, CAST(NULL AS VARCHAR) AS status, CAST(NULL AS VARCHAR) AS to_state,
+         CAST(NULL AS BIGINT) AS bytes_in, CAST(NULL AS BIGINT) AS bytes_out, CAST(NULL AS VARCHAR) AS concentrator_id
+  FROM tunnel_activity WHERE vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL
+  UNION ALL
+  SELECT ts, vpn_id, tunnel_ip, 1, source_offset, source_index, NULL, NULL, message_kind, type, status, to_state, NULL, NULL, NULL
+  FROM bgp_events WHERE vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL
+  UNION ALL
+  SELECT ts, vpn_id, tunnel_ip, 2, source_offset, source_index, NULL, NULL, NULL, NULL, NULL, NULL, bytes_in, bytes_out, concentrator_id
+  FROM traffic WHERE vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL)
+ORDER BY vpn_id, tunnel_ip, ts, src, source_offset, source_index";
+
+const WATERMARK_SQL: &str = "SELECT max(ts) AS ts FROM (SELECT max(ts) AS ts FROM tunnel_activity
+  UNION ALL SELECT max(ts) FROM bgp_events UNION ALL SELECT max(ts) FROM traffic)";
+
+fn runtime() -> Result<tokio::runtime::Runtime, PipelineError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| PipelineError::io("starting the query runtime", e))
+}
+
+/// A query's batches, pulled one at a time from synchronous code.
+struct Batches {
+    rt: tokio::runtime::Runtime,
+    stream: SendableRecordBatchStream,
+}
+
+impl Batches {
+    fn open(snapshot: &Snapshot, sql: &str) -> Result<Batches, PipelineError> {
+        let rt = runtime()?;
+        let stream = rt.block_on(async {
+            let engine = Engine::open(snapshot, QueryOptions::default()).await?;
+            let frame = engine.context().sql(sql).await.map_err(StoreError::from)?;
+            frame.execute_stream().await.map_err(StoreError::from)
+        })?;
+        Ok(Batches { rt, stream })
+    }
+
+    fn next(&mut self) -> Option<Result<RecordBatch, PipelineError>> {
+        self.rt
+            .block_on(self.stream.next())
+            .map(|b| b.map_err(|e| StoreError::from(e).into()))
+    }
+}
+
+fn column(batch: &RecordBatch, i: usize, to: &DataType) -> Result<Arc<dyn Array>, PipelineError> {
+    Ok(cast(batch.column(i), to)?)
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Recomputes the `metrics` table of the store's data directory (see the module docs):
+/// the days from `since` on (all when `None`).
+pub fn rebuild(store: &Store, since: Option<i64>) -> Result<Rebuilt, PipelineError> {
+    rebuild_in_chunks(store, since, ROWS_PER_WRITE)
+}
+
+/// [`rebuild`], writing a Parquet chunk every `rows_per_write` datapoints.
+pub fn rebuild_in_chunks(
+    store: &Store,
+    since: Option<i64>,
+    rows_per_write: usize,
+) -> Result<Rebuilt, PipelineError> {
+    let snapshot = Snapshot {
+        files: Snapshot::list_files(store.root())?,
+        unflushed: store.unflushed().clone(),
+    };
+    let watermark = {
+        let mut batches = Batches::open(&snapshot, WATERMARK_SQL)?;
+        match batches.next().transpose()? {
+            Some(b) if b.num_rows() > 0 => {
+                let c = column(&b, 0, &ts_type())?;
+                let c = c.as_primitive::<TimestampMillisecondType>();
+                (!c.is_null(0)).then(|| c.value(0))
+            }
+            _ => None,
+        }
+    };
+    let mut out = Rebuilt {
+        watermark,
+        ..Default::default()
+    };
+    let generation = next_generation(store)?;
+    let stem = format!("m{generation:020}");
+    let keep_before_day = since.map(|t| t.div_euclid(86_400_000));
+    let mut writer = MetricsWriter {
+        store,
+        stem: &stem,
+        rows: MetricRows::default(),
+        rows_per_write: rows_per_write.max(1),
+        chunk: 0,
+        keep_before_ms: keep_before_day.map(|d| d * 86_400_000),
+    };
+    if let Some(w) = watermark {
+        let mut batches = Batches::open(&snapshot, EVENTS_SQL)?;
+        let mut current: Option<(Arc<str>, Monitor)> = None;
+        let mut last_tunnel: Option<Arc<str>> = None;
+        while let Some(batch) = batches.next() {
+            for obs in observations(&batch?)? {
+                out.records += 1;
+                let same_vpn = current.as_ref().map(|(v, _)| &**v) == Some(&*obs.vpn_id);
+                if !same_vpn || last_tunnel.as_deref() != Some(&*obs.tunnel_ip) {
+                    out.tunnels += 1;
+                    last_tunnel = Some(obs.tunnel_ip.clone());
+                }
+                if !same_vpn {
+                    if let Some((_, m)) = current.take() {
+                        out.datapoints += finish(m, w, &mut writer)?;
+                    }
+                    current = Some((obs.vpn_id.clone(), batch_monitor()?));
+                }
+                if let Some((_, m)) = current.as_mut() {
+                    m.push(obs);
+                }
+            }
+        }
+        if let Some((_, m)) = current.take() {
+            out.datapoints += finish(m, w, &mut writer)?;
+        }
+    }
+    writer.flush()?;
+    out.chunks = writer.chunk;
+    // Retire the older generations: every day they hold from `since` on (all when no `since`).
+    for f in store.segments().list(TableName::Metrics)? {
+        if f.name.starts_with(&format!("{stem}-")) {
+            continue;
+        }
+        if keep_before_day.is_none_or(|d| f.day >= d) {
+            store.segments().delete(&f)?;
+        }
+    }
+    Ok(out)
+}
+
+/// A monitor for recomputation: the records are complete and merged in order, so no lateness.
+fn batch_monitor() -> Result<Monitor, PipelineError> {
+    Ok(Monitor::new(MonitorConfig {
+        lateness_ms: 0,
+        ..Default::default()
+    })?)
+}
+
+fn finish(
+    mut m: Monitor,
+    watermark: i64,
+    writer: &mut MetricsWriter<'_>,
+) -> Result<u64, PipelineError> {
+    m.advance(watermark);
+    let points = m.drain();
+    let mut n = 0;
+    for p in &points {
+        if writer.keep_before_ms.is_some_and(|t| p.ts < t) {
+            continue;
+        }
+        writer.push(p)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+struct MetricsWriter<'a> {
+    store: &'a Store,
+    stem: &'a str,
+    rows: MetricRows,
+    rows_per_write: usize,
+    chunk: u64,
+    keep_before_ms: Option<i64>,
+}
+
+impl MetricsWriter<'_> {
+    fn push(&mut self, p: &Datapoint) -> Result<(), PipelineError> {
+        push_datapoint(&mut self.rows, p);
+        if self.rows.len() >= self.rows_per_write {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), PipelineError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let batch = self.rows.finish();
+        self.store.segments().write(
+            TableName::Metrics,
+            &[batch],
+            &format!("{}-{:06}", self.stem, self.chunk),
+        )?;
+        self.chunk += 1;
+        Ok(())
+    }
+}
+
+/// Appends one datapoint as a `metrics` row.
+pub fn push_datapoint(rows: &mut MetricRows, p: &Datapoint) {
+    rows.push(&MetricRow {
+        ts: p.ts,
+        namespace: p.metric.namespace(),
+        metric_name: p.metric.as_str(),
+        vpn_id: &p.vpn_id,
+        tunnel_ip: p.tunnel_ip.as_deref(),
+        period_s: p.period_s(),
+        sample_count: p.sample_count,
+        sum: p.sum,
+        minimum: p.minimum,
+        maximum: p.maximum,
+        unit: p.metric.unit().as_str(),
+        concentrator_id: p.concentrator_id.as_deref(),
+    });
+}
+
+/// One more than the newest generation of metrics files.
+fn next_generation(store: &Store) -> Result<u64, PipelineError> {
+    let newest = store
+        .segments()
+        .list(TableName::Metrics)?
+        .iter()
+        .filter_map(|f| f.name.strip_prefix('m')?.get(..20)?.parse::<u64>().ok())
+        .max();
+    Ok(newest.map_or(1, |g| g + 1))
+}
+
+/// The rows of one batch of `EVENTS_SQL` as observations.
+fn observations(b: &RecordBatch) -> Result<Vec<Observation>, PipelineError> {
+    let utf8 = DataType::Utf8;
+    let ts = column(b, 0, &ts_type())?;
+    let ts = ts.as_primitive::<TimestampMillisecondType>();
+    let vpn = column(b, 1, &utf8)?;
+    let vpn = vpn.as_string::<i32>();
+    let ip = column(b, 2, &utf8)?;
+    let ip = ip.as_string::<i32>();
+    let src = column(b, 3, &DataType::Int64)?;
+    let src = src.as_primitive::<Int64Type>();
+    let strings: Vec<Arc<dyn Array>> = [4, 5, 6, 7, 8, 9, 12]
+        .into_iter()
+        .map(|i| column(b, i, &utf8))
+        .collect::<Result<_, PipelineError>>()?;
+    let s = |k: usize, row: usize| -> Option<&str> {
+        let a = strings[k].as_string::<i32>();
+        (!a.is_null(row)).then(|| a.value(row))
+    };
+    let bytes_in = column(b, 10, &DataType::Int64)?;
+    let bytes_in = bytes_in.as_primitive::<Int64Type>();
+    let bytes_out = column(b, 11, &DataType::Int64)?;
+    let bytes_out = bytes_out.as_primitive::<Int64Type>();
+    let counter = |a: &arrow::array::PrimitiveArray<Int64Type>, row: usize| {
+        (!a.is_null(row))
+            .then(|| a.value(row))
+            .map(|v| v.max(0) as u64)
+    };
+    let mut out = Vec::with_capacity(b.num_rows());
+    let mut vpn_arc: Option<Arc<str>> = None;
+    let mut ip_arc: Option<Arc<str>> = None;
+    for row in 0..b.num_rows() {
+        // Rows come grouped by tunnel: share the identity strings.
+        let v = vpn.value(row);
+        if vpn_arc.as_deref() != Some(v) {
+            vpn_arc = Some(Arc::from(v));
+        }
+        let t = ip.value(row);
+        if ip_arc.as_deref() != Some(t) {
+            ip_arc = Some(Arc::from(t));
+        }
+        let body = match src.value(row) {
+            0 => ObservationBody::Activity {
+                phase1: s(0, row).and_then(PhaseState::parse),
+                phase2: s(1, row).and_then(PhaseState::parse),
+                kind: kind_from_str(s(2, row).unwrap_or("unknown")),
+            },
+            1 => {
+                let kind = kind_from_str(s(2, row).unwrap_or("unknown"));
+                ObservationBody::Bgp {
+                    session: bgp_session(kind, s(3, row).unwrap_or(""), s(4, row), s(5, row)),
+                    kind,
+                }
+            }
+            _ => ObservationBody::Traffic {
+                bytes_in: counter(bytes_in, row),
+                bytes_out: counter(bytes_out, row),
+                concentrator_id: s(6, row).map(Arc::from),
+            },
+        };
+        out.push(Observation {
+            ts: ts.value(row),
+            vpn_id: vpn_arc.clone().expect("set above"),
+            tunnel_ip: ip_arc.clone().expect("set above"),
+            body,
+        });
+    }
+    Ok(out)
+}
+
+/// The stored datapoints whose period starts in `[since, until)`, a batch at a time, grouped by
+/// metric, then series (connection level last), then time — the order an exposition writer
+/// needs.
+pub fn stored_datapoints(
+    snapshot: &Snapshot,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<StoredDatapoints, PipelineError> {
+    let mut filter = String::from("TRUE");
+    if let Some(t) = since {
+        filter.push_str(&format!(" AND ts >= to_timestamp_millis({t})"));
+    }
+    if let Some(t) = until {
+        filter.push_str(&format!(" AND ts < to_timestamp_millis({t})"));
+    }
+    let sql = format!(
+        "SELECT ts, namespace, metric_name, vpn_id, tunnel_ip, sample_count, sum, minimum, maximum, concentrator_id
+         FROM metrics WHERE {filter}
+         ORDER BY metric_name, tunnel_ip IS NULL, vpn_id, tunnel_ip, concentrator_id, ts"
+    );
+    Ok(StoredDatapoints {
+        batches: Batches::open(snapshot, &sql)?,
+    })
+}
+
+/// See [`stored_datapoints`].
+pub struct StoredDatapoints {
+    batches: Batches,
+}
+
+impl Iterator for StoredDatapoints {
+    type Item = Result<Vec<Datapoint>, PipelineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = self.batches.next()?;
+        Some(batch.and_then(|b| datapoints_of(&b)))
+    }
+}
+
+/// The rows of one batch of the `metrics` table as datapoints.
+fn datapoints_of(b: &RecordBatch) -> Result<Vec<Datapoint>, PipelineError> {
+    let utf8 = DataType::Utf8;
+    let ts = column(b, 0, &ts_type())?;
+    let ts = ts.as_primitive::<TimestampMillisecondType>();
+    let strs: Vec<Arc<dyn Array>> = [1, 2, 3, 4, 9]
+        .into_iter()
+        .map(|i| column(b, i, &utf8))
+        .collect::<Result<_, PipelineError>>()?;
+    let nums: Vec<Arc<dyn Array>> = [5, 6, 7, 8]
+        .into_iter()
+        .map(|i| column(b, i, &DataType::Float64))
+        .collect::<Result<_, PipelineError>>()?;
+    let s = |k: usize, row: usize| -> Option<&str> {
+        let a = strs[k].as_string::<i32>();
+        (!a.is_null(row)).then(|| a.value(row))
+    };
+    let f = |k: usize, row: usize| -> f64 {
+        let a = nums[k].as_primitive::<Float64Type>();
+        if a.is_null(row) { 0.0 } else { a.value(row) }
+    };
+    let mut out = Vec::with_capacity(b.num_rows());
+    for row in 0..b.num_rows() {
+        let (Some(ns), Some(name), Some(vpn)) = (s(0, row), s(1, row), s(2, row)) else {
+            continue;
+        };
+        // Rows of metrics this version does not know are skipped, not an error.
+        let Ok(metric) = MetricName::parse(ns, name) else {
+            continue;
+        };
+        out.push(Datapoint {
+            ts: ts.value(row),
+            metric,
+            vpn_id: Arc::from(vpn),
+            tunnel_ip: s(3, row).map(Arc::from),
+            concentrator_id: s(4, row).map(Arc::from),
+            sample_count: f(0, row),
+            sum: f(1, row),
+            minimum: f(2, row),
+            maximum: f(3, row),
+        });
+    }
+    Ok(out)
+}
