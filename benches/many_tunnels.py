@@ -18,6 +18,8 @@ TunnelState datapoints. Data and `results.json` go under `target/bench-many-tunn
 """
 import argparse, json, os, shutil, subprocess, sys, time
 
+from store_vs_duckdb import readable  # the same "YYYY-MM-DD HH:MM:SS.mmmZ" rendering
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STREAM = "vpn-0123456789abcdef0-198.51.100.1"
 ACTIVITY = [
@@ -29,11 +31,6 @@ BGP = [
     ("UP", "AWS-side peer BGP session state has changed from OpenConfirm to Established with neighbor 169.254.{m}.1"),
     ("DOWN", "AWS-side peer BGP session state has changed from Established to Idle with neighbor 169.254.{m}.1"),
 ]
-
-
-def readable(ms):
-    t = time.gmtime(ms // 1000)
-    return time.strftime("%Y-%m-%d %H:%M:%S", t) + ".%03dZ" % (ms % 1000)
 
 
 def generate(path, records, tunnels, hours, start_ms=1762560000000):
