@@ -126,8 +126,9 @@ fn plain(f: &FleetStatus) -> String {
         if let (Some(id), Some(bw)) = (&c.concentrator_id, c.bandwidth_bits_per_second) {
             let _ = writeln!(
                 out,
-                "tunnelwatch_concentrator_bandwidth_bits_per_second{{vpn_id=\"{}\",concentrator_id=\"{id}\"}} {bw}",
-                c.vpn_id
+                "tunnelwatch_concentrator_bandwidth_bytes_per_second{{vpn_id=\"{}\",concentrator_id=\"{id}\"}} {}",
+                c.vpn_id,
+                bw / 8.0
             );
         }
     }

@@ -14,8 +14,9 @@ use tunnelwatch_parsers::{Decoder, DecoderOptions, InputFormat, Parsed};
 /// How to decode inputs: the flags `parse` and `ingest` share.
 #[derive(Args)]
 pub struct DecodeArgs {
-    /// Input format: auto (sniff each record), ndjson, json, cli (aws logs output), s3 (export
-    /// lines), subscription, firehose, syslog or text. Gzip is always detected.
+    /// Input format: auto (sniff each record), ndjson, json, cli (aws logs output), cli-text
+    /// (aws logs --output text), s3 (export lines), subscription, firehose, syslog or text. Gzip
+    /// is always detected.
     #[arg(long, default_value = "auto", value_parser = parse_format)]
     format: InputFormat,
     /// Log stream name (`<vpn-id>-<outside-ip>`) for records that carry no tunnel identity.

@@ -31,10 +31,11 @@ fn run_stdin(args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-const SAMPLES: [&str; 10] = [
+const SAMPLES: [&str; 11] = [
     "aws-doc-bgp-example.json",
     "bgp-and-traffic.ndjson",
     "filter-log-events.json",
+    "filter-log-events.txt",
     "firehose-request.json",
     "s3-export.txt",
     "subscription.json.gz",
@@ -117,6 +118,50 @@ fn output_lines_are_json_objects_with_the_table_columns() {
     assert_eq!(rows[1]["message_kind"], "route_denied");
     assert_eq!(rows[2]["table"], "traffic");
     assert_eq!(rows[2]["bytes_in"], 123456);
+}
+
+/// What people paste from `aws logs filter-log-events --output text`: every event parsed from
+/// its message (JSON exactly), the stream name as identity, the trailer lines no rejects.
+#[test]
+fn aws_logs_text_output_parses_without_rejects() {
+    for format in ["auto", "cli-text"] {
+        let out = run(&[
+            "parse",
+            "--format",
+            format,
+            "tests/data/filter-log-events.txt",
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(err.contains("6 events, 0 rejected"), "{format}: {err}");
+        let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let quality: Vec<&str> = rows
+            .iter()
+            .map(|r| r["parse_quality"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            quality,
+            [
+                "exact",
+                "exact",
+                "exact",
+                "exact",
+                "structured",
+                "structured"
+            ]
+        );
+        for r in &rows {
+            assert_eq!(r["envelope"], "cli_text", "{r}");
+            assert_ne!(r["message_kind"], "unknown", "{r}");
+            assert_eq!(r["vpn_id"], "vpn-1234abcd", "{r}");
+        }
+        assert_eq!(rows[4]["tunnel_ip"], "5.6.7.8");
+        assert_eq!(rows[4]["log_stream"], "vpn-1234abcd-5.6.7.8");
+    }
 }
 
 #[test]

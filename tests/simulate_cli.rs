@@ -402,3 +402,61 @@ fn start_flag_moves_the_timeline() {
         }
     }
 }
+
+/// The simulator's own output ingests clean: `tunnelwatch ingest DIR` on a simulated directory
+/// stores every record and no reject (the ground truth beside the logs is not a log).
+#[test]
+fn simulated_directory_ingests_without_rejects() {
+    let dir = TempDir::new("ingest-dir");
+    let (fleet, data) = (dir.0.join("fleet"), dir.0.join("data"));
+    ok(
+        &fleet,
+        &[
+            "--connections",
+            "2",
+            "--duration",
+            "2h",
+            "--scenario",
+            "dpd-flap",
+        ],
+    );
+    assert!(fleet.join("truth.json").is_file());
+    let lines: usize = files(&fleet)
+        .iter()
+        .filter(|(name, _)| name.ends_with(".log"))
+        .map(|(_, bytes)| bytes.iter().filter(|b| **b == b'\n').count())
+        .sum();
+    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+        .args(["ingest", "--no-metrics", "--data"])
+        .arg(&data)
+        .arg(&fleet)
+        .output()
+        .expect("run tunnelwatch ingest");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count = |table: &str| -> usize {
+        let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+            .args(["query", "--output", "csv", "--data"])
+            .arg(&data)
+            .arg(format!("SELECT count(*) FROM {table}"))
+            .output()
+            .expect("run tunnelwatch query");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines().nth(1).unwrap().trim().parse().unwrap()
+    };
+    assert_eq!(count("rejects"), 0, "ingest reported:\n{stdout}");
+    assert_eq!(
+        count("tunnel_activity") + count("bgp_events") + count("traffic"),
+        lines,
+        "every record of the stream files is stored"
+    );
+}

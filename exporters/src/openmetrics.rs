@@ -9,7 +9,9 @@
 //!   `BgpSessionEstablished` → `tunnelwatch_bgp_session_established` (gauges, average);
 //! - `TunnelDataIn`/`TunnelDataOut` (tunnel level) → `tunnelwatch_tunnel_data_{in,out}_bytes_total`
 //!   (counters: the running sum of the minutes' sums from the first exported minute);
-//! - `ConcentratorBandwidthUsage` → `tunnelwatch_concentrator_bandwidth_bits_per_second`;
+//! - `ConcentratorBandwidthUsage` (bits per second) →
+//!   `tunnelwatch_concentrator_bandwidth_bytes_per_second` (gauge, the minute's average / 8: the
+//!   Prometheus base unit is bytes);
 //! - counts → gauges `tunnelwatch_{bgp_flaps,rekeys,dpd_timeouts,route_denials}_per_minute`.
 //!
 //! Invariant: the input must come grouped by family, then by series, then in time order (the
@@ -68,10 +70,10 @@ const DATA_OUT: Family = Family {
     help: "TunnelDataOut: bytes sent by AWS through the tunnel (before encryption)",
 };
 const BANDWIDTH: Family = Family {
-    name: "tunnelwatch_concentrator_bandwidth_bits_per_second",
+    name: "tunnelwatch_concentrator_bandwidth_bytes_per_second",
     kind: Kind::Gauge,
-    unit: Some("bits_per_second"),
-    help: "ConcentratorBandwidthUsage of a connection on a VPN Concentrator",
+    unit: Some("bytes_per_second"),
+    help: "ConcentratorBandwidthUsage of a connection on a VPN Concentrator, in bytes per second (AWS reports bits per second: multiply by 8)",
 };
 const PHASE: Family = Family {
     name: "tunnelwatch_ike_phase_state",
@@ -162,7 +164,7 @@ impl<W: Write> OpenMetricsWriter<W> {
                     "vpn_id=\"{vpn}\",concentrator_id=\"{}\"",
                     escape_label(p.concentrator_id.as_deref().unwrap_or(""))
                 ),
-                p.average(),
+                p.average() / 8.0,
             ),
             (MetricName::IkePhase1Up, Some(t)) => {
                 (&PHASE, format!("{},phase=\"1\"", tl(t)), p.average())
@@ -291,6 +293,30 @@ mod tests {
              # TYPE tunnelwatch_connection_tunnel_state gauge\n\
              # HELP tunnelwatch_connection_tunnel_state TunnelState per connection: mean over its tunnels (0, 0.5, 1); the minute's average\n\
              tunnelwatch_connection_tunnel_state{vpn_id=\"vpn-1\"} 1 60\n\
+             # EOF\n"
+        );
+    }
+
+    /// ConcentratorBandwidthUsage (bits per second in the `metrics` table) is exported in bytes
+    /// per second, the Prometheus base unit.
+    #[test]
+    fn concentrator_bandwidth_in_bytes_per_second() {
+        let mut w = OpenMetricsWriter::new(Vec::new());
+        let mut p = dp(
+            MetricName::ConcentratorBandwidthUsage,
+            None,
+            60_000,
+            60.0 * 8e6,
+        );
+        p.concentrator_id = Some(Arc::from("vcn-1"));
+        w.write(&p).unwrap();
+        let text = String::from_utf8(w.finish().unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "# TYPE tunnelwatch_concentrator_bandwidth_bytes_per_second gauge\n\
+             # UNIT tunnelwatch_concentrator_bandwidth_bytes_per_second bytes_per_second\n\
+             # HELP tunnelwatch_concentrator_bandwidth_bytes_per_second ConcentratorBandwidthUsage of a connection on a VPN Concentrator, in bytes per second (AWS reports bits per second: multiply by 8)\n\
+             tunnelwatch_concentrator_bandwidth_bytes_per_second{vpn_id=\"vpn-1\",concentrator_id=\"vcn-1\"} 1000000 60\n\
              # EOF\n"
         );
     }

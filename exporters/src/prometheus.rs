@@ -4,7 +4,10 @@
 //! tunnel and connection, TunnelDataIn/Out byte counters, ConcentratorBandwidthUsage, IKE phase
 //! and BGP session state, records per message kind, late records.
 //!
-//! Invariants: every family has help text (and a unit where the value has one); labels carry
+//! Invariants: every family has help text (and a unit where the value has one) and follows the
+//! Prometheus naming conventions `promtool check metrics` applies (base units: bytes and
+//! seconds, so ConcentratorBandwidthUsage, bits per second at AWS, is exposed as
+//! `tunnelwatch_concentrator_bandwidth_bytes_per_second`); labels carry
 //! only bounded values — source and table names, VPN ids, tunnel outside IPs, concentrator ids,
 //! the phase number and catalogue `message_kind`s — never free text. A tunnel whose state is
 //! not known yet (no record said) has no state sample rather than a 0.
@@ -157,10 +160,11 @@ fn register_fleet(registry: &mut Registry, fleet: &FleetStatus) {
         Unit::Bytes,
         data_out.clone(),
     );
+    // Prometheus base units: bytes, not the bits per second AWS reports.
     registry.register_with_unit(
         "concentrator_bandwidth",
-        "ConcentratorBandwidthUsage of a connection on a VPN Concentrator, over the last complete minute",
-        Unit::Other("bits_per_second".into()),
+        "ConcentratorBandwidthUsage of a connection on a VPN Concentrator over the last complete minute, in bytes per second (AWS reports bits per second: multiply by 8)",
+        Unit::Other("bytes_per_second".into()),
         bandwidth.clone(),
     );
     registry.register(
@@ -232,7 +236,7 @@ fn register_fleet(registry: &mut Registry, fleet: &FleetStatus) {
                     vpn_id: c.vpn_id.to_string(),
                     concentrator_id: id.to_string(),
                 })
-                .set(b);
+                .set(b / 8.0);
         }
     }
 }
@@ -402,5 +406,32 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
+    }
+
+    /// Prometheus names carry base units: the concentrator bandwidth AWS reports in bits per
+    /// second is exposed in bytes per second.
+    #[test]
+    fn concentrator_bandwidth_in_bytes_per_second() {
+        use std::sync::Arc;
+        use tunnelwatch_monitor::{ConnectionStatus, Routing};
+        let fleet = FleetStatus {
+            connections: vec![ConnectionStatus {
+                vpn_id: Arc::from("vpn-1"),
+                routing: Routing::Bgp,
+                state: Some(1.0),
+                concentrator_id: Some(Arc::from("vcn-1")),
+                bandwidth_bits_per_second: Some(1.5e7),
+            }],
+            ..Default::default()
+        };
+        let text = encode_with_fleet(&PipelineStats::default(), &fleet).unwrap();
+        for want in [
+            "# TYPE tunnelwatch_concentrator_bandwidth_bytes_per_second gauge",
+            "# UNIT tunnelwatch_concentrator_bandwidth_bytes_per_second bytes_per_second",
+            "tunnelwatch_concentrator_bandwidth_bytes_per_second{vpn_id=\"vpn-1\",concentrator_id=\"vcn-1\"} 1875000.0",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        assert!(!text.contains("bits_per_second"), "{text}");
     }
 }

@@ -18,11 +18,12 @@ use tunnelwatch_parsers::{Decoder, DecoderOptions, InputFormat, Parsed, Position
 
 const SOURCE: &str = "fuzz-input";
 
-const FORMATS: [InputFormat; 9] = [
+const FORMATS: [InputFormat; 10] = [
     InputFormat::Auto,
     InputFormat::Ndjson,
     InputFormat::Json,
     InputFormat::Cli,
+    InputFormat::CliText,
     InputFormat::S3,
     InputFormat::Subscription,
     InputFormat::Firehose,

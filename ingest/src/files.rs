@@ -2,6 +2,10 @@
 //! directories recursively, `-` for stdin), names each input for the store's ledger, inflates
 //! gzip, and feeds a `Decoder` in chunks that end on record boundaries.
 //!
+//! A directory contributes its log files: hidden files and the simulator's ground truth
+//! (`truth.json` of `tunnelwatch simulate`, see [`crate::simulator::truth::is_truth_file`]) are
+//! not logs and are passed over; a file named explicitly or matched by a pattern is always read.
+//!
 //! Limits: inputs are read once from start to end (following a growing file is the file tail
 //! source's job). A source key is the canonical path plus a fingerprint of the first 4 KiB, so
 //! the same file (or the same file grown) maps to the same key, and a rewritten one does not.
@@ -12,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 use tunnelwatch_parsers::{Decoder, Parsed};
+
+use crate::simulator::truth::is_truth_file;
 
 /// Bytes read per `decode` call.
 pub const CHUNK: usize = 1 << 20;
@@ -96,8 +102,8 @@ impl Input {
 }
 
 /// Expands command-line paths: `-` is stdin, a directory contributes every file below it
-/// (sorted, hidden files skipped), a pattern with `*?[` is a glob. Every argument must match
-/// something.
+/// (sorted; hidden files and the simulator's `truth.json` skipped), a pattern with `*?[` is a
+/// glob. Every argument must match something.
 pub fn expand(args: &[String]) -> Result<Vec<Input>, InputError> {
     let mut out = Vec::new();
     for arg in args {
@@ -145,6 +151,7 @@ fn push_path(path: &Path, out: &mut Vec<Input>) -> Result<(), InputError> {
         .filter(|p| {
             !p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && !is_truth_file(p)
         })
         .collect();
     entries.sort();
@@ -225,6 +232,13 @@ mod tests {
         std::fs::write(dir.join("a.log"), "x").unwrap();
         std::fs::write(dir.join("sub/c.json"), "x").unwrap();
         std::fs::write(dir.join(".hidden"), "x").unwrap();
+        // The simulator's ground truth is skipped in a directory; a log of the same name is not.
+        std::fs::write(
+            dir.join("truth.json"),
+            "{\n  \"generator\": \"tunnelwatch simulate\",\n  \"seed\": 1\n}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("sub/truth.json"), "{\"details\":\"x\"}\n").unwrap();
         let d = dir.display().to_string();
         let got = expand(std::slice::from_ref(&d)).unwrap();
         let names: Vec<String> = got.iter().map(|i| i.name()).collect();
@@ -233,9 +247,13 @@ mod tests {
             [
                 format!("{d}/a.log"),
                 format!("{d}/b.log"),
-                format!("{d}/sub/c.json")
+                format!("{d}/sub/c.json"),
+                format!("{d}/sub/truth.json")
             ]
         );
+        // Named explicitly, it is read like any file.
+        let named = expand(&[format!("{d}/truth.json")]).unwrap();
+        assert_eq!(named, [Input::File(dir.join("truth.json"))]);
         let got = expand(&[format!("{d}/*.log"), "-".into()]).unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(got[2], Input::Stdin);

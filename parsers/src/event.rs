@@ -141,6 +141,8 @@ pub enum Envelope {
     Raw,
     /// `aws logs filter-log-events` / `get-log-events` output.
     CliEvents,
+    /// `aws logs filter-log-events` / `get-log-events` `--output text` (tab-separated lines).
+    CliText,
     /// CloudWatch Logs export to S3: `<ISO-8601> <message>`.
     S3Export,
     /// CloudWatch Logs subscription payload (`DATA_MESSAGE`).
@@ -156,6 +158,7 @@ impl Envelope {
         match self {
             Envelope::Raw => "raw",
             Envelope::CliEvents => "cli_events",
+            Envelope::CliText => "cli_text",
             Envelope::S3Export => "s3_export",
             Envelope::Subscription => "subscription",
             Envelope::Firehose => "firehose",

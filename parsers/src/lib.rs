@@ -1,10 +1,10 @@
 //! Bytes in, typed AWS Site-to-Site VPN log events out.
 //!
-//! This crate owns the envelopes (NDJSON, pretty JSON, `aws logs` CLI output, CloudWatch
-//! export-to-S3 lines, subscription payloads, Firehose requests, syslog), the records (tunnel
-//! activity, tunnel BGP, traffic samples, in JSON and text renderings) and the message catalogue
-//! of `shared/reference/vpn-logs.md` §5. It does no I/O, spawns nothing and knows nothing of
-//! storage: callers hand it bytes and receive [`Parsed`] values in input order.
+//! This crate owns the envelopes (NDJSON, pretty JSON, `aws logs` CLI output in JSON and as
+//! text, CloudWatch export-to-S3 lines, subscription payloads, Firehose requests, syslog), the
+//! records (tunnel activity, tunnel BGP, traffic samples, in JSON and text renderings) and the
+//! message catalogue (`docs/message-kinds.md`). It does no I/O, spawns nothing and knows
+//! nothing of storage: callers hand it bytes and receive [`Parsed`] values in input order.
 //!
 //! ```
 //! use tunnelwatch_parsers::{Decoder, DecoderOptions, Parsed, MessageKind};

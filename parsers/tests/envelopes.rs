@@ -194,6 +194,177 @@ fn aws_logs_cli_output() {
     assert_eq!(events[0].ingest_ts, Some(1762580429900));
 }
 
+/// `aws logs filter-log-events --output text` as real awscli printed it (against moto_server):
+/// six events (JSON activity, JSON BGP, text activity with spaces and with tabs), the
+/// `SEARCHEDLOGSTREAMS` lines and a `NEXTTOKEN` line (`--max-items`).
+#[test]
+fn aws_logs_cli_text_output() {
+    let (events, rejects) = parse_file("filter-log-events.txt");
+    assert!(
+        rejects.is_empty(),
+        "metadata lines are not rejects: {rejects:?}"
+    );
+    assert_eq!(
+        kinds(&events),
+        [
+            MessageKind::CreateChildSaRequestReceived,
+            MessageKind::DpdTimeout,
+            MessageKind::BgpStateChange,
+            MessageKind::RouteDenied,
+            MessageKind::Phase1Timeout,
+            MessageKind::CreateChildSaRequestSent,
+        ]
+    );
+    let quality: Vec<ParseQuality> = events.iter().map(|e| e.parse_quality).collect();
+    use ParseQuality::{Exact, Structured};
+    assert_eq!(
+        quality,
+        [Exact, Exact, Exact, Exact, Structured, Structured]
+    );
+    let streams = [
+        "vpn-1234abcd-1.2.3.4",
+        "vpn-1234abcd-1.2.3.4",
+        "vpn-1234abcd_1.2.3.4-bgp",
+        "vpn-1234abcd_1.2.3.4-bgp",
+        "vpn-1234abcd-5.6.7.8",
+        "vpn-1234abcd-5.6.7.8",
+    ];
+    let ingestion = [
+        1796197923469,
+        1796197923469,
+        1796197924053,
+        1796197924053,
+        1796197924606,
+        1796197924606,
+    ];
+    let ts = [
+        1762583400000,
+        1762583401000,
+        1762583400641,
+        1762583402243,
+        1762583403000,
+        1762583404000,
+    ];
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.envelope, Envelope::CliText, "event {i}");
+        assert_eq!(e.log_stream.as_deref(), Some(streams[i]), "event {i}");
+        assert_eq!(e.vpn_id(), Some("vpn-1234abcd"), "event {i}");
+        assert_eq!(e.ingest_ts, Some(ingestion[i]), "event {i}");
+        assert_eq!(e.ts, ts[i], "event {i}");
+        assert_eq!(e.position.line, i as u64 + 1);
+        assert_eq!(e.position.index, None);
+    }
+    // Activity records take their tunnel from the stream name.
+    assert_eq!(events[0].tunnel_ip(), Some("1.2.3.4"));
+    assert_eq!(events[4].tunnel_ip(), Some("5.6.7.8"));
+    assert_eq!(
+        activity(&events[4]).message.captures().cgw_ip.as_deref(),
+        Some("198.51.100.7")
+    );
+    // A message holding tabs is kept whole: the timestamp is the last field.
+    assert_eq!(
+        activity(&events[5]).details.as_deref(),
+        Some("AWS tunnel is sending request (id=7) for CREATE_CHILD_SA")
+    );
+    assert_eq!(
+        activity(&events[5]).ike_phase1_state,
+        Some(PhaseState::Established)
+    );
+    assert_eq!(
+        bgp(&events[3]).message.captures().denied_reason.as_deref(),
+        Some("as-path contains our own AS")
+    );
+}
+
+/// The same output forced with `--format cli-text` decodes the same; anything else is refused.
+#[test]
+fn aws_logs_cli_text_forced() {
+    let (source, bytes) = data("filter-log-events.txt");
+    let forced = DecoderOptions {
+        format: InputFormat::CliText,
+        ..Default::default()
+    };
+    assert_eq!(
+        parse_all(&source, &bytes, forced.clone()),
+        parse_all(&source, &bytes, DecoderOptions::default())
+    );
+    assert_eq!(InputFormat::parse("cli-text"), Some(InputFormat::CliText));
+    assert!(InputFormat::NAMES.contains(&"cli-text"));
+    let (events, rejects) = split(parse_all(
+        "f",
+        format!("{GOOD}\n{{\n}}\n").as_bytes(),
+        forced,
+    ));
+    assert!(events.is_empty());
+    assert_eq!(rejects.len(), 3, "{rejects:?}");
+    assert_eq!(
+        rejects[0].error,
+        ParseError::WrongFormat {
+            expected: "aws logs --output text lines (EVENTS …)",
+            found: "JSON"
+        }
+    );
+    assert_eq!(rejects[2].position.line, 3);
+}
+
+/// `get-log-events --output text` (real awscli output): a token line, then
+/// `EVENTS ingestionTime message timestamp`; the stream comes from `--stream-name`.
+#[test]
+fn aws_get_log_events_text_output() {
+    let input = concat!(
+        "b/00000000000000000000000000000000000000000000000000000000\tf/00000000000000000000000000000000000000000000000000000001\n",
+        "EVENTS\t1796197923469\t{\"event_timestamp\": 1762583400, \"timestamp\": \"2025-11-08 06:30:00.000Z\", \"dpd_enabled\": true, \"nat_t_detected\": false, \"ike_phase1_state\": \"established\", \"ike_phase2_state\": \"established\", \"details\": \"AWS tunnel processed request (id=12) for CREATE_CHILD_SA\"}\t1762583400000\n",
+        "EVENTS\t1796197923469\t{\"event_timestamp\": 1762583401, \"dpd_enabled\": true, \"nat_t_detected\": false, \"ike_phase1_state\": \"down\", \"ike_phase2_state\": \"down\", \"details\": \"AWS tunnel DPD timed out after 3 retransmits\"}\t1762583401000\n",
+    );
+    let opts = DecoderOptions {
+        stream_name: Some("vpn-1234abcd-1.2.3.4".into()),
+        ..Default::default()
+    };
+    let (events, rejects) = split(parse_all("get", input.as_bytes(), opts.clone()));
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(
+        kinds(&events),
+        [
+            MessageKind::CreateChildSaRequestReceived,
+            MessageKind::DpdTimeout
+        ]
+    );
+    for e in &events {
+        assert_eq!(e.envelope, Envelope::CliText);
+        assert_eq!(e.parse_quality, ParseQuality::Exact);
+        assert_eq!(e.tunnel_ip(), Some("1.2.3.4"));
+        assert_eq!(e.ingest_ts, Some(1796197923469));
+    }
+    assert_eq!(events[1].position.line, 3);
+    assert_every_split_matches(input.as_bytes(), &opts);
+}
+
+/// An `EVENTS` line without the fields of either command is a reject naming the envelope, and
+/// the lines after it still decode; a record without its own time takes the event's.
+#[test]
+fn aws_logs_cli_text_bad_lines() {
+    let input = "EVENTS\tnot\tenough\n\
+                 EVENTS\t7\t1796197924606\tvpn-1234abcd-5.6.7.8\t\t1762583404000\n\
+                 EVENTS\t8\t1796197924606\tvpn-1234abcd-5.6.7.8\tAWS tunnel DPD timed out after 3 retransmits\t1762583405000\n";
+    let (events, rejects) = parse_str(input);
+    assert_eq!(rejects.len(), 2, "{rejects:?}");
+    assert!(
+        matches!(&rejects[0].error, ParseError::Envelope("aws logs text", why) if why.contains("eventId")),
+        "{:?}",
+        rejects[0].error
+    );
+    assert_eq!(rejects[0].position.line, 1);
+    assert_eq!(rejects[0].raw, b"EVENTS\tnot\tenough");
+    assert!(
+        matches!(&rejects[1].error, ParseError::Envelope(_, why) if why.contains("without a message"))
+    );
+    assert_eq!(rejects[1].position.line, 2);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].ts, 1762583405000);
+    assert_eq!(events[0].tunnel_ip(), Some("5.6.7.8"));
+    assert_eq!(kinds(&events), [MessageKind::DpdTimeout]);
+}
+
 #[test]
 fn s3_export_lines() {
     let (events, rejects) = parse_file("s3-export.txt");
@@ -339,6 +510,7 @@ fn streaming_in_small_chunks_matches_one_shot() {
         "aws-doc-bgp-example.json",
         "bgp-and-traffic.ndjson",
         "filter-log-events.json",
+        "filter-log-events.txt",
         "firehose-request.json",
         "s3-export.txt",
         "syslog-newline.log",
@@ -364,6 +536,19 @@ fn streaming_in_small_chunks_matches_one_shot() {
             decoder.decode(&pending, true, &mut |p| out.push(p));
             assert_eq!(out, whole, "{name} in chunks of {chunk}");
         }
+    }
+}
+
+/// CLI text output split at every byte, auto-detected and forced.
+#[test]
+fn aws_logs_cli_text_split_anywhere() {
+    let (_, bytes) = data("filter-log-events.txt");
+    for format in [InputFormat::Auto, InputFormat::CliText] {
+        let opts = DecoderOptions {
+            format,
+            ..Default::default()
+        };
+        assert_every_split_matches(&bytes, &opts);
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::truth::{Truth, TunnelPart};
+use super::truth::{TRUTH_FILE, Truth, TunnelPart};
 use super::{Simulation, StreamKind};
 
 /// What was written.
@@ -164,7 +164,7 @@ pub fn write_dir(
     }
     let truth = sim.truth(&parts);
     summary.incidents = truth.incidents.len() as u64;
-    let path = dir.join("truth.json");
+    let path = dir.join(TRUTH_FILE);
     let write = || -> io::Result<()> {
         let mut w = BufWriter::new(File::create(&path)?);
         serde_json::to_writer_pretty(&mut w, &truth)?;

@@ -8,8 +8,13 @@
 //! brought it back; `tunnel_state_down` is the one the `TunnelState` metric follows (IPsec for
 //! static routing, BGP for BGP routing, DESIGN §5). `until` is absent when the simulation ended
 //! first.
+//!
+//! The file is not a log: [`is_truth_file`] recognises it (its name and its `generator`), so
+//! that ingesting a simulated directory (`crate::files::expand`) passes it over.
 
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
 
 use serde::Serialize;
 use tunnelwatch_parsers::MessageKind;
@@ -18,6 +23,31 @@ use tunnelwatch_parsers::time::format_ms;
 use super::model::{Connection, FleetModel, Routing};
 use super::plan::{Injected, Plan};
 use super::{SimConfig, StreamKind};
+
+/// The name of the ground-truth file in a simulated directory.
+pub const TRUTH_FILE: &str = "truth.json";
+
+/// The `generator` the ground truth names first.
+pub const GENERATOR: &str = "tunnelwatch simulate";
+
+/// Is `path` a ground-truth file the simulator wrote: named [`TRUTH_FILE`] and opening with
+/// `{"generator": "tunnelwatch simulate"` (whitespace aside)? A log that happens to bear the name
+/// is not one. Unreadable files are not (whoever reads them next reports the error).
+pub fn is_truth_file(path: &Path) -> bool {
+    if path.file_name().is_none_or(|n| n != TRUTH_FILE) {
+        return false;
+    }
+    let mut head = Vec::with_capacity(128);
+    let read = std::fs::File::open(path).and_then(|f| f.take(128).read_to_end(&mut head));
+    if read.is_err() {
+        return false;
+    }
+    let squeeze = |bytes: &mut Vec<u8>| bytes.retain(|b| !b.is_ascii_whitespace());
+    let mut signature = format!("{{\"generator\":\"{GENERATOR}\"").into_bytes();
+    squeeze(&mut signature);
+    squeeze(&mut head);
+    head.starts_with(&signature)
+}
 
 /// A down interval as tracked while generating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +297,7 @@ impl Truth {
             .collect();
         incidents.sort_by_key(|i| (i.start_ms, i.id));
         Truth {
-            generator: "tunnelwatch simulate",
+            generator: GENERATOR,
             seed: config.seed,
             format: config.format.as_str(),
             start: format_ms(config.start_ms),

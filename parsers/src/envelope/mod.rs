@@ -4,7 +4,8 @@
 //! `[` opens a pretty-printed JSON document that runs until its brackets balance, and a syslog
 //! frame in RFC 6587 octet-counting form (`LEN <PRI>…`) runs for `LEN` bytes. Each record is then
 //! sniffed (or taken as the `--format` says): `<PRI>` → syslog, `{`/`[` → JSON (a record, CLI
-//! `events[]`, a subscription payload, a Firehose request or an array), ISO-8601 time + space →
+//! `events[]`, a subscription payload, a Firehose request or an array), `EVENTS` + tab (and the
+//! other lines of `aws logs … --output text`) → CLI text output, ISO-8601 time + space →
 //! CloudWatch export-to-S3 line, anything else → a text record. Envelope contents go through the
 //! same sniffing again, up to [`MAX_DEPTH`] levels.
 //!
@@ -12,12 +13,15 @@
 //! - Streaming: `decode` consumes only complete records and returns how far it got, so a caller
 //!   can feed a growing file chunk by chunk; at `eof` everything left is consumed.
 //! - Nothing is dropped silently: every record becomes an event or a reject (with raw bytes and
-//!   position); blank lines and subscription `CONTROL_MESSAGE`s are the only things skipped.
+//!   position); blank lines, subscription `CONTROL_MESSAGE`s and the metadata lines of CLI text
+//!   output (`SEARCHEDLOGSTREAMS`, `NEXTTOKEN`, `get-log-events` tokens) are the only things
+//!   skipped.
 //! - A bad record never stops the records after it; a truncated pretty-printed document ends
 //!   where a new one starts in column 0.
 //! - Gzip (whole input, or a Firehose record) is inflated first; positions then count bytes of
 //!   the inflated data.
 
+mod cli_text;
 mod cloudwatch;
 mod syslog;
 
@@ -48,6 +52,9 @@ pub enum InputFormat {
     Json,
     /// `aws logs filter-log-events` / `get-log-events` output.
     Cli,
+    /// `aws logs filter-log-events` / `get-log-events` `--output text` (tab-separated `EVENTS`
+    /// lines).
+    CliText,
     /// CloudWatch Logs export-to-S3 lines.
     S3,
     /// CloudWatch Logs subscription payload(s), gzip or inflated.
@@ -61,11 +68,12 @@ pub enum InputFormat {
 }
 
 impl InputFormat {
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "auto",
         "ndjson",
         "json",
         "cli",
+        "cli-text",
         "s3",
         "subscription",
         "firehose",
@@ -81,6 +89,7 @@ impl InputFormat {
             "ndjson" | "jsonl" | "json-lines" => InputFormat::Ndjson,
             "json" => InputFormat::Json,
             "cli" | "cwl" | "filter-log-events" | "get-log-events" => InputFormat::Cli,
+            "cli-text" | "cli_text" => InputFormat::CliText,
             "s3" | "s3-export" | "export" => InputFormat::S3,
             "subscription" | "cwl-subscription" => InputFormat::Subscription,
             "firehose" => InputFormat::Firehose,
@@ -254,7 +263,9 @@ impl Decoder {
             }
 
             // A pretty-printed JSON document.
-            if (trimmed == b"{" || trimmed == b"[") && self.opts.format != InputFormat::Text {
+            if (trimmed == b"{" || trimmed == b"[")
+                && !matches!(self.opts.format, InputFormat::Text | InputFormat::CliText)
+            {
                 match scan_json_document(rest, self.opts.max_record_bytes) {
                     DocumentEnd::Complete(end) => {
                         let doc = &rest[..end];
@@ -367,6 +378,21 @@ impl Decoder {
             return;
         }
         let stream = self.default_stream.clone();
+        if matches!(format, InputFormat::Auto | InputFormat::CliText) {
+            match cli_text::classify(line) {
+                cli_text::Line::Metadata => return,
+                cli_text::Line::Other if format == InputFormat::Auto => {}
+                cli_text::Line::Other => {
+                    let e = wrong("aws logs --output text lines (EVENTS …)");
+                    out(Parsed::Reject(self.reject(position, e, line, None)));
+                    return;
+                }
+                parsed => {
+                    cli_text::decode_line(self, line, parsed, stream.as_deref(), position, out);
+                    return;
+                }
+            }
+        }
         let frame = raw_frame(stream.as_deref(), position);
         if format == InputFormat::Text {
             self.text_record(line, frame, out);
