@@ -4,8 +4,10 @@
 //! same pipeline `serve` runs (one decoder per log stream, checkpoints in the WAL with their
 //! rows), then metrics are recomputed as after a file ingest.
 //!
-//! Re-running the same range adds nothing: the source's checkpoint (key: endpoint, region,
-//! group, prefix and range) says how far it got; an interrupted run resumes there.
+//! Each event is stored once whatever the ranges: re-running the same range, a later run with a
+//! later end, a nested range or a range a `serve` source read before store only the events not
+//! stored yet (the log group's coverage checkpoint, see the `cloudwatch_logs` source). The
+//! summary names the window read, and when it found nothing says how to widen it.
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -13,6 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tunnelwatch_ingest::pipeline as source_pipeline;
+use tunnelwatch_ingest::sources::cloudwatch_logs::parse_time_point;
 use tunnelwatch_ingest::sources::{SourceConfig, SourceError};
 use tunnelwatch_monitor::MonitorConfig;
 use tunnelwatch_pipeline::runner::{self as pipeline, RunSpec};
@@ -20,21 +23,33 @@ use tunnelwatch_queries::{StoreOptions, TableName};
 
 use crate::ingest_cmd::IngestArgs;
 
+/// Without `--start`, the window is this long before its end.
+const DEFAULT_WINDOW_MS: i64 = 3_600_000;
+
 pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     let now = pipeline::now_ms();
-    let end = args.end.clone().unwrap_or_else(|| now.to_string());
-    let start = args.start.clone();
+    let time = |flag: &str, value: &Option<String>, default: i64| match value {
+        None => Ok(default),
+        Some(v) => parse_time_point(v).map_err(|e| format!("--{flag}: {e}")),
+    };
+    let window = time("end", &args.end, now).and_then(|end| {
+        time("start", &args.start, end - DEFAULT_WINDOW_MS).map(|start| (start, end))
+    });
+    let (start, end) = match window {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("tunnelwatch: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let mut sources = Vec::new();
     for group in groups {
         let mut table = serde_json::json!({
             "type": "cloudwatch_logs",
             "log_group": group,
+            "start": start,
             "end": end,
         });
-        // Without --start: an hour before the end (set below, once the end is parsed).
-        if let Some(start) = &start {
-            table["start"] = start.clone().into();
-        }
         for (k, v) in [
             ("stream_prefix", &args.stream_prefix),
             ("endpoint_url", &args.endpoint_url),
@@ -50,15 +65,6 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
                 eprintln!("tunnelwatch: cloudwatch://{group}: {e}");
                 return Ok(ExitCode::from(2));
             }
-        };
-        let config = match config {
-            SourceConfig::CloudwatchLogs(mut c) => {
-                if c.start.is_none() {
-                    c.start = c.end.map(|e| e - 3_600_000);
-                }
-                SourceConfig::CloudwatchLogs(c)
-            }
-            other => other,
         };
         match config.build(&format!("cloudwatch://{group}")) {
             Ok(s) => sources.push((format!("cloudwatch://{group}"), s)),
@@ -134,6 +140,21 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let records = c.records.load(Ordering::Relaxed);
     println!(
+        "read {} from {} to {}{}",
+        groups
+            .iter()
+            .map(|g| format!("cloudwatch://{g}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        rfc3339(start),
+        rfc3339(end),
+        if args.start.is_none() {
+            " (the hour before --end; --start reads further back)"
+        } else {
+            ""
+        }
+    );
+    println!(
         "ingested {} log group(s), {:.1} MB in {:.2} s ({:.0} records/s)",
         shared.sources.len(),
         c.bytes.load(Ordering::Relaxed) as f64 / 1e6,
@@ -158,9 +179,31 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
             m.datapoints, m.tunnels
         );
     }
+    if records == 0 && failures.is_empty() {
+        println!(
+            "no new events between {} and {}{}. To read another window give --start and --end \
+             (RFC 3339 or epoch ms), e.g. --start {} for the last 7 days; events already stored \
+             are not stored again.",
+            rfc3339(start),
+            rfc3339(end),
+            if args.stream_prefix.is_some() {
+                " in the streams with that prefix"
+            } else {
+                ""
+            },
+            rfc3339(end - 7 * 24 * DEFAULT_WINDOW_MS),
+        );
+    }
     Ok(if failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Epoch ms as RFC 3339 UTC, to the second.
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
 }

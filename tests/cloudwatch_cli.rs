@@ -1,7 +1,9 @@
 //! End to end against a real CloudWatch Logs API (`moto_server` on 127.0.0.1, started here):
-//! `tunnelwatch ingest cloudwatch://GROUP` loads a range once (a second run adds nothing), and
-//! `tunnelwatch serve` with a `cloudwatch_logs` source follows the group across a restart —
-//! every event exactly once. Without moto_server the tests print why and pass, unless
+//! `tunnelwatch ingest cloudwatch://GROUP` loads a range once (a second run adds nothing), later,
+//! nested and prefixed ranges store only what is not stored yet, a run without `--start` says
+//! which window it read and how to widen it, and `tunnelwatch serve` with a `cloudwatch_logs`
+//! source follows the group across a restart, after which a one-shot pull over the same range
+//! adds nothing — every event exactly once. Without moto_server the tests print why and pass, unless
 //! `CI=true`, where they fail.
 //!
 //! The test talks to moto with the plain JSON protocol (`X-Amz-Target: Logs_20140328.*`), so
@@ -239,6 +241,83 @@ fn one_shot_ingest_reads_a_range_once() {
     assert!(stderr.contains("/aws/vpn/nope"), "{stderr}");
 }
 
+/// Runs `tunnelwatch ingest --data DATA cloudwatch://GROUP` against moto with `extra` flags;
+/// returns its stdout.
+fn pull(m: &Moto, data: &Path, extra: &[&str]) -> String {
+    let endpoint = format!("http://{}", m.addr);
+    let group = format!("cloudwatch://{GROUP}");
+    let mut args = vec![
+        "ingest",
+        "--data",
+        data.to_str().unwrap(),
+        &group,
+        "--endpoint-url",
+        &endpoint,
+        "--region",
+        "us-east-1",
+    ];
+    args.extend_from_slice(extra);
+    let out = tunnelwatch(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The case and its relatives: a backfill of 2,400 events, then the same command after
+/// 600 more arrived (a cron job with a later end), an event arriving late inside the range
+/// already read, a nested range and a prefixed one: every event is stored exactly once. Before
+/// the log group's coverage existed the second pull stored 5,400 rows.
+#[test]
+fn pulls_over_overlapping_and_nested_ranges_store_each_event_once() {
+    let Some(m) = moto() else { return };
+    setup(&m);
+    let base = now_ms() - 3 * 3_600_000;
+    put(&m, 0..2400, base);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    // Without --start: the last hour, which holds nothing; the summary says so and how to widen.
+    let out = pull(&m, &data, &[]);
+    assert_eq!(census(&data), (0, 0), "{out}");
+    assert!(
+        out.contains("the hour before --end") && out.contains("no new events between"),
+        "{out}"
+    );
+    assert!(out.contains("--start"), "{out}");
+
+    let start = (base - 1000).to_string();
+    let out = pull(&m, &data, &["--start", &start]);
+    assert_eq!(census(&data), (2400, 2400), "{out}");
+    assert!(!out.contains("no new events"), "{out}");
+
+    // 600 more, and the same command again (its end is now later).
+    put(&m, 2400..3000, base);
+    let out = pull(&m, &data, &["--start", &start]);
+    assert_eq!(census(&data), (3000, 3000), "second pull: {out}");
+
+    // A late event: its timestamp lies inside the range read, it reached CloudWatch after.
+    let late_ts = base + 1_500_500;
+    put(&m, 5000..5001, late_ts - 5_000_000);
+    // A nested range picks it up, and only it.
+    let (from, to) = ((base + 600_000).to_string(), (base + 1_800_000).to_string());
+    let out = pull(&m, &data, &["--start", &from, "--end", &to]);
+    assert_eq!(census(&data), (3001, 3001), "nested pull: {out}");
+    // A prefixed pull over everything, and the full range once more: nothing new.
+    let out = pull(
+        &m,
+        &data,
+        &["--start", &start, "--stream-prefix", STREAMS[1]],
+    );
+    assert_eq!(census(&data), (3001, 3001), "prefixed pull: {out}");
+    let out = pull(&m, &data, &["--start", &start]);
+    assert_eq!(census(&data), (3001, 3001), "last pull: {out}");
+    assert!(out.contains("no new events"), "{out}");
+}
+
 #[test]
 fn serve_follows_a_log_group_across_a_restart() {
     let Some(m) = moto() else { return };
@@ -303,4 +382,11 @@ poll_interval = "300ms"
     wait_rows(&served.http, 31);
     assert!(terminate(&mut served.child).success());
     assert_eq!(census(&data), (31, 31));
+
+    // A one-shot pull over the range serve read (and beyond) stores nothing again; one new event
+    // is stored.
+    put(&m, 200..201, base);
+    let start = (base - 3_600_000).to_string();
+    let out = pull(&m, &data, &["--start", &start]);
+    assert_eq!(census(&data), (32, 32), "{out}");
 }

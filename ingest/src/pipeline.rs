@@ -62,9 +62,10 @@ pub struct Delivery {
     /// The stream ends after these bytes: its decoder is flushed (an incomplete last record
     /// becomes a reject) and dropped.
     pub end: bool,
-    /// Stored with the rows of these bytes. The pipeline lowers `offset` by the bytes its
-    /// decoder still holds (an incomplete record), so the checkpoint never skips a record.
-    pub checkpoint: Option<Checkpoint>,
+    /// Stored with the rows of these bytes (several, with different keys, when one source keeps
+    /// more than one). The pipeline lowers each `offset` by the bytes its decoder still holds (an
+    /// incomplete record), so a checkpoint never skips a record.
+    pub checkpoints: Vec<Checkpoint>,
     pub ack: Option<Ack>,
     /// Wall-clock epoch ms of receipt (the `rejects.ts` of records that fail to parse).
     pub received_ms: i64,
@@ -78,7 +79,7 @@ impl Delivery {
             stream,
             bytes,
             end: false,
-            checkpoint: None,
+            checkpoints: Vec::new(),
             ack: None,
             received_ms: now_ms(),
             permit: None,
@@ -92,7 +93,7 @@ impl Delivery {
     }
 
     pub fn with_checkpoint(mut self, c: Checkpoint) -> Delivery {
-        self.checkpoint = Some(c);
+        self.checkpoints.push(c);
         self
     }
 

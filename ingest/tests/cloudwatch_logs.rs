@@ -10,7 +10,8 @@
 //! checkpoints, including an event arriving late (older than the checkpoint, inside the lookback)
 //! and with pagination; the tunnel comes from the log stream name; `stream_prefix` and the
 //! `start`..`end` range select events and the finite form returns on its own (and a rerun of the
-//! same range adds nothing); a missing log group is an error naming it in the finite form and a
+//! same range adds nothing); a long-running source and finite pulls over overlapping, nested and
+//! prefixed ranges share the log group's coverage, so each event is handed on once; a missing log group is an error naming it in the finite form and a
 //! counted, retried failure in the long-running form; an unreachable endpoint is retried with
 //! backoff until shutdown.
 mod common;
@@ -497,4 +498,123 @@ async fn unreachable_endpoint_is_retried_until_shutdown() {
     assert!(!run.is_finished());
     stop(trigger, run).await.unwrap();
     assert!(c.events().is_empty());
+}
+
+/// The log group's coverage checkpoint of the collector.
+fn coverage(c: &common::Collector, endpoint: &str, group: &str) -> serde_json::Value {
+    let key = format!("cloudwatch-coverage:{endpoint}:{REGION}:{group}");
+    c.checkpoints()
+        .get(&key)
+        .unwrap_or_else(|| panic!("no {key} in {:?}", c.checkpoints().keys()))
+        .state
+        .clone()
+}
+
+/// A long-running source, then finite pulls over overlapping, nested and prefixed ranges, then
+/// the long-running source again: each event is handed on exactly once, late ones included, and
+/// the group's coverage stays a few claims (events older than the visibility margin are claimed,
+/// not listed by id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_over_overlapping_ranges_share_the_log_groups_coverage() {
+    let Some(moto) = moto().await else { return };
+    let admin = admin(&moto.endpoint);
+    let group = "/aws/vpn/coverage";
+    create(&admin, group, &[TUNNEL_A, TUNNEL_B]).await;
+    let t0 = now_ms() - 20 * 60_000;
+    let at =
+        |offsets: &[i64]| activity_records(&offsets.iter().map(|o| t0 + o).collect::<Vec<_>>());
+    let a1 = at(&[0, 60_000, 120_000]);
+    let b1 = at(&[30_000, 90_000]);
+    put(&admin, group, TUNNEL_A, &a1).await;
+    put(&admin, group, TUNNEL_B, &b1).await;
+    // Past the visibility margin, so that reads claim these events rather than list them.
+    let settle = Duration::from_millis(2_500);
+    tokio::time::sleep(settle).await;
+    let base = serde_json::json!({
+        "log_group": group,
+        "endpoint_url": moto.endpoint,
+        "region": REGION,
+        "poll_interval": "100ms",
+        "visibility_margin": "1s",
+    });
+    let with = |extra: serde_json::Value| {
+        let mut j = base.clone();
+        j.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        source_config(j)
+    };
+    let c = common::Collector::start(1 << 20);
+    let finite = |config: cloudwatch_logs::Config| {
+        let c = c.clone();
+        async move {
+            let (cx, _trigger) = c.context("once", "cloudwatch_logs");
+            tokio::time::timeout(WAIT, spawn(&config, cx))
+                .await
+                .expect("the finite form returns")
+                .unwrap()
+                .unwrap();
+            drain(&c).await;
+        }
+    };
+
+    // The long-running source reads the first five, then stops.
+    let live = with(serde_json::json!({ "start": t0 - 60_000 }));
+    let (cx, trigger) = c.context("cw", "cloudwatch_logs");
+    let run = spawn(&live, cx);
+    assert!(c.wait_for(WAIT, |s| s.events.len() >= 5).await);
+    stop(trigger, run).await.unwrap();
+    drain(&c).await;
+
+    // While it is stopped: a late event inside the range read and a new one.
+    let a2 = at(&[45_000]);
+    let b2 = at(&[150_000]);
+    put(&admin, group, TUNNEL_A, &a2).await;
+    put(&admin, group, TUNNEL_B, &b2).await;
+    tokio::time::sleep(settle).await;
+    // A one-shot over everything takes just those two.
+    finite(with(
+        serde_json::json!({ "start": t0 - 60_000, "end": t0 + 200_000 }),
+    ))
+    .await;
+    assert_eq!(c.events().len(), 7);
+    // Nested and prefixed ranges: nothing.
+    finite(with(
+        serde_json::json!({ "start": t0 + 10_000, "end": t0 + 100_000 }),
+    ))
+    .await;
+    finite(with(serde_json::json!({
+        "start": t0 - 60_000, "end": t0 + 300_000, "stream_prefix": TUNNEL_A
+    })))
+    .await;
+    assert_eq!(c.events().len(), 7);
+
+    // The long-running source again: nothing old twice, a new event once.
+    let (cx, trigger) = c.context("cw", "cloudwatch_logs");
+    let run = spawn(&live, cx);
+    let sentinel = at(&[180_000]);
+    put(&admin, group, TUNNEL_A, &sentinel).await;
+    assert!(c.wait_for(WAIT, |s| s.events.len() >= 8).await);
+    // A few more polls.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop(trigger, run).await.unwrap();
+    drain(&c).await;
+
+    let want = expected(
+        group,
+        &[
+            (TUNNEL_A, &a1),
+            (TUNNEL_B, &b1),
+            (TUNNEL_A, &a2),
+            (TUNNEL_B, &b2),
+            (TUNNEL_A, &sentinel),
+        ],
+    );
+    assert_eq!(collected(&c), want);
+    let cov = coverage(&c, &moto.endpoint, group);
+    let claims = cov["claims"].as_array().unwrap();
+    let ids = cov["ids"].as_object().unwrap();
+    assert!(claims.len() <= 4, "{cov:#}");
+    // Only the sentinel may still be listed (it reached CloudWatch just before a read).
+    assert!(ids.len() <= 1, "{cov:#}");
 }

@@ -321,8 +321,8 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
                 if d.end {
                     streams.remove(&d.stream.id);
                 }
-                let has_checkpoint = d.checkpoint.is_some();
-                if let Some(cp) = d.checkpoint.take() {
+                let has_checkpoint = !d.checkpoints.is_empty();
+                for cp in std::mem::take(&mut d.checkpoints) {
                     job.marks.push(SourceMark {
                         source_key: cp.key,
                         offset: cp.offset.saturating_sub(held),

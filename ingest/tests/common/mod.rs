@@ -128,7 +128,7 @@ async fn run(mut input: Input, state: Arc<Mutex<Collected>>) {
                 Err(r) => s.rejects.push(r),
             }
         }
-        if let Some(mut c) = d.checkpoint.take() {
+        for mut c in std::mem::take(&mut d.checkpoints) {
             c.offset = c.offset.saturating_sub(held);
             s.checkpoints.insert(c.key.clone(), c);
         }

@@ -27,6 +27,8 @@ pub struct LogEvent {
     pub stream: String,
     /// Event time, epoch ms.
     pub ts: i64,
+    /// When CloudWatch received it (`ingestionTime`), epoch ms.
+    pub ingestion: i64,
     /// CloudWatch's `eventId` (unique within the log group).
     pub id: String,
     pub message: String,
@@ -148,6 +150,7 @@ mod tests {
         LogEvent {
             stream: stream.into(),
             ts,
+            ingestion: ts,
             id: id.into(),
             message: format!("{stream} {ts}"),
         }

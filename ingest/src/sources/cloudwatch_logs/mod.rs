@@ -17,13 +17,19 @@
 //! every CloudWatch event is a whole message, so nothing is held between polls.
 //!
 //! Invariants:
-//! - One checkpoint per poll that handed something on, attached to the poll's LAST delivery:
-//!   `offset` = newest event time (ms), `state` = the cursor (newest time + ids inside the
-//!   lookback window). Key: `cloudwatch:<endpoint_url|aws>:<region>:<group>[:<stream_prefix>]`,
-//!   and for the finite form `…@<start_ms>..<end_ms>` (each one-shot range resumes on its own;
-//!   rerunning the same range after a crash continues it, a different range starts afresh).
-//!   The checkpoint covers the whole poll, so it relies on the pipeline making a source's
-//!   deliveries durable in the order they were sent.
+//! - Each event of the group is stored once, across pulls: before handing events on, a poll
+//!   drops those the group's [`coverage`] says are stored (by this source before, by a one-shot
+//!   `ingest cloudwatch://` over an overlapping range, by a `serve` source that ran before), then
+//!   records its own claim. The coverage travels as checkpoint
+//!   `cloudwatch-coverage:<endpoint_url|aws>:<region>:<group>` on every delivery (as far as that
+//!   delivery goes); one source per log group and endpoint keeps it (two would each overwrite the
+//!   other's, which can only make later pulls store some events again, never skip one).
+//! - The cursor checkpoint, on the poll's LAST delivery: `offset` = newest event time (ms),
+//!   `state` = the cursor (newest time + ids inside the lookback window). Key:
+//!   `cloudwatch:<endpoint_url|aws>:<region>:<group>[:<stream_prefix>]`, and for the finite form
+//!   `…@<start_ms>..<end_ms>` (rerunning the same range after a crash continues it).
+//!   Checkpoints rely on the pipeline making a source's deliveries durable in the order they
+//!   were sent.
 //! - On shutdown it stops between pages and polls; what a poll already fetched is either handed
 //!   on in full (with its checkpoint) or, if shutdown came mid-fetch, dropped unsent (re-read on
 //!   restart): nothing is lost, nothing repeated.
@@ -40,6 +46,7 @@
 //! `start` range reads it all at once); moto ignores `logStreamNamePrefix`, so the prefix is also
 //! applied to the returned events.
 
+pub mod coverage;
 pub mod cursor;
 
 use std::collections::BTreeMap;
@@ -61,6 +68,7 @@ use tunnelwatch_parsers::{DecoderOptions, InputFormat};
 use crate::pipeline::{Delivery, SourceContext, Stream, now_ms};
 use crate::sources::parse_format;
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError, duration_str};
+use coverage::{Coverage, Poll, coverage_key};
 use cursor::{Cursor, LogEvent};
 
 /// Largest delivery handed on for one log stream; a poll's events of one stream are split there.
@@ -123,6 +131,15 @@ pub struct Config {
         deserialize_with = "duration_str::deserialize"
     )]
     pub lookback: Duration,
+    /// How long an event may take, after reaching CloudWatch (its `ingestionTime`), to show in
+    /// `FilterLogEvents`, plus how far this host's clock may be off AWS's. A read claims every
+    /// event ingested this long before it started; events ingested later are remembered by id.
+    /// Default `"1m"`; at most half the `lookback`.
+    #[serde(
+        default = "default_visibility_margin",
+        deserialize_with = "duration_str::deserialize"
+    )]
+    pub visibility_margin: Duration,
     /// Events per `FilterLogEvents` page, 1–10000. Default 10000.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
@@ -139,6 +156,9 @@ fn default_poll_interval() -> Duration {
 }
 fn default_lookback() -> Duration {
     Duration::from_secs(300)
+}
+fn default_visibility_margin() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_page_size() -> u32 {
     MAX_PAGE_SIZE
@@ -182,6 +202,14 @@ impl BuildSource for Config {
         }
         if self.poll_interval.is_zero() {
             return Err(err("poll_interval must be more than 0".into()));
+        }
+        // Below twice the margin a re-reading source could claim nothing lasting about the
+        // range it gives up (see `coverage`).
+        if self.lookback < self.visibility_margin * 2 {
+            return Err(err(format!(
+                "lookback ({:?}) must be at least twice visibility_margin ({:?})",
+                self.lookback, self.visibility_margin
+            )));
         }
         if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
             return Err(err(format!(
@@ -304,6 +332,23 @@ impl CloudWatchLogsSource {
                 Cursor::from_newest(c.offset as i64)
             }),
         };
+        let endpoint = self
+            .config
+            .endpoint_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'));
+        let coverage_key = coverage_key(endpoint, &region, &group);
+        let mut coverage = match cx.checkpoints.get(&coverage_key) {
+            None => Coverage::default(),
+            Some(c) => Coverage::from_checkpoint(c).unwrap_or_else(|e| {
+                cx.stats.errors.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "cloudwatch_logs source `{}`: {e}; events other pulls stored may be stored again",
+                    cx.name
+                );
+                Coverage::default()
+            }),
+        };
         let lookback_ms = self.config.lookback.as_millis() as i64;
         let initial_start = match (self.range, self.config.start) {
             (Some((s, _)), _) | (None, Some(s)) => s,
@@ -317,12 +362,24 @@ impl CloudWatchLogsSource {
                 Ok(None) => return Ok(()),
                 Ok(Some(events)) => {
                     backoff.reset();
+                    let last = self.range.is_some_and(|(_, end)| poll_started > end);
+                    let poll = Poll {
+                        owner: &key,
+                        prefix: self.config.stream_prefix.as_deref(),
+                        start: start_ms,
+                        end: self.range.map_or(i64::MAX, |(_, e)| e),
+                        read_at: poll_started,
+                        lookback: lookback_ms,
+                        margin: self.config.visibility_margin.as_millis() as i64,
+                    };
                     let fresh = cursor.admit(events, lookback_ms);
-                    if !fresh.is_empty() {
-                        self.deliver(&cx, &key, fresh, &mut cursor, lookback_ms)
-                            .await?;
-                    }
-                    if self.range.is_some_and(|(_, end)| poll_started > end) {
+                    let keys = Keys {
+                        cursor: &key,
+                        coverage: &coverage_key,
+                    };
+                    self.deliver(&cx, keys, &poll, fresh, last, (&mut cursor, &mut coverage))
+                        .await?;
+                    if last {
                         return Ok(());
                     }
                     None
@@ -433,6 +490,7 @@ impl CloudWatchLogsSource {
                 }
                 let message = e.message().unwrap_or_default();
                 let ts = e.timestamp().or(e.ingestion_time()).unwrap_or(start_ms);
+                let ingestion = e.ingestion_time().unwrap_or(ts);
                 let id = match e.event_id() {
                     Some(id) => id.to_owned(),
                     None => format!("{stream}:{ts}:{:08x}", crc32fast::hash(message.as_bytes())),
@@ -440,6 +498,7 @@ impl CloudWatchLogsSource {
                 events.push(LogEvent {
                     stream: stream.to_owned(),
                     ts,
+                    ingestion,
                     id,
                     message: message.to_owned(),
                 });
@@ -453,52 +512,100 @@ impl CloudWatchLogsSource {
         }
     }
 
-    /// Hands on one poll's new events, the checkpoint riding on the last delivery, then advances
-    /// the cursor.
+    /// Hands on one poll's events that are not stored yet, then advances the cursor and the
+    /// coverage. Every delivery carries the coverage as far as it goes (a claim in progress, up
+    /// to its last event); the last one carries the poll's cursor and its full coverage. A
+    /// finite pull's `last` poll makes its claim permanent (and stores that even when it handed
+    /// nothing on, if an earlier poll of the same pull had stored the claim as its own).
     async fn deliver(
         &self,
         cx: &SourceContext,
-        key: &str,
-        events: Vec<LogEvent>,
-        cursor: &mut Cursor,
-        lookback_ms: i64,
+        keys: Keys<'_>,
+        poll: &Poll<'_>,
+        admitted: Vec<LogEvent>,
+        last: bool,
+        (cursor, coverage): (&mut Cursor, &mut Coverage),
     ) -> Result<(), SourceError> {
+        let lookback_ms = poll.lookback;
         let mut next = cursor.clone();
-        next.record(&events, lookback_ms);
-        let mut checkpoint = next.to_checkpoint(key);
-        let chunks = frame(&events, CHUNK_BYTES);
-        let last = chunks.len().saturating_sub(1);
+        next.record(&admitted, lookback_ms);
+        let handed: Vec<LogEvent> = admitted
+            .into_iter()
+            .filter(|e| !coverage.covers(e))
+            .collect();
+        // A pull resumed after a crash still owns its claim: its end makes the claim permanent.
+        let unfinished = last && coverage.owns(poll.owner);
+        let mut covered = coverage.clone();
+        covered.record(poll, &handed);
+        if last {
+            covered.finish(poll.owner);
+        }
+        let chunks = frame(&handed, CHUNK_BYTES);
+        if chunks.is_empty() && !unfinished {
+            *cursor = next;
+            *coverage = covered;
+            return Ok(());
+        }
         let group = &self.config.log_group;
-        let mut streams: BTreeMap<&str, Arc<Stream>> = BTreeMap::new();
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            let stream = streams
-                .entry(chunk.stream)
+        let mut streams: BTreeMap<String, Arc<Stream>> = BTreeMap::new();
+        let mut stream_of = |name: &str| -> Arc<Stream> {
+            streams
+                .entry(name.to_owned())
                 .or_insert_with(|| {
                     Arc::new(Stream {
-                        id: format!("{}:cloudwatch:{group}/{}", cx.name, chunk.stream),
-                        source: format!("cloudwatch://{group}/{}", chunk.stream),
+                        id: format!("{}:cloudwatch:{group}/{name}", cx.name),
+                        source: format!("cloudwatch://{group}/{name}"),
                         options: DecoderOptions {
                             format: self.format,
-                            stream_name: Some(chunk.stream.to_owned()),
+                            stream_name: Some(name.to_owned()),
                             ..Default::default()
                         },
                     })
                 })
-                .clone();
-            let mut d = Delivery::new(stream, chunk.bytes);
+                .clone()
+        };
+        let final_checkpoints = |d: Delivery| {
+            let d = d.with_checkpoint(covered.to_checkpoint(keys.coverage));
+            match next.to_checkpoint(keys.cursor) {
+                Some(c) => d.with_checkpoint(c),
+                None => d,
+            }
+        };
+        if chunks.is_empty() {
+            // Nothing new, but a finished pull's claim to store: an empty delivery carries it.
+            let d = Delivery::new(stream_of(""), Vec::new()).end();
+            cx.out.send(final_checkpoints(d)).await?;
+        }
+        let n = chunks.len();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let mut d = Delivery::new(stream_of(chunk.stream), chunk.bytes);
             if chunk.ends_stream {
                 d = d.end();
             }
-            if i == last
-                && let Some(c) = checkpoint.take()
-            {
-                d = d.with_checkpoint(c);
-            }
+            d = if i + 1 == n {
+                final_checkpoints(d)
+            } else {
+                let (stream, ts, id) = chunk.last;
+                let upto = (stream.to_owned(), ts, id.to_owned());
+                d.with_checkpoint(
+                    coverage
+                        .in_progress(poll, upto)
+                        .to_checkpoint(keys.coverage),
+                )
+            };
             cx.out.send(d).await?;
         }
         *cursor = next;
+        *coverage = covered;
         Ok(())
     }
+}
+
+/// The checkpoint keys of a source: its cursor's and its log group's coverage.
+#[derive(Clone, Copy)]
+struct Keys<'a> {
+    cursor: &'a str,
+    coverage: &'a str,
 }
 
 /// A slice of one log stream's messages of a poll, framed one per line.
@@ -508,6 +615,8 @@ struct Chunk<'a> {
     bytes: Vec<u8>,
     /// The stream's last chunk of this poll.
     ends_stream: bool,
+    /// The last event in it, as (stream, timestamp, id): hand-on order.
+    last: (&'a str, i64, &'a str),
 }
 
 /// Groups sorted events by log stream (streams in name order, events in the given order) into
@@ -521,6 +630,7 @@ fn frame(events: &[LogEvent], max_bytes: usize) -> Vec<Chunk<'_>> {
     let mut chunks = Vec::new();
     for (stream, events) in by_stream {
         let mut bytes = Vec::new();
+        let mut last = (stream, 0, "");
         for e in events {
             let message = e.message.trim_end_matches(['\n', '\r']);
             if !bytes.is_empty() && bytes.len() + message.len() + 1 > max_bytes {
@@ -528,15 +638,18 @@ fn frame(events: &[LogEvent], max_bytes: usize) -> Vec<Chunk<'_>> {
                     stream,
                     bytes: std::mem::take(&mut bytes),
                     ends_stream: false,
+                    last,
                 });
             }
             bytes.extend_from_slice(message.as_bytes());
             bytes.push(b'\n');
+            last = (stream, e.ts, e.id.as_str());
         }
         chunks.push(Chunk {
             stream,
             bytes,
             ends_stream: true,
+            last,
         });
     }
     chunks
@@ -738,6 +851,7 @@ mod tests {
         LogEvent {
             stream: stream.into(),
             ts,
+            ingestion: ts,
             id: format!("{stream}{ts}"),
             message: message.into(),
         }
@@ -760,15 +874,16 @@ mod tests {
                     c.stream,
                     String::from_utf8(c.bytes.clone()).unwrap(),
                     c.ends_stream,
+                    c.last,
                 )
             })
             .collect();
         assert_eq!(
             got,
             [
-                ("a", "a2\na4\n".to_owned(), false),
-                ("a", "a5\n".to_owned(), true),
-                ("b", "b1\nb3\n".to_owned(), true),
+                ("a", "a2\na4\n".to_owned(), false, ("a", 4, "a4")),
+                ("a", "a5\n".to_owned(), true, ("a", 5, "a5")),
+                ("b", "b1\nb3\n".to_owned(), true, ("b", 3, "b3")),
             ]
         );
         // A message larger than the chunk size travels alone, whole.
