@@ -385,6 +385,8 @@ fn evaluate_once(alarm: &CompiledAlarm, instance: &mut Instance, t: i64) -> Opti
     let n = alarm.n as usize;
     let m = alarm.m as usize;
     let minimum = |count: usize| (n > 1).then_some((count, old_state.as_str(), new_state.as_str()));
+    let recent: Vec<ReasonPoint> = points.iter().flatten().copied().collect();
+    let recent_is_empty = recent.is_empty();
     let mut reason = match new_state {
         AlarmState::Alarm | AlarmState::Ok => {
             let alarm_side = new_state == AlarmState::Alarm;
@@ -405,6 +407,7 @@ fn evaluate_once(alarm: &CompiledAlarm, instance: &mut Instance, t: i64) -> Opti
                 filled_counted: if filled_on_side { filled.len() } else { 0 },
                 filled_other: if filled_on_side { 0 } else { filled.len() },
                 filled_breaching: decision.filled_breaching,
+                no_real: recent_is_empty,
                 evaluation_periods: alarm.n,
                 comparison_phrase: phrase,
                 threshold: def.threshold,
@@ -419,7 +422,6 @@ fn evaluate_once(alarm: &CompiledAlarm, instance: &mut Instance, t: i64) -> Opti
             def.recovery_periods
         ));
     }
-    let recent: Vec<ReasonPoint> = points.iter().flatten().copied().collect();
     let data = reason_data(&ReasonDataInput {
         query_ms: t,
         start_ms: range_start,

@@ -113,6 +113,8 @@ pub(crate) struct ThresholdCrossing<'a> {
     pub filled_other: usize,
     /// Whether filled datapoints are breaching.
     pub filled_breaching: bool,
+    /// Whether the range held no real datapoint at all.
+    pub no_real: bool,
     pub evaluation_periods: u32,
     /// "less than" etc., with "not " in front for OK.
     pub comparison_phrase: String,
@@ -126,7 +128,7 @@ pub(crate) struct ThresholdCrossing<'a> {
 pub(crate) fn threshold_crossed(c: &ThresholdCrossing<'_>) -> String {
     let total_filled = c.filled_counted + c.filled_other;
     let mut s = String::from("Threshold Crossed: ");
-    if c.points.is_empty() && total_filled > 0 {
+    if c.no_real && total_filled > 0 {
         let n = c.evaluation_periods as usize;
         s.push_str(&format!(
             "no datapoints were received for {n} {} and {}",
@@ -135,13 +137,18 @@ pub(crate) fn threshold_crossed(c: &ThresholdCrossing<'_>) -> String {
         ));
     } else {
         let k = c.points.len() + c.filled_counted;
+        // The real datapoints on the new state's side, if any ("[...] ").
+        let list = if c.points.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", point_list(c.points))
+        };
         if c.evaluation_periods == 1 && total_filled == 0 {
-            s.push_str(&format!("{k} datapoint {} was", point_list(c.points)));
+            s.push_str(&format!("{k} datapoint {list}was"));
         } else {
             s.push_str(&format!(
-                "{k} out of the last {} datapoints {} {}",
+                "{k} out of the last {} datapoints {list}{}",
                 c.evaluation_periods,
-                point_list(c.points),
                 plural(k, "was", "were")
             ));
         }
