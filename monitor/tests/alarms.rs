@@ -288,6 +288,43 @@ fn comparison_operators() {
     }
 }
 
+#[test]
+fn period_statistics_from_minute_datapoints() {
+    // One 300 s period from two minutes: 30 of 30 known seconds up, then 60 seconds down.
+    let minutes = [
+        Datapoint {
+            sample_count: 30.0,
+            sum: 30.0,
+            minimum: 1.0,
+            maximum: 1.0,
+            ..tunnel_minute(VPN, DOWN_IP, at(1, 0), 60.0)
+        },
+        tunnel_minute(VPN, DOWN_IP, at(1, 1), 0.0),
+    ];
+    for (statistic, value) in [
+        ("Average", 30.0 / 90.0),
+        ("Sum", 30.0),
+        ("Minimum", 0.0),
+        ("Maximum", 1.0),
+        ("SampleCount", 90.0),
+    ] {
+        let def = with(json!({
+            "statistic": statistic, "evaluation_periods": 1,
+            "comparison": "GreaterThanOrEqualToThreshold", "threshold": -1.0,
+        }));
+        let t = run(vec![def], &minutes, at(1, 5));
+        assert_eq!(t.len(), 1, "{statistic}");
+        let data: Value = serde_json::from_str(&t[0].reason_data).unwrap();
+        assert_eq!(data["statistic"], statistic);
+        assert_eq!(
+            data["evaluatedDatapoints"][0],
+            json!({"timestamp": "2026-02-12T01:00:00.000+0000", "sampleCount": 90.0,
+                   "value": value}),
+            "{statistic}"
+        );
+    }
+}
+
 fn base_definition() -> Value {
     json!({
         "name": "A1",

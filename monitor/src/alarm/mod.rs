@@ -20,6 +20,39 @@
 //! epoch-aligned boundaries (CloudWatch evaluates every minute over a sliding window); the
 //! evaluation range is N + 2 periods (CloudWatch documents only the N = 3 → 5 example);
 //! `recovery_periods` adds flap damping when leaving ALARM (default 1 = CloudWatch).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, AlarmState};
+//! use tunnelwatch_monitor::{Datapoint, MetricName};
+//!
+//! let a1: AlarmDefinition = serde_json::from_str(r#"{
+//!     "name": "A1", "metric": "TunnelState",
+//!     "dimensions": {"VpnId": "*", "TunnelIpAddress": "*"},
+//!     "statistic": "Average", "period": 300, "evaluation_periods": 3,
+//!     "comparison": "LessThanThreshold", "threshold": 1.0,
+//!     "treat_missing_data": "breaching"
+//! }"#).unwrap();
+//! let mut alarms = AlarmEvaluator::new([a1]).unwrap();
+//! for minute in 0..15 {
+//!     alarms.push(&Datapoint {
+//!         ts: minute * 60_000,
+//!         metric: MetricName::TunnelState,
+//!         vpn_id: Arc::from("vpn-1"),
+//!         tunnel_ip: Some(Arc::from("192.0.2.1")),
+//!         concentrator_id: None,
+//!         sample_count: 60.0,
+//!         sum: 0.0, // down the whole minute
+//!         minimum: 0.0,
+//!         maximum: 0.0,
+//!     });
+//! }
+//! let transitions = alarms.evaluate(15 * 60_000);
+//! assert_eq!(transitions.len(), 1);
+//! assert_eq!(transitions[0].new_state, AlarmState::Alarm);
+//! assert_eq!(transitions[0].ts, 5 * 60_000); // one real breaching period + two filled
+//! assert_eq!(alarms.state("A1/vpn-1/192.0.2.1"), Some(AlarmState::Alarm));
+//! ```
 
 mod definition;
 mod evaluate;
