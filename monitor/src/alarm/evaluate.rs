@@ -22,6 +22,14 @@
 //! This reproduces every row of the two documented tables (3 of 3 and 2 of 3, range 5) and the
 //! documented `- - - - X` case (3 of 3, INSUFFICIENT_DATA / current state).
 //!
+//! Readings where the page is not explicit: the premature-alarm rule measures the oldest
+//! breaching datapoint's age over the whole evaluation range (the page says "during the
+//! Evaluation Periods" once and "during the evaluation range" once); so `X - - - -` (3 of 3,
+//! `missing`) is ALARM, which is also how the alarm keeps re-evaluating "the last set of data
+//! points" after a metric stops. The `- - - - X` → INSUFFICIENT_DATA row comes from the
+//! earlier edition of the first table (the current one says only "does not go immediately
+//! into ALARM state").
+//!
 //! Limits: CloudWatch does not document the size of the evaluation range beyond the example
 //! (N = 3, range 5); [`evaluation_range`] uses N + 2.
 

@@ -203,6 +203,8 @@ type InstanceKey = (usize, Arc<str>, Option<Arc<str>>);
 pub struct AlarmEvaluator {
     alarms: Vec<CompiledAlarm>,
     instances: HashMap<InstanceKey, Instance>,
+    /// Instance id → key, for [`AlarmEvaluator::state`].
+    by_id: HashMap<Arc<str>, InstanceKey>,
 }
 
 impl AlarmEvaluator {
@@ -220,6 +222,7 @@ impl AlarmEvaluator {
         Ok(AlarmEvaluator {
             alarms,
             instances: HashMap::new(),
+            by_id: HashMap::new(),
         })
     }
 
@@ -238,13 +241,15 @@ impl AlarmEvaluator {
             }
             let start = alarm.period_start(d.ts);
             let key: InstanceKey = (idx, d.vpn_id.clone(), d.tunnel_ip.clone());
-            let instance = self.instances.entry(key).or_insert_with(|| {
-                let id = match &d.tunnel_ip {
+            let by_id = &mut self.by_id;
+            let instance = self.instances.entry(key.clone()).or_insert_with(|| {
+                let id: Arc<str> = Arc::from(match &d.tunnel_ip {
                     Some(ip) => format!("{}/{}/{}", alarm.name, d.vpn_id, ip),
                     None => format!("{}/{}", alarm.name, d.vpn_id),
-                };
+                });
+                by_id.insert(id.clone(), key);
                 Instance {
-                    id: Arc::from(id),
+                    id,
                     vpn_id: d.vpn_id.clone(),
                     tunnel_ip: d.tunnel_ip.clone(),
                     periods: BTreeMap::new(),
@@ -322,10 +327,8 @@ impl AlarmEvaluator {
 
     /// The current state of one instance, by id.
     pub fn state(&self, instance_id: &str) -> Option<AlarmState> {
-        self.instances
-            .values()
-            .find(|i| &*i.id == instance_id)
-            .map(|i| i.state)
+        let key = self.by_id.get(instance_id)?;
+        self.instances.get(key).map(|i| i.state)
     }
 }
 
