@@ -19,9 +19,12 @@
 //!   included"); one older than every future range is dropped.
 //! - A per-connection alarm (dimension `VpnId` only) takes connection-level datapoints
 //!   (`tunnel_ip` None), a per-tunnel alarm tunnel-level ones.
-//! - `recovery_periods` = K: an instance in ALARM leaves it only after K consecutive
-//!   evaluations whose outcome is not ALARM (OK or INSUFFICIENT_DATA; an `ignore` "keep the
-//!   state" outcome breaks the run), to the latest outcome. K = 1 is CloudWatch.
+//! - `recovery_periods` = K: an instance in ALARM goes to OK only when CloudWatch's rule says OK
+//!   and the K newest periods were all not breaching (a real datapoint on the OK side, or a
+//!   missing one under `notBreaching`), counted as each period completes. So one good period
+//!   inside an outage never ends the alarm, whatever M of N is. K = 1 is CloudWatch. Leaving
+//!   ALARM for INSUFFICIENT_DATA is not damped. A datapoint arriving after its period was
+//!   evaluated does not change the count.
 //!
 //! Limits: CloudWatch evaluates every minute over a sliding window; this evaluator evaluates
 //! once per period at aligned boundaries (for a 60 s period the two are the same). Memory per
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use crate::alarm::AlarmState;
 use crate::alarm::definition::{
     AlarmConfigError, AlarmDefinition, DIMENSION_TUNNEL_IP, DIMENSION_VPN_ID, DIMENSION_WILDCARD,
-    Statistic,
+    Statistic, TreatMissingData,
 };
 use crate::alarm::evaluate::{RangeOutcome, decide, evaluation_range};
 use crate::alarm::reason::{
@@ -190,8 +193,8 @@ struct Instance {
     periods: BTreeMap<i64, PeriodAggregate>,
     next_eval_ms: i64,
     state: AlarmState,
-    /// Consecutive evaluations that would have left ALARM.
-    leaving_run: u32,
+    /// Consecutive newest periods, as evaluated, that were not breaching.
+    clear_run: u32,
     since: Option<i64>,
     reason: String,
 }
@@ -255,7 +258,7 @@ impl AlarmEvaluator {
                     periods: BTreeMap::new(),
                     next_eval_ms: start + alarm.period_ms,
                     state: AlarmState::InsufficientData,
-                    leaving_run: 0,
+                    clear_run: 0,
                     since: None,
                     reason: String::new(),
                 }
@@ -352,6 +355,16 @@ fn evaluate_once(alarm: &CompiledAlarm, instance: &mut Instance, t: i64) -> Opti
         .map(|p| p.map(|p| def.comparison.breaches(p.value, def.threshold)))
         .collect();
     let decision = decide(&slots, alarm.m, alarm.n, def.treat_missing_data);
+    let newest_clear = match slots.last() {
+        Some(Some(breaching)) => !breaching,
+        Some(None) => def.treat_missing_data == TreatMissingData::NotBreaching,
+        None => false,
+    };
+    instance.clear_run = if newest_clear {
+        instance.clear_run.saturating_add(1)
+    } else {
+        0
+    };
     let target = match decision.outcome {
         RangeOutcome::Alarm => Some(AlarmState::Alarm),
         RangeOutcome::Ok => Some(AlarmState::Ok),
@@ -360,19 +373,13 @@ fn evaluate_once(alarm: &CompiledAlarm, instance: &mut Instance, t: i64) -> Opti
     };
     let new_state = match target {
         Some(s) if s != instance.state => s,
-        _ => {
-            instance.leaving_run = 0;
-            return None;
-        }
+        _ => return None,
     };
-    if instance.state == AlarmState::Alarm {
-        instance.leaving_run += 1;
-        if instance.leaving_run < def.recovery_periods {
-            return None;
-        }
+    let recovering = instance.state == AlarmState::Alarm && new_state == AlarmState::Ok;
+    if recovering && instance.clear_run < def.recovery_periods {
+        return None;
     }
-    let damped = instance.state == AlarmState::Alarm && def.recovery_periods > 1;
-    instance.leaving_run = 0;
+    let damped = recovering && def.recovery_periods > 1;
 
     let evaluated: Vec<ReasonPoint> = decision
         .evaluated
@@ -421,7 +428,7 @@ fn evaluate_once(alarm: &CompiledAlarm, instance: &mut Instance, t: i64) -> Opti
     };
     if damped {
         reason.push_str(&format!(
-            " Left ALARM after {} consecutive evaluations (recovery_periods).",
+            " Left ALARM after {} consecutive periods not breaching (recovery_periods).",
             def.recovery_periods
         ));
     }
