@@ -2,7 +2,8 @@
 //! the CloudWatch `AWS/VPN` metric datapoints (TunnelState, TunnelDataIn/Out,
 //! ConcentratorBandwidthUsage) and tunnelwatch's derived per-tunnel metrics (IKE phase up,
 //! BGP session established, BGP flaps, rekeys, DPD timeouts, route denials), at 1-minute
-//! resolution. Alarms, Health rules and diagnosis are to come.
+//! resolution; CloudWatch-style alarms over those datapoints ([`alarm`]). Health rules and
+//! diagnosis are to come.
 //!
 //! Must not: talk HTTP, know about exposition formats (`tunnelwatch-exporters`) or about the
 //! store (`tunnelwatch-queries`): callers hand it [`Observation`]s and take [`Datapoint`]s.
@@ -34,6 +35,7 @@
 //! assert_eq!(up, [1.0, 1.0, 1.0]);
 //! ```
 
+pub mod alarm;
 mod datapoint;
 mod engine;
 mod error;
