@@ -1,6 +1,7 @@
 //! `tunnelwatch.toml`: what `serve` runs — the data directory, the HTTP listen address,
 //! retention, the pipeline's in-flight budget, the sources (`[sources.NAME]`, `type = "…"`, as in
-//! Vector) and the connection inventory (`[[connections]]`).
+//! Vector), the connection inventory (`[[connections]]`) and the alarms (`[[alarms]]`, plus the
+//! alarms of a `preset` shipped in the repository's `presets/` and built into the binary).
 //!
 //! Every error names the file and the line (and column) it comes from: TOML syntax and unknown
 //! or mistyped fields from the TOML parser's spans, source build errors (a bad address, a missing
@@ -14,7 +15,26 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tunnelwatch_ingest::sources::{Source, SourceConfig};
+use tunnelwatch_monitor::alarm::AlarmDefinition;
 use tunnelwatch_monitor::{MonitorConfig, Routing};
+
+/// The alarm presets `preset = "NAME"` can name: (name, the preset file's text).
+const PRESETS: [(&str, &str); 1] = [("aws-vpn", include_str!("../presets/aws-vpn.toml"))];
+
+/// A preset file: alarms only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetFile {
+    #[serde(default)]
+    alarms: Vec<AlarmDefinition>,
+}
+
+/// The alarms of preset `name`, or `None` if there is no such preset.
+pub fn preset_alarms(name: &str) -> Option<Vec<AlarmDefinition>> {
+    let (_, text) = PRESETS.iter().find(|(n, _)| *n == name)?;
+    let file: PresetFile = toml::from_str(text).expect("the built-in presets parse (tested)");
+    Some(file.alarms)
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +54,12 @@ pub struct Config {
     pub sources: BTreeMap<String, toml::Spanned<SourceConfig>>,
     #[serde(default)]
     pub connections: Vec<toml::Spanned<Connection>>,
+    /// Alarms to switch on from a built-in preset (`"aws-vpn"`: the AWS example alarms).
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// Alarm definitions (CloudWatch semantics; see docs/alarms.md).
+    #[serde(default)]
+    pub alarms: Vec<toml::Spanned<AlarmDefinition>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +144,8 @@ pub struct Loaded {
     pub sync: tunnelwatch_queries::Sync,
     pub sources: Vec<(String, Box<dyn Source>)>,
     pub monitor: MonitorConfig,
+    /// The preset's alarms, then the file's own, validated.
+    pub alarms: Vec<AlarmDefinition>,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -130,6 +158,25 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Reads, validates and builds everything `serve` needs; collects every error it can find.
 pub fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    load_for(path, Needs::Sources)
+}
+
+#[cfg(test)]
+pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
+    parse_for(path, text, Needs::Sources)
+}
+
+/// What a command needs of a config file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// `serve`: at least one source.
+    Sources,
+    /// `alarms test`: the alarms; sources are checked if present but may be absent.
+    Alarms,
+}
+
+/// Like [`load`], for a command with other needs.
+pub fn load_for(path: &Path, needs: Needs) -> Result<Loaded, Vec<ConfigError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![ConfigError {
             path: path.to_owned(),
@@ -138,10 +185,10 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
             message: format!("cannot read: {e}"),
         }]
     })?;
-    parse(path, &text)
+    parse_for(path, &text, needs)
 }
 
-pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
+pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<ConfigError>> {
     let at = |span: Option<std::ops::Range<usize>>, message: String| {
         let (line, column) = match span {
             Some(s) => {
@@ -215,7 +262,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
             None
         }
     };
-    if config.sources.is_empty() {
+    if config.sources.is_empty() && needs == Needs::Sources {
         errors.push(at(
             None,
             "no sources: add at least one [sources.NAME] table (see tunnelwatch.example.toml)"
@@ -256,10 +303,39 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, Vec<ConfigError>> {
             concentrators.insert(conn.vpn_id.clone(), Arc::<str>::from(id.as_str()));
         }
     }
+    let mut alarms = Vec::new();
+    if let Some(name) = &config.preset {
+        match preset_alarms(name) {
+            Some(preset) => alarms.extend(preset),
+            None => errors.push(at(
+                key_span("preset"),
+                format!(
+                    "preset: `{name}` is not a preset (known: {})",
+                    PRESETS.map(|(n, _)| n).join(", ")
+                ),
+            )),
+        }
+    }
+    for a in &config.alarms {
+        let def = a.get_ref();
+        if let Err(e) = def.validate() {
+            errors.push(at(Some(a.span()), format!("alarms: {e}")));
+        } else if alarms.iter().any(|d: &AlarmDefinition| d.name == def.name) {
+            errors.push(at(
+                Some(a.span()),
+                format!(
+                    "alarms: `{}` is defined twice (a preset's alarm names are taken)",
+                    def.name
+                ),
+            ));
+        }
+        alarms.push(def.clone());
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Loaded {
+        alarms,
         listen: listen.expect("checked"),
         budget_bytes: budget_bytes.expect("checked"),
         sync: sync.expect("checked"),
@@ -335,6 +411,21 @@ mod tests {
         assert!(e[0].starts_with("t.toml:"), "{e:?}");
         let e = errors("");
         assert!(e[0].contains("no sources"), "{e:?}");
+    }
+
+    #[test]
+    fn presets_parse_and_validate() {
+        for (name, _) in PRESETS {
+            let alarms = preset_alarms(name).unwrap();
+            assert!(!alarms.is_empty(), "{name}");
+            for a in &alarms {
+                a.validate()
+                    .unwrap_or_else(|e| panic!("{name}: {}: {e}", a.name));
+            }
+            tunnelwatch_monitor::alarm::AlarmEvaluator::new(alarms).unwrap();
+        }
+        assert_eq!(preset_alarms("aws-vpn").unwrap().len(), 5);
+        assert!(preset_alarms("nope").is_none());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use tunnelwatch_pipeline::runner::{self as pipeline, RunSpec};
 use tunnelwatch_queries::{StoreOptions, TableName};
 
 use crate::ingest_cmd::IngestArgs;
+use crate::output::rfc3339;
 
 /// Without `--start`, the window is this long before its end.
 const DEFAULT_WINDOW_MS: i64 = 3_600_000;
@@ -199,11 +200,4 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-/// Epoch ms as RFC 3339 UTC, to the second.
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| ms.to_string())
 }

@@ -1,6 +1,7 @@
 //! The `tunnelwatch` command line: parses arguments and wires the library crates together.
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or bad input (DESIGN §7).
 
+mod alarms_cmd;
 mod config;
 mod demo_cmd;
 mod http;
@@ -52,6 +53,9 @@ enum Command {
     Metrics(metrics_cmd::MetricsArgs),
     /// Export stored data: `export openmetrics` writes the datapoints for Prometheus backfill.
     Export(metrics_cmd::ExportArgs),
+    /// Alarms: `alarms test` evaluates alarm definitions over stored metrics and prints what
+    /// they would have done.
+    Alarms(alarms_cmd::AlarmsArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate_cmd::run(args),
         Command::Metrics(args) => metrics_cmd::run(args),
         Command::Export(args) => metrics_cmd::run_export(args),
+        Command::Alarms(args) => alarms_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -77,3 +77,10 @@ pub fn render(output: Output, result: &QueryResult) -> Result<Vec<u8>, ArrowErro
     }
     Ok(out)
 }
+
+/// Epoch ms as RFC 3339 UTC to the second (`2026-12-02T01:15:00Z`), for summaries.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}

@@ -20,6 +20,8 @@ pub enum PipelineError {
     Panicked(&'static str),
     #[error("{0}")]
     Input(#[from] tunnelwatch_ingest::files::InputError),
+    #[error("{0}")]
+    AlarmConfig(#[from] tunnelwatch_monitor::alarm::AlarmConfigError),
 }
 
 impl PipelineError {

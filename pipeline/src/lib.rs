@@ -10,12 +10,14 @@
 //!   source ledger.
 //! - [`metrics`]: recomputing the `metrics` table from stored events, and reading the stored
 //!   datapoints back for export.
+//! - [`alarms`]: the `alarms test` preview, alarm definitions evaluated over stored metrics.
 //!
 //! Sync/async boundary: everything here is synchronous (plain threads). Sources are async
 //! tasks the caller spawns on its runtime ([`runner::spawn_sources`]); the decode thread waits
 //! for deliveries in its own current-thread runtime; [`metrics`] pulls DataFusion batches with
 //! `block_on` from plain code. Nothing here blocks inside async code.
 
+pub mod alarms;
 pub mod error;
 pub mod file_ingest;
 pub mod metrics;

@@ -1,0 +1,67 @@
+//! `alarms test`: evaluates alarm definitions over the stored `metrics` table and returns the
+//! state transitions they would have produced, sending nothing (the preview of what an alarm
+//! would have done on last week's data).
+//!
+//! Owns: reading the stored datapoints (one pass, any order: the evaluator keeps each
+//! instance's periods) and choosing how far to evaluate. Evaluation stops at the end of the
+//! last stored minute (or `until`, if earlier): past the data every period would be missing, and
+//! `treat_missing_data = "breaching"` would raise alarms the data never showed.
+//!
+//! Limits: every instance's periods inside the window are held in memory until the end (about
+//! one aggregate per period per instance).
+
+use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, InstanceStatus, Transition};
+use tunnelwatch_queries::Snapshot;
+
+use crate::error::PipelineError;
+use crate::metrics::stored_datapoints;
+
+/// What the alarms would have done.
+#[derive(Debug)]
+pub struct Preview {
+    /// Every transition, in time order.
+    pub transitions: Vec<Transition>,
+    /// Each instance's state at `evaluated_until`.
+    pub instances: Vec<InstanceStatus>,
+    /// Stored datapoints read in the window.
+    pub datapoints: u64,
+    /// The first and last stored minute read (epoch ms), if any.
+    pub data_range: Option<(i64, i64)>,
+    /// The time evaluation ran up to (epoch ms).
+    pub evaluated_until: Option<i64>,
+}
+
+/// Evaluates `alarms` over the datapoints stored in `since..until`.
+pub fn preview(
+    snapshot: &Snapshot,
+    alarms: Vec<AlarmDefinition>,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<Preview, PipelineError> {
+    let mut evaluator = AlarmEvaluator::new(alarms)?;
+    let mut datapoints = 0u64;
+    let mut range: Option<(i64, i64)> = None;
+    for batch in stored_datapoints(snapshot, since, until)? {
+        for p in batch? {
+            datapoints += 1;
+            range = Some(range.map_or((p.ts, p.ts), |(a, b)| (a.min(p.ts), b.max(p.ts))));
+            evaluator.push(&p);
+        }
+    }
+    let evaluated_until = range.map(|(_, last)| {
+        let end = last + 60_000;
+        until.map_or(end, |u| u.min(end))
+    });
+    let mut transitions = match evaluated_until {
+        Some(t) => evaluator.evaluate(t),
+        None => Vec::new(),
+    };
+    transitions.sort_by(|a, b| (a.ts, &a.instance_id).cmp(&(b.ts, &b.instance_id)));
+    Ok(Preview {
+        transitions,
+        instances: evaluator.instances(),
+        datapoints,
+        data_range: range,
+        evaluated_until,
+    })
+}

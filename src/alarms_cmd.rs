@@ -1,0 +1,163 @@
+//! `tunnelwatch alarms test --data DIR --config FILE [--preset NAME] [--since T] [--until T]
+//! [--output table|json]`: the alarms of a config file (and/or a preset) evaluated over the
+//! stored `metrics` table, printed as the timeline of state transitions they would have
+//! produced. Sends nothing. The evaluation is `tunnelwatch_pipeline::alarms`; this is the
+//! command line and the printing.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand, ValueEnum};
+use tunnelwatch_pipeline::alarms;
+use tunnelwatch_queries::Snapshot;
+
+use crate::config::{self, Needs};
+use crate::metrics_cmd::parse_time;
+use crate::output::rfc3339;
+
+#[derive(Args)]
+pub struct AlarmsArgs {
+    #[command(subcommand)]
+    command: AlarmsCommand,
+}
+
+#[derive(Subcommand)]
+enum AlarmsCommand {
+    /// Evaluate alarms over stored metrics and print the transitions they would have
+    /// produced (nothing is sent).
+    Test {
+        /// Data directory.
+        #[arg(long, default_value = "./tunnelwatch-data")]
+        data: PathBuf,
+        /// Config file with `[[alarms]]` (and/or `preset = "…"`); sources are not needed.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A built-in alarm preset to evaluate (`aws-vpn`), alone or beside the config's.
+        #[arg(long)]
+        preset: Option<String>,
+        /// First minute to read (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long, value_parser = parse_time, value_name = "T")]
+        since: Option<i64>,
+        /// Read minutes before this time.
+        #[arg(long, value_parser = parse_time, value_name = "T")]
+        until: Option<i64>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
+    let AlarmsCommand::Test {
+        data,
+        config,
+        preset,
+        since,
+        until,
+        output,
+    } = args.command;
+    let mut definitions = Vec::new();
+    if let Some(path) = &config {
+        match config::load_for(path, Needs::Alarms) {
+            Ok(loaded) => definitions.extend(loaded.alarms),
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    if let Some(name) = &preset {
+        match config::preset_alarms(name) {
+            Some(p) => definitions.extend(p),
+            None => {
+                eprintln!("tunnelwatch: --preset: `{name}` is not a preset (known: aws-vpn)");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    if definitions.is_empty() {
+        eprintln!(
+            "tunnelwatch: no alarms: give --config FILE with [[alarms]] or preset = \"aws-vpn\", or --preset aws-vpn"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if !data.is_dir() {
+        eprintln!("tunnelwatch: {}: no such data directory", data.display());
+        return Ok(ExitCode::from(2));
+    }
+    let snapshot = Snapshot::read(&data)?;
+    let alarm_count = definitions.len();
+    let preview = match alarms::preview(&snapshot, definitions, since, until) {
+        Ok(p) => p,
+        Err(tunnelwatch_pipeline::error::PipelineError::AlarmConfig(e)) => {
+            eprintln!("tunnelwatch: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match output {
+        Output::Json => {
+            let rows: Vec<serde_json::Value> = preview
+                .transitions
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "ts": rfc3339(t.ts),
+                        "alarm_name": &*t.alarm_name,
+                        "alarm_instance": &*t.instance_id,
+                        "vpn_id": &*t.vpn_id,
+                        "tunnel_ip": t.tunnel_ip.as_deref(),
+                        "old_state": t.old_state.as_str(),
+                        "new_state": t.new_state.as_str(),
+                        "reason": t.reason,
+                        "reason_data": serde_json::from_str::<serde_json::Value>(&t.reason_data)
+                            .unwrap_or(serde_json::Value::Null),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+        Output::Table => {
+            for t in &preview.transitions {
+                println!(
+                    "{}  {:<28} {:<17} -> {:<17} {}",
+                    rfc3339(t.ts),
+                    t.instance_id,
+                    t.old_state.as_str(),
+                    t.new_state.as_str(),
+                    t.reason
+                );
+            }
+        }
+    }
+    let alarming = preview
+        .instances
+        .iter()
+        .filter(|i| i.state.as_str() == "ALARM")
+        .count();
+    match (preview.data_range, preview.evaluated_until) {
+        (Some((first, last)), Some(until)) => eprintln!(
+            "tunnelwatch: {alarm_count} alarm(s), {} instance(s), {} datapoints from {} to {}, \
+             evaluated up to {}: {} transition(s), {alarming} instance(s) in ALARM at the end \
+             (nothing was sent)",
+            preview.instances.len(),
+            preview.datapoints,
+            rfc3339(first),
+            rfc3339(last),
+            rfc3339(until),
+            preview.transitions.len(),
+        ),
+        _ => eprintln!(
+            "tunnelwatch: no stored metrics in the window; ingest logs first (metrics are computed by ingest, or `tunnelwatch metrics rebuild`)"
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,208 @@
+//! End to end: `tunnelwatch ingest` of a scripted incident (tunnel 1.2.3.4 of vpn-1234abcd down
+//! 01:00–03:30, tunnel 5.6.7.8 up all along), then `tunnelwatch alarms test` with the `aws-vpn`
+//! preset prints exactly the transitions CloudWatch's rules give, at the right minutes; bad
+//! alarm definitions are refused with FILE:LINE:COL.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const DAY: &str = "2026-11-30";
+
+fn tunnelwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+        .args(args)
+        .output()
+        .expect("run tunnelwatch")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = tunnelwatch(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Epoch seconds of `DAY` at `h:m`.
+fn at(h: i64, m: i64) -> i64 {
+    let midnight = chrono::NaiveDate::parse_from_str(DAY, "%Y-%m-%d")
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp();
+    midnight + h * 3600 + m * 60
+}
+
+/// One tunnel activity record per minute from 00:00 to 05:00, down inside `down`.
+fn tunnel_log(path: &Path, down: Option<(i64, i64)>) {
+    let mut text = String::new();
+    for minute in 0..=300 {
+        let ts = at(0, minute);
+        let is_down = down.is_some_and(|(a, b)| ts >= a && ts < b);
+        let (state, details) = if is_down {
+            ("down", "AWS tunnel DPD timed out after 3 retransmits")
+        } else {
+            (
+                "established",
+                "AWS tunnel processed request (id=7) for CREATE_CHILD_SA",
+            )
+        };
+        text.push_str(&format!(
+            "{{\"event_timestamp\": {ts}, \"dpd_enabled\": true, \"nat_t_detected\": false, \
+             \"ike_phase1_state\": \"{state}\", \"ike_phase2_state\": \"{state}\", \
+             \"details\": \"{details}\"}}\n"
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn utc(h: i64, m: i64) -> String {
+    chrono::DateTime::from_timestamp(at(h, m), 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[test]
+fn preset_alarms_over_a_scripted_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    tunnel_log(
+        &logs.join("vpn-1234abcd-1.2.3.4.log"),
+        Some((at(1, 0), at(3, 30))),
+    );
+    tunnel_log(&logs.join("vpn-1234abcd-5.6.7.8.log"), None);
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    ok(&["ingest", "--data", d, logs.to_str().unwrap()]);
+
+    let out = tunnelwatch(&[
+        "alarms", "test", "--data", d, "--preset", "aws-vpn", "--output", "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["ts"].as_str().unwrap().to_owned(),
+                r["alarm_instance"].as_str().unwrap().to_owned(),
+                r["old_state"].as_str().unwrap().to_owned(),
+                r["new_state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let row = |t: String, i: &str, a: &str, b: &str| (t, i.to_owned(), a.to_owned(), b.to_owned());
+    let (down, up) = (
+        "vpn-tunnel-down/vpn-1234abcd/1.2.3.4",
+        "vpn-tunnel-down/vpn-1234abcd/5.6.7.8",
+    );
+    let (degraded, conn_down) = (
+        "vpn-connection-degraded/vpn-1234abcd",
+        "vpn-connection-down/vpn-1234abcd",
+    );
+    // The first evaluation, at the end of the first 5-minute period, leaves INSUFFICIENT_DATA.
+    // The down tunnel: periods 01:00, 01:05 and 01:10 are all down, so the 3-of-3 alarm fires
+    // at 01:15; the first up period is 03:30-03:35, so it is OK again at 03:35. Its connection
+    // is degraded (Minimum 0.5) from the first down period (ALARM at 01:05) to 03:35, and never
+    // fully down (the other tunnel is up: Maximum 1).
+    let want = vec![
+        row(utc(0, 5), degraded, "INSUFFICIENT_DATA", "OK"),
+        row(utc(0, 5), conn_down, "INSUFFICIENT_DATA", "OK"),
+        row(utc(0, 5), down, "INSUFFICIENT_DATA", "OK"),
+        row(utc(0, 5), up, "INSUFFICIENT_DATA", "OK"),
+        row(utc(1, 5), degraded, "OK", "ALARM"),
+        row(utc(1, 15), down, "OK", "ALARM"),
+        row(utc(3, 35), degraded, "ALARM", "OK"),
+        row(utc(3, 35), down, "ALARM", "OK"),
+    ];
+    assert_eq!(got, want, "{stderr}");
+    let alarm = rows
+        .iter()
+        .find(|r| r["alarm_instance"] == down && r["new_state"] == "ALARM")
+        .unwrap();
+    assert!(
+        alarm["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("Threshold Crossed: 3 out of the last 3 datapoints"),
+        "{alarm}"
+    );
+    assert_eq!(alarm["vpn_id"], "vpn-1234abcd");
+    assert_eq!(alarm["tunnel_ip"], "1.2.3.4");
+    assert_eq!(alarm["reason_data"]["threshold"], 1.0);
+
+    // The table output says the same in lines.
+    let table = ok(&["alarms", "test", "--data", d, "--preset", "aws-vpn"]);
+    assert_eq!(table.lines().count(), want.len(), "{table}");
+
+    // A window: only the recovery.
+    let since = utc(3, 0);
+    let out = ok(&[
+        "alarms", "test", "--data", d, "--preset", "aws-vpn", "--since", &since, "--output", "json",
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r["ts"].as_str().unwrap() >= since.as_str())
+    );
+}
+
+#[test]
+fn bad_alarm_definitions_are_refused_with_their_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tunnelwatch.toml");
+    let test_config = || {
+        tunnelwatch(&[
+            "alarms",
+            "test",
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ])
+    };
+    let cases = [
+        ("period = 90", "multiple of 60"),
+        ("metric = \"TunnelSpeed\"", "TunnelSpeed"),
+        ("datapoints_to_alarm = 5", "datapoints_to_alarm"),
+    ];
+    for (line, want) in cases {
+        let base = "name = \"x\"\nmetric = \"TunnelState\"\ndimensions = { VpnId = \"*\" }\n\
+                    statistic = \"Average\"\nperiod = 300\nevaluation_periods = 3\n\
+                    comparison = \"LessThanThreshold\"\nthreshold = 1.0\n";
+        let key = line.split(' ').next().unwrap();
+        let body: String = base
+            .lines()
+            .filter(|l| !l.starts_with(key))
+            .chain(std::iter::once(line))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(
+            &config,
+            format!("preset = \"aws-vpn\"\n\n[[alarms]]\n{body}"),
+        )
+        .unwrap();
+        let out = test_config();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{line}: {stderr}");
+        let prefix = format!("{}:3:", config.display());
+        assert!(stderr.starts_with(&prefix), "{line}: {stderr}");
+        assert!(stderr.contains(want), "{line}: {stderr}");
+    }
+    // A preset that does not exist.
+    std::fs::write(&config, "preset = \"nope\"\n").unwrap();
+    let out = test_config();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("1:") && stderr.contains("aws-vpn"),
+        "{stderr}"
+    );
+}
