@@ -84,6 +84,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         retention_days: None,
         live_since_ms: now_ms() - history - 120_000,
         guide: Box::new(|shared, addr| print_guide(&shared.description, addr, &shared.data)),
+        alarms: crate::config::preset_alarms("aws-vpn").unwrap_or_default(),
     })
 }
 
@@ -107,6 +108,8 @@ fn print_guide(description: &str, addr: SocketAddr, data: &std::path::Path) {
   Prometheus    http://{addr}/metrics
                 scrape config:  - job_name: tunnelwatch
                                   static_configs: [{{ targets: ['{addr}'] }}]
+  Alarms        the aws-vpn preset (docs/alarms.md), transitions as minutes complete:
+                curl -s http://{addr}/api/query --data-binary "SELECT ts, alarm_instance, old_state, new_state FROM alarm_history WHERE new_state <> 'OK' OR old_state = 'ALARM' ORDER BY ts DESC LIMIT 20"
   Data          {d}
                 tunnelwatch query --data {d} --saved errors-by-kind
 

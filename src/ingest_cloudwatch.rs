@@ -90,6 +90,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
         live_since_ms: now,
         retention_days: None,
         description: "ingest".into(),
+        alarms: Vec::new(),
     })
     .with_context(|| format!("opening the data directory {}", args.data.display()))?;
     let shared = run.shared.clone();

@@ -100,6 +100,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         retention_days: loaded.config.retention_days,
         live_since_ms: pipeline::now_ms() - LIVE_WINDOW_MS,
         guide: Box::new(print_serve_guide),
+        alarms: loaded.alarms,
     })
 }
 
@@ -120,6 +121,8 @@ pub struct Spec {
     pub live_since_ms: i64,
     /// Printed once the HTTP server and the network sources listen.
     pub guide: Guide,
+    /// Alarms evaluated as minutes complete; transitions go to `alarm_history`.
+    pub alarms: Vec<tunnelwatch_monitor::alarm::AlarmDefinition>,
 }
 
 pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
@@ -133,6 +136,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         live_since_ms: spec.live_since_ms,
         retention_days: spec.retention_days,
         description: spec.description.clone(),
+        alarms: spec.alarms,
     }) {
         Ok(r) => r,
         Err(e) => {

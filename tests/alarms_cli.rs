@@ -1,10 +1,14 @@
 //! End to end: `tunnelwatch ingest` of a scripted incident (tunnel 1.2.3.4 of vpn-1234abcd down
 //! 01:00–03:30, tunnel 5.6.7.8 up all along), then `tunnelwatch alarms test` with the `aws-vpn`
 //! preset prints exactly the transitions CloudWatch's rules give, at the right minutes; bad
-//! alarm definitions are refused with FILE:LINE:COL.
+//! alarm definitions are refused with FILE:LINE:COL; the demo (preset on) fires and resolves a
+//! tunnel-down alarm into `alarm_history` within its first minutes.
+
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 const DAY: &str = "2026-11-30";
 
@@ -204,5 +208,59 @@ fn bad_alarm_definitions_are_refused_with_their_position() {
     assert!(
         stderr.contains("1:") && stderr.contains("aws-vpn"),
         "{stderr}"
+    );
+}
+
+/// The demo evaluates the aws-vpn preset as minutes complete: its 6 hours of simulated history
+/// (seed 1, incidents included) put a tunnel-down ALARM and its return to OK into
+/// `alarm_history`, with the tunnel named, and `alarms test` on its data agrees.
+#[test]
+fn demo_fires_and_resolves_a_tunnel_down_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, addr) = common::start_demo(&data, &["--connections", "20", "--history", "6h"]);
+    let sql = "SELECT alarm_instance, vpn_id, tunnel_ip, old_state, new_state, reason \
+               FROM alarm_history WHERE alarm_name = 'vpn-tunnel-down' AND \
+               (new_state = 'ALARM' OR old_state = 'ALARM') ORDER BY ts";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let rows = loop {
+        let (status, body) = common::http(&addr, "POST", "/api/query", sql);
+        assert_eq!(status, 200, "{body}");
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+        let fired: Vec<&serde_json::Value> =
+            rows.iter().filter(|r| r["new_state"] == "ALARM").collect();
+        let resolved = fired.iter().any(|f| {
+            rows.iter().any(|r| {
+                r["alarm_instance"] == f["alarm_instance"]
+                    && r["old_state"] == "ALARM"
+                    && r["new_state"] == "OK"
+            })
+        });
+        if resolved {
+            break rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no tunnel-down alarm fired and resolved: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let fired = rows.iter().find(|r| r["new_state"] == "ALARM").unwrap();
+    assert!(fired["tunnel_ip"].is_string(), "{fired}");
+    assert!(
+        fired["alarm_instance"]
+            .as_str()
+            .unwrap()
+            .ends_with(fired["tunnel_ip"].as_str().unwrap()),
+        "{fired}"
+    );
+    assert!(
+        fired["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("Threshold Crossed"),
+        "{fired}"
     );
 }

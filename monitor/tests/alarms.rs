@@ -963,3 +963,30 @@ fn wildcard_fleet_matches_each_tunnel_alone() {
     );
     assert!(count(AlarmState::InsufficientData) > 50);
 }
+
+/// A tunnel that appears in the middle of the data, down for its first minutes: the periods
+/// before its first datapoint are outside the range, not "missing", so `breaching` does not
+/// fill them and its first evaluation has one breaching datapoint of the three needed.
+#[test]
+fn periods_before_a_series_begins_are_not_missing() {
+    let points = tunnel_series(DOWN_IP, at(1, 0), at(2, 0), &[(at(1, 0), at(1, 3))]);
+    let t = run(vec![a1(TreatMissingData::Breaching, 1)], &points, at(2, 0));
+    assert_eq!(
+        summary(&t),
+        [(id(DOWN_IP), at(1, 5), "INSUFFICIENT_DATA", "OK")],
+        "{t:#?}"
+    );
+    // A tunnel down from its first minute for 15 minutes does fire, once three real periods
+    // breach.
+    let points = tunnel_series(DOWN_IP, at(1, 0), at(2, 0), &[(at(1, 0), at(1, 15))]);
+    let t = run(vec![a1(TreatMissingData::Breaching, 1)], &points, at(2, 0));
+    assert_eq!(
+        summary(&t),
+        [
+            (id(DOWN_IP), at(1, 5), "INSUFFICIENT_DATA", "OK"),
+            (id(DOWN_IP), at(1, 15), "OK", "ALARM"),
+            (id(DOWN_IP), at(1, 20), "ALARM", "OK"),
+        ],
+        "{t:#?}"
+    );
+}

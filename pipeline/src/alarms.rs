@@ -7,11 +7,17 @@
 //! last stored minute (or `until`, if earlier): past the data every period would be missing, and
 //! `treat_missing_data = "breaching"` would raise alarms the data never showed.
 //!
+//! Also: [`history_rows`], transitions as `alarm_history` rows (what `serve` and `demo` store
+//! as minutes complete).
+//!
 //! Limits: every instance's periods inside the window are held in memory until the end (about
 //! one aggregate per period per instance).
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
 use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, InstanceStatus, Transition};
-use tunnelwatch_queries::Snapshot;
+use tunnelwatch_queries::{Snapshot, TableName};
 
 use crate::error::PipelineError;
 use crate::metrics::stored_datapoints;
@@ -64,4 +70,26 @@ pub fn preview(
         data_range: range,
         evaluated_until,
     })
+}
+
+/// Transitions as `alarm_history` rows.
+pub fn history_rows(transitions: &[Transition]) -> RecordBatch {
+    let text = |f: &dyn Fn(&Transition) -> Option<String>| -> ArrayRef {
+        Arc::new(transitions.iter().map(f).collect::<StringArray>())
+    };
+    let ts = TimestampMillisecondArray::from_iter_values(transitions.iter().map(|t| t.ts))
+        .with_timezone("UTC");
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(ts),
+        text(&|t| Some(t.alarm_name.to_string())),
+        text(&|t| Some(t.instance_id.to_string())),
+        text(&|t| Some(t.vpn_id.to_string())),
+        text(&|t| t.tunnel_ip.as_deref().map(str::to_owned)),
+        text(&|t| Some(t.old_state.as_str().to_owned())),
+        text(&|t| Some(t.new_state.as_str().to_owned())),
+        text(&|t| Some(t.reason.clone())),
+        text(&|t| Some(t.reason_data.clone())),
+    ];
+    RecordBatch::try_new(TableName::AlarmHistory.schema(), columns)
+        .expect("the columns follow the alarm_history schema")
 }

@@ -34,6 +34,7 @@ use tunnelwatch_ingest::pipeline::{
     self as source_pipeline, BudgetGauge, Input, Receipt, SourceStats,
 };
 use tunnelwatch_ingest::sources::{Source, SourceError};
+use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator};
 use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
 use tunnelwatch_parsers::{Decoder, Parsed};
 use tunnelwatch_queries::rows::table_of;
@@ -106,6 +107,9 @@ pub struct Shared {
     /// Records with an older event time are stored but not pushed to the monitor (it would
     /// count them late anyway).
     live_since_ms: i64,
+    /// The configured alarms, fed the monitor's completed minutes; their transitions become
+    /// `alarm_history` rows. `None` without alarms (or without live metrics).
+    pub alarms: Mutex<Option<AlarmEvaluator>>,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
@@ -137,6 +141,7 @@ impl Shared {
             monitor: Mutex::new(monitor),
             live_metrics: true,
             live_since_ms,
+            alarms: Mutex::new(None),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         })
     }
@@ -395,7 +400,33 @@ fn feed_monitor(
     }
     shared.counters.rows[TableName::Metrics as usize]
         .fetch_add(rows.len() as u64, Ordering::Relaxed);
-    vec![(TableName::Metrics, rows.finish())]
+    let mut out = vec![(TableName::Metrics, rows.finish())];
+    let transitions = {
+        let mut guard = match shared.alarms.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        match guard.as_mut() {
+            Some(evaluator) => {
+                for p in &points {
+                    evaluator.push(p);
+                }
+                // Every minute up to the newest one drained is complete.
+                let complete = points.iter().map(|p| p.ts).max().unwrap_or(0) + 60_000;
+                evaluator.evaluate(complete)
+            }
+            None => Vec::new(),
+        }
+    };
+    if !transitions.is_empty() {
+        shared.counters.rows[TableName::AlarmHistory as usize]
+            .fetch_add(transitions.len() as u64, Ordering::Relaxed);
+        out.push((
+            TableName::AlarmHistory,
+            crate::alarms::history_rows(&transitions),
+        ));
+    }
+    out
 }
 
 /// The store writer: appends what arrives (coalescing what is queued into one WAL write),
@@ -521,6 +552,8 @@ pub struct RunSpec<'a> {
     pub live_since_ms: i64,
     pub retention_days: Option<u32>,
     pub description: String,
+    /// Alarms evaluated as minutes complete (with `live_metrics`).
+    pub alarms: Vec<AlarmDefinition>,
 }
 
 /// A run whose decode and writer threads are going; the sources are the caller's to start
@@ -552,6 +585,9 @@ pub fn start_run(spec: RunSpec<'_>) -> Result<Started, PipelineError> {
         spec.live_since_ms,
     )?;
     shared.live_metrics = spec.live_metrics;
+    if spec.live_metrics && !spec.alarms.is_empty() {
+        shared.alarms = Mutex::new(Some(AlarmEvaluator::new(spec.alarms)?));
+    }
     let shared = Arc::new(shared);
     let running = start(store, input, shared.clone(), spec.retention_days)
         .map_err(|e| PipelineError::io("starting the pipeline threads", e))?;

@@ -199,6 +199,9 @@ static ALARM_HISTORY: LazyLock<SchemaRef> = LazyLock::new(|| {
     schema(vec![
         ts("ts", false),
         Field::new("alarm_name", DataType::Utf8, false),
+        text("alarm_instance"),
+        text("vpn_id"),
+        text("tunnel_ip"),
         text("old_state"),
         text("new_state"),
         text("reason"),

@@ -132,7 +132,9 @@ pub fn decide(
     let to_fill = n - real.len();
     match treat {
         TreatMissingData::Breaching => {
-            decision(alarm_if(b + to_fill >= m), real, fill(to_fill), true)
+            // A range cut at the start of its series may hold fewer missing slots than that.
+            let filled = fill(to_fill);
+            decision(alarm_if(b + filled.len() >= m), real, filled, true)
         }
         TreatMissingData::NotBreaching => decision(RangeOutcome::Ok, real, fill(to_fill), false),
         TreatMissingData::Missing | TreatMissingData::Ignore => {

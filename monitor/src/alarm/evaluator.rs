@@ -13,7 +13,9 @@
 //!   to `now`, in order, whatever else happens in the fleet: an instance's transitions depend
 //!   only on its own datapoints.
 //! - An evaluation at boundary `t` looks at the range of the R = N + 2 periods ending at `t`
-//!   and applies [`decide`](crate::alarm::decide). A datapoint that arrives after its period
+//!   and applies [`decide`](crate::alarm::decide). Periods before the instance's first
+//!   datapoint are not in any range: a new tunnel's alarm is not raised by `breaching`
+//!   periods from before the tunnel existed (CloudWatch would count them as missing). A datapoint that arrives after its period
 //!   was evaluated still counts in later evaluations whose range holds its period (CloudWatch:
 //!   "any real data points in the evaluation range, no matter when they were reported, are
 //!   included"); one older than every future range is dropped.
@@ -195,6 +197,9 @@ struct Instance {
     state: AlarmState,
     /// Consecutive newest periods, as evaluated, that were not breaching.
     clear_run: u32,
+    /// Start of the first period with a datapoint: periods before it are outside every
+    /// evaluation range (the series did not exist; they are not "missing").
+    first_period: i64,
     since: Option<i64>,
     reason: String,
 }
@@ -259,6 +264,7 @@ impl AlarmEvaluator {
                     next_eval_ms: start + alarm.period_ms,
                     state: AlarmState::InsufficientData,
                     clear_run: 0,
+                    first_period: start,
                     since: None,
                     reason: String::new(),
                 }
@@ -267,6 +273,7 @@ impl AlarmEvaluator {
             if start < instance.next_eval_ms - alarm.range as i64 * alarm.period_ms {
                 continue;
             }
+            instance.first_period = instance.first_period.min(start);
             instance
                 .periods
                 .entry(start)
@@ -338,8 +345,10 @@ impl AlarmEvaluator {
 /// One evaluation of one instance at boundary `t`.
 fn evaluate_once(alarm: &CompiledAlarm, instance: &mut Instance, t: i64) -> Option<Transition> {
     let def = &alarm.def;
-    let range_start = t - alarm.range as i64 * alarm.period_ms;
-    let points: Vec<Option<ReasonPoint>> = (0..alarm.range)
+    // The range, cut at the series' first period.
+    let range_start = (t - alarm.range as i64 * alarm.period_ms).max(instance.first_period);
+    let slots_in_range = ((t - range_start) / alarm.period_ms).max(0) as usize;
+    let points: Vec<Option<ReasonPoint>> = (0..slots_in_range)
         .map(|k| {
             let ts = range_start + k as i64 * alarm.period_ms;
             let agg = instance.periods.get(&ts)?;

@@ -48,9 +48,12 @@
 //!     });
 //! }
 //! let transitions = alarms.evaluate(15 * 60_000);
-//! assert_eq!(transitions.len(), 1);
-//! assert_eq!(transitions[0].new_state, AlarmState::Alarm);
-//! assert_eq!(transitions[0].ts, 5 * 60_000); // one real breaching period + two filled
+//! // At 00:05 one breaching period is all the series has (periods before it are not
+//! // "missing"): OK. At 00:15 three real periods breach: ALARM.
+//! assert_eq!(transitions.len(), 2);
+//! assert_eq!(transitions[0].new_state, AlarmState::Ok);
+//! assert_eq!(transitions[1].new_state, AlarmState::Alarm);
+//! assert_eq!(transitions[1].ts, 15 * 60_000);
 //! assert_eq!(alarms.state("A1/vpn-1/192.0.2.1"), Some(AlarmState::Alarm));
 //! ```
 
