@@ -1,7 +1,8 @@
 //! `tunnelwatch alarms test --data DIR --config FILE [--preset NAME] [--since T] [--until T]
-//! [--output table|json]`: the alarms of a config file (and/or a preset) evaluated over the
+//! [--output table|json|sns]`: the alarms of a config file (and/or a preset) evaluated over the
 //! stored `metrics` table, printed as the timeline of state transitions they would have
-//! produced. Sends nothing. The evaluation is `tunnelwatch_pipeline::alarms`; this is the
+//! produced (`sns`: the notifications themselves, one JSON per line, in the shape CloudWatch
+//! publishes to SNS). Sends nothing. The evaluation is `tunnelwatch_pipeline::alarms`; this is the
 //! command line and the printing.
 
 use std::path::PathBuf;
@@ -9,6 +10,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
+use tunnelwatch_exporters::alarm_message::{MessageContext, alarm_message};
+use tunnelwatch_monitor::alarm::AlarmDefinition;
 use tunnelwatch_pipeline::alarms;
 use tunnelwatch_queries::Snapshot;
 
@@ -47,10 +50,12 @@ enum AlarmsCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Table,
     Json,
+    /// The notification messages (CloudWatch's SNS JSON plus a `Tunnelwatch` key), NDJSON.
+    Sns,
 }
 
 pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
@@ -95,6 +100,10 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
     }
     let snapshot = Snapshot::read(&data)?;
     let alarm_count = definitions.len();
+    let by_name: std::collections::HashMap<String, AlarmDefinition> = definitions
+        .iter()
+        .map(|d| (d.name.clone(), d.clone()))
+        .collect();
     let preview = match alarms::preview(&snapshot, definitions, since, until) {
         Ok(p) => p,
         Err(tunnelwatch_pipeline::error::PipelineError::AlarmConfig(e)) => {
@@ -103,13 +112,34 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    // The probable cause of each ALARM: what the logs said in the alarm's evaluation range.
+    let cause = |t: &tunnelwatch_monitor::alarm::Transition| -> Result<Vec<String>> {
+        let def = &by_name[&*t.alarm_name];
+        if output == Output::Table || t.new_state.as_str() != "ALARM" {
+            return Ok(Vec::new());
+        }
+        let window = i64::from(def.period) * 1000 * (i64::from(def.evaluation_periods) + 2);
+        Ok(alarms::probable_cause(&snapshot, t, window)?)
+    };
     match output {
+        Output::Sns => {
+            for t in &preview.transitions {
+                let causes = cause(t)?;
+                let cx = MessageContext {
+                    probable_cause: &causes,
+                    ..Default::default()
+                };
+                let message = alarm_message(&by_name[&*t.alarm_name], t, &cx);
+                println!("{}", serde_json::to_string(&message)?);
+            }
+        }
         Output::Json => {
             let rows: Vec<serde_json::Value> = preview
                 .transitions
                 .iter()
                 .map(|t| {
-                    serde_json::json!({
+                    let causes = cause(t)?;
+                    Ok(serde_json::json!({
                         "ts": rfc3339(t.ts),
                         "alarm_name": &*t.alarm_name,
                         "alarm_instance": &*t.instance_id,
@@ -120,9 +150,10 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
                         "reason": t.reason,
                         "reason_data": serde_json::from_str::<serde_json::Value>(&t.reason_data)
                             .unwrap_or(serde_json::Value::Null),
-                    })
+                        "probable_cause": causes,
+                    }))
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             println!("{}", serde_json::to_string_pretty(&rows)?);
         }
         Output::Table => {

@@ -141,6 +141,39 @@ fn preset_alarms_over_a_scripted_incident() {
     assert_eq!(alarm["vpn_id"], "vpn-1234abcd");
     assert_eq!(alarm["tunnel_ip"], "1.2.3.4");
     assert_eq!(alarm["reason_data"]["threshold"], 1.0);
+    // What the logs said before it: the DPD timeouts.
+    assert_eq!(
+        alarm["probable_cause"],
+        serde_json::json!(["dpd_timeout"]),
+        "{alarm}"
+    );
+
+    // The notifications, as CloudWatch publishes them to SNS (golden file).
+    let sns = ok(&[
+        "alarms", "test", "--data", d, "--preset", "aws-vpn", "--output", "sns",
+    ]);
+    let messages: Vec<serde_json::Value> = sns
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(messages.len(), want.len());
+    let message = messages
+        .iter()
+        .find(|m| m["Tunnelwatch"]["AlarmInstance"] == down && m["NewStateValue"] == "ALARM")
+        .unwrap();
+    let golden =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/alarms/tunnel-down-alarm.json");
+    let text = serde_json::to_string_pretty(message).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &text).unwrap();
+    }
+    assert_eq!(
+        text,
+        std::fs::read_to_string(&golden).unwrap_or_default(),
+        "differs from {} (UPDATE_GOLDEN=1 rewrites it)",
+        golden.display()
+    );
 
     // The table output says the same in lines.
     let table = ok(&["alarms", "test", "--data", d, "--preset", "aws-vpn"]);

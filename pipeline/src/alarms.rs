@@ -93,3 +93,42 @@ pub fn history_rows(transitions: &[Transition]) -> RecordBatch {
     RecordBatch::try_new(TableName::AlarmHistory.schema(), columns)
         .expect("the columns follow the alarm_history schema")
 }
+
+/// The probable cause of a transition into ALARM: the error and warning message kinds of the
+/// instance's tunnel (or connection) in the `window_ms` before it, newest first (at most 3).
+pub fn probable_cause(
+    snapshot: &Snapshot,
+    t: &Transition,
+    window_ms: i64,
+) -> Result<Vec<String>, PipelineError> {
+    let quote = |s: &str| s.replace('\'', "''");
+    let mut filter = format!(
+        "vpn_id = '{}' AND severity IN ('error', 'warning') AND ts <= to_timestamp_millis({}) \
+         AND ts > to_timestamp_millis({})",
+        quote(&t.vpn_id),
+        t.ts,
+        t.ts - window_ms
+    );
+    if let Some(ip) = &t.tunnel_ip {
+        filter.push_str(&format!(" AND tunnel_ip = '{}'", quote(ip)));
+    }
+    let sql = format!(
+        "SELECT message_kind, max(ts) AS last FROM (\
+           SELECT message_kind, ts FROM tunnel_activity WHERE {filter} \
+           UNION ALL SELECT message_kind, ts FROM bgp_events WHERE {filter}) \
+         GROUP BY message_kind ORDER BY last DESC, message_kind LIMIT 3"
+    );
+    let mut batches = crate::metrics::Batches::open(snapshot, &sql)?;
+    let mut kinds = Vec::new();
+    while let Some(batch) = batches.next() {
+        let batch = batch?;
+        let column = batch.column(0);
+        let strings = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
+        let strings = strings
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8 gives a StringArray");
+        kinds.extend(strings.iter().flatten().map(str::to_owned));
+    }
+    Ok(kinds)
+}

@@ -78,13 +78,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, PipelineError> {
 }
 
 /// A query's batches, pulled one at a time from synchronous code.
-struct Batches {
+pub(crate) struct Batches {
     rt: tokio::runtime::Runtime,
     stream: SendableRecordBatchStream,
 }
 
 impl Batches {
-    fn open(snapshot: &Snapshot, sql: &str) -> Result<Batches, PipelineError> {
+    pub(crate) fn open(snapshot: &Snapshot, sql: &str) -> Result<Batches, PipelineError> {
         let rt = runtime()?;
         let stream = rt.block_on(async {
             let engine = Engine::open(snapshot, QueryOptions::default()).await?;
@@ -94,7 +94,7 @@ impl Batches {
         Ok(Batches { rt, stream })
     }
 
-    fn next(&mut self) -> Option<Result<RecordBatch, PipelineError>> {
+    pub(crate) fn next(&mut self) -> Option<Result<RecordBatch, PipelineError>> {
         self.rt
             .block_on(self.stream.next())
             .map(|b| b.map_err(|e| StoreError::from(e).into()))

@@ -68,6 +68,7 @@ pub use definition::{
 };
 pub use evaluate::{RangeDecision, RangeOutcome, decide, evaluation_range};
 pub use evaluator::{AlarmEvaluator, InstanceStatus, Transition};
+pub use reason::iso_time;
 
 /// An alarm's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

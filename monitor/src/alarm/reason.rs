@@ -71,8 +71,9 @@ pub(crate) fn reason_time(ms: i64) -> String {
     )
 }
 
-/// `yyyy-MM-ddTHH:mm:ss.SSS+0000` (the times in the reason data).
-pub(crate) fn iso_time(ms: i64) -> String {
+/// `yyyy-MM-ddTHH:mm:ss.SSS+0000`: the times in the reason data, and an SNS message's
+/// `StateChangeTime`.
+pub fn iso_time(ms: i64) -> String {
     let (y, mo, d, h, mi, s, milli) = civil(ms);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}+0000")
 }
