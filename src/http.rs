@@ -150,7 +150,11 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         Ok(m) => m.status(),
         Err(p) => p.into_inner().status(),
     };
-    match prometheus::encode_with_fleet(&pipeline_stats(&shared), &fleet) {
+    let alarms = match shared.alarms.lock() {
+        Ok(a) => a.as_ref().map(|e| e.instances()),
+        Err(p) => p.into_inner().as_ref().map(|e| e.instances()),
+    };
+    match prometheus::encode_with_alarms(&pipeline_stats(&shared), &fleet, alarms.as_deref()) {
         Ok(text) => ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }

@@ -278,8 +278,22 @@ fn demo_fires_and_resolves_a_tunnel_down_alarm() {
         );
         std::thread::sleep(Duration::from_millis(500));
     };
+    // /metrics shows every instance's state.
+    let (status, metrics) = common::http(&addr, "GET", "/metrics", "");
+    assert_eq!(status, 200);
     let _ = child.kill();
     let _ = child.wait();
+    assert!(
+        metrics.contains("# TYPE tunnelwatch_alarm_state gauge"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("tunnelwatch_alarm_state{alarm=\"vpn-tunnel-down\"")
+                && l.contains("state=\"ALARM\"")
+        ),
+        "{metrics}"
+    );
     let fired = rows.iter().find(|r| r["new_state"] == "ALARM").unwrap();
     assert!(fired["tunnel_ip"].is_string(), "{fired}");
     assert!(

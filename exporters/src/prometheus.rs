@@ -4,6 +4,9 @@
 //! tunnel and connection, TunnelDataIn/Out byte counters, ConcentratorBandwidthUsage, IKE phase
 //! and BGP session state, records per message kind, late records.
 //!
+//! With alarms configured ([`encode_with_alarms`]): `tunnelwatch_alarm_state{alarm, vpn_id,
+//! tunnel_ip, state}`, 1 for each instance's current state.
+//!
 //! Invariants: every family has help text (and a unit where the value has one) and follows the
 //! Prometheus naming conventions `promtool check metrics` applies (base units: bytes and
 //! seconds, so ConcentratorBandwidthUsage, bits per second at AWS, is exposed as
@@ -20,6 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 use tunnelwatch_monitor::FleetStatus;
+use tunnelwatch_monitor::alarm::{AlarmState, InstanceStatus};
 
 /// The content type of [`encode_pipeline`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -84,11 +88,61 @@ pub fn encode_with_fleet(
     stats: &PipelineStats,
     fleet: &FleetStatus,
 ) -> Result<String, std::fmt::Error> {
+    encode_with_alarms(stats, fleet, None)
+}
+
+/// Like [`encode_with_fleet`], plus `tunnelwatch_alarm_state` for the alarm instances when
+/// alarms are configured (`Some`, even if no instance exists yet).
+pub fn encode_with_alarms(
+    stats: &PipelineStats,
+    fleet: &FleetStatus,
+    alarms: Option<&[InstanceStatus]>,
+) -> Result<String, std::fmt::Error> {
     let mut registry = pipeline_registry(stats);
     register_fleet(&mut registry, fleet);
+    if let Some(instances) = alarms {
+        register_alarms(&mut registry, instances);
+    }
     let mut out = String::new();
     encode(&mut out, &registry)?;
     Ok(out)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlarmLabels {
+    alarm: String,
+    vpn_id: String,
+    /// Empty for a per-connection alarm.
+    tunnel_ip: String,
+    state: &'static str,
+}
+
+/// One series per instance and state, 1 for the instance's current state (the
+/// kube-state-metrics convention), so `tunnelwatch_alarm_state{state="ALARM"} == 1` lists what
+/// is firing.
+fn register_alarms(registry: &mut Registry, instances: &[InstanceStatus]) {
+    let family = Family::<AlarmLabels, FloatGauge>::default();
+    registry.register(
+        "alarm_state",
+        "Alarm instance state: 1 for its current state (OK, ALARM or INSUFFICIENT_DATA), 0 for the others",
+        family.clone(),
+    );
+    for i in instances {
+        for state in [
+            AlarmState::Ok,
+            AlarmState::Alarm,
+            AlarmState::InsufficientData,
+        ] {
+            family
+                .get_or_create(&AlarmLabels {
+                    alarm: i.alarm_name.to_string(),
+                    vpn_id: i.vpn_id.to_string(),
+                    tunnel_ip: i.tunnel_ip.as_deref().unwrap_or("").to_owned(),
+                    state: state.as_str(),
+                })
+                .set(flag(i.state == state));
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
