@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
+use tunnelwatch_exporters::notify::{Notifier, NotifierConfig};
 use tunnelwatch_ingest::sources::{Source, SourceConfig};
 use tunnelwatch_monitor::alarm::AlarmDefinition;
 use tunnelwatch_monitor::{MonitorConfig, Routing};
@@ -60,6 +61,9 @@ pub struct Config {
     /// Alarm definitions (CloudWatch semantics; see docs/alarms.md).
     #[serde(default)]
     pub alarms: Vec<toml::Spanned<AlarmDefinition>>,
+    /// Where alarm notifications go (`[notifiers.NAME] type = "file" | "command"`).
+    #[serde(default)]
+    pub notifiers: BTreeMap<String, toml::Spanned<NotifierConfig>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +150,7 @@ pub struct Loaded {
     pub monitor: MonitorConfig,
     /// The preset's alarms, then the file's own, validated.
     pub alarms: Vec<AlarmDefinition>,
+    pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -329,13 +334,40 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
                 ),
             ));
         }
+        for name in def
+            .actions
+            .alarm
+            .iter()
+            .chain(&def.actions.ok)
+            .chain(&def.actions.insufficient_data)
+        {
+            if !config.notifiers.contains_key(name) {
+                errors.push(at(
+                    Some(a.span()),
+                    format!(
+                        "alarms: `{}` names notifier `{name}`, which is not defined (add [notifiers.{name}])",
+                        def.name
+                    ),
+                ));
+            }
+        }
         alarms.push(def.clone());
+    }
+    let mut notifiers = BTreeMap::new();
+    for (name, spanned) in &config.notifiers {
+        match spanned.get_ref().build(name) {
+            Ok(n) => {
+                notifiers.insert(name.clone(), n);
+            }
+            Err(e) => errors.push(at(Some(spanned.span()), e.to_string())),
+        }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Loaded {
         alarms,
+        notifiers,
         listen: listen.expect("checked"),
         budget_bytes: budget_bytes.expect("checked"),
         sync: sync.expect("checked"),

@@ -44,6 +44,9 @@ pub struct DemoArgs {
     faults_per_day: f64,
 }
 
+/// The demo's file notifier (into its data directory).
+const DEMO_NOTIFIER: &str = "demo-file";
+
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let config = simulator::Config {
         connections: args.connections,
@@ -73,6 +76,28 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         humanize(history),
         args.speed
     );
+    // The preset, its transitions into ALARM and back to OK notified through a file notifier.
+    let notifications = data.join("notifications.ndjson");
+    let mut alarms = crate::config::preset_alarms("aws-vpn").unwrap_or_default();
+    for a in &mut alarms {
+        a.actions.alarm = vec![DEMO_NOTIFIER.to_owned()];
+        a.actions.ok = vec![DEMO_NOTIFIER.to_owned()];
+    }
+    let notifier = tunnelwatch_exporters::notify::NotifierConfig::File(
+        tunnelwatch_exporters::notify::file::Config {
+            path: notifications,
+        },
+    );
+    let mut notifiers = std::collections::BTreeMap::new();
+    match notifier.build(DEMO_NOTIFIER) {
+        Ok(n) => {
+            notifiers.insert(DEMO_NOTIFIER.to_owned(), n);
+        }
+        Err(e) => {
+            eprintln!("tunnelwatch: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     run_pipeline(Spec {
         data,
         listen: args.listen,
@@ -84,7 +109,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         retention_days: None,
         live_since_ms: now_ms() - history - 120_000,
         guide: Box::new(|shared, addr| print_guide(&shared.description, addr, &shared.data)),
-        alarms: crate::config::preset_alarms("aws-vpn").unwrap_or_default(),
+        alarms,
+        notifiers,
     })
 }
 
@@ -110,6 +136,7 @@ fn print_guide(description: &str, addr: SocketAddr, data: &std::path::Path) {
                                   static_configs: [{{ targets: ['{addr}'] }}]
   Alarms        the aws-vpn preset (docs/alarms.md), transitions as minutes complete:
                 curl -s http://{addr}/api/query --data-binary "SELECT ts, alarm_instance, old_state, new_state FROM alarm_history WHERE new_state <> 'OK' OR old_state = 'ALARM' ORDER BY ts DESC LIMIT 20"
+                notifications (CloudWatch's SNS JSON) appended to {d}/notifications.ndjson
   Data          {d}
                 tunnelwatch query --data {d} --saved errors-by-kind
 

@@ -91,6 +91,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
         retention_days: None,
         description: "ingest".into(),
         alarms: Vec::new(),
+        notifiers: Default::default(),
     })
     .with_context(|| format!("opening the data directory {}", args.data.display()))?;
     let shared = run.shared.clone();

@@ -101,6 +101,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         live_since_ms: pipeline::now_ms() - LIVE_WINDOW_MS,
         guide: Box::new(print_serve_guide),
         alarms: loaded.alarms,
+        notifiers: loaded.notifiers,
     })
 }
 
@@ -123,6 +124,9 @@ pub struct Spec {
     pub guide: Guide,
     /// Alarms evaluated as minutes complete; transitions go to `alarm_history`.
     pub alarms: Vec<tunnelwatch_monitor::alarm::AlarmDefinition>,
+    /// The notifiers the alarms' actions name (through the outbox in the data directory).
+    pub notifiers:
+        std::collections::BTreeMap<String, Box<dyn tunnelwatch_exporters::notify::Notifier>>,
 }
 
 pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
@@ -137,6 +141,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         retention_days: spec.retention_days,
         description: spec.description.clone(),
         alarms: spec.alarms,
+        notifiers: spec.notifiers,
     }) {
         Ok(r) => r,
         Err(e) => {

@@ -209,6 +209,7 @@ fn bad_alarm_definitions_are_refused_with_their_position() {
         ("period = 90", "multiple of 60"),
         ("metric = \"TunnelSpeed\"", "TunnelSpeed"),
         ("datapoints_to_alarm = 5", "datapoints_to_alarm"),
+        ("actions = { alarm = [\"pager\"] }", "notifier `pager`"),
     ];
     for (line, want) in cases {
         let base = "name = \"x\"\nmetric = \"TunnelState\"\ndimensions = { VpnId = \"*\" }\n\
@@ -281,8 +282,6 @@ fn demo_fires_and_resolves_a_tunnel_down_alarm() {
     // /metrics shows every instance's state.
     let (status, metrics) = common::http(&addr, "GET", "/metrics", "");
     assert_eq!(status, 200);
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(
         metrics.contains("# TYPE tunnelwatch_alarm_state gauge"),
         "{metrics}"
@@ -296,6 +295,50 @@ fn demo_fires_and_resolves_a_tunnel_down_alarm() {
     );
     let fired = rows.iter().find(|r| r["new_state"] == "ALARM").unwrap();
     assert!(fired["tunnel_ip"].is_string(), "{fired}");
+    // Each transition into ALARM or back to OK was notified through the outbox to the demo's
+    // file notifier, once, in CloudWatch's SNS shape (the outbox sends within a second).
+    let path = data.join("notifications.ndjson");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let messages: Vec<serde_json::Value> = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let messages: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if messages.iter().any(|m| {
+            m["Tunnelwatch"]["AlarmInstance"] == fired["alarm_instance"]
+                && m["NewStateValue"] == "ALARM"
+        }) || Instant::now() > deadline
+        {
+            break messages;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let alarm = messages
+        .iter()
+        .find(|m| {
+            m["Tunnelwatch"]["AlarmInstance"] == fired["alarm_instance"]
+                && m["NewStateValue"] == "ALARM"
+        })
+        .unwrap_or_else(|| panic!("no notification of {fired} in {messages:?}"));
+    assert_eq!(alarm["AlarmName"], "vpn-tunnel-down");
+    assert_eq!(alarm["Trigger"]["MetricName"], "TunnelState");
+    let mut keys: Vec<&str> = messages
+        .iter()
+        .map(|m| m["Tunnelwatch"]["IdempotencyKey"].as_str().unwrap())
+        .collect();
+    let n = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "a notification was written twice");
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["NewStateValue"] == "ALARM" || m["NewStateValue"] == "OK"),
+        "only ALARM and OK have actions in the demo"
+    );
     assert!(
         fired["alarm_instance"]
             .as_str()

@@ -11,6 +11,8 @@
 //! - [`metrics`]: recomputing the `metrics` table from stored events, and reading the stored
 //!   datapoints back for export.
 //! - [`alarms`]: the `alarms test` preview, alarm definitions evaluated over stored metrics.
+//! - [`outbox`]: the durable outbox of notifications (written before sent, retried until
+//!   acknowledged or expired).
 //!
 //! Sync/async boundary: everything here is synchronous (plain threads). Sources are async
 //! tasks the caller spawns on its runtime ([`runner::spawn_sources`]); the decode thread waits
@@ -21,6 +23,7 @@ pub mod alarms;
 pub mod error;
 pub mod file_ingest;
 pub mod metrics;
+pub mod outbox;
 pub mod runner;
 
 pub use error::PipelineError;

@@ -24,17 +24,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
+use tunnelwatch_exporters::alarm_message::{MessageContext, alarm_message};
+use tunnelwatch_exporters::notify::Notifier;
 use tunnelwatch_ingest::pipeline::{
     self as source_pipeline, BudgetGauge, Input, Receipt, SourceStats,
 };
 use tunnelwatch_ingest::sources::{Source, SourceError};
-use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator};
+use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, Transition};
 use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
 use tunnelwatch_parsers::{Decoder, Parsed};
 use tunnelwatch_queries::rows::table_of;
@@ -44,6 +46,7 @@ use tunnelwatch_queries::{
 };
 
 use crate::error::PipelineError;
+use crate::outbox::Outbox;
 
 /// Rows per append at most.
 const BATCH_ROWS: usize = 8192;
@@ -110,6 +113,8 @@ pub struct Shared {
     /// The configured alarms, fed the monitor's completed minutes; their transitions become
     /// `alarm_history` rows. `None` without alarms (or without live metrics).
     pub alarms: Mutex<Option<AlarmEvaluator>>,
+    /// Where transitions with actions go: the outbox and the notifiers it delivers to.
+    pub notify: Option<Notify>,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
@@ -142,6 +147,7 @@ impl Shared {
             live_metrics: true,
             live_since_ms,
             alarms: Mutex::new(None),
+            notify: None,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         })
     }
@@ -418,6 +424,9 @@ fn feed_monitor(
             None => Vec::new(),
         }
     };
+    if let Some(notify) = &shared.notify {
+        notify.enqueue(&transitions);
+    }
     if !transitions.is_empty() {
         shared.counters.rows[TableName::AlarmHistory as usize]
             .fetch_add(transitions.len() as u64, Ordering::Relaxed);
@@ -554,6 +563,45 @@ pub struct RunSpec<'a> {
     pub description: String,
     /// Alarms evaluated as minutes complete (with `live_metrics`).
     pub alarms: Vec<AlarmDefinition>,
+    /// The notifiers the alarms' `actions` name.
+    pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
+}
+
+/// Alarm notifications: definitions by name (for their actions), the outbox, the notifiers.
+pub struct Notify {
+    pub definitions: HashMap<String, AlarmDefinition>,
+    pub outbox: Outbox,
+    pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
+}
+
+/// How long a notification is retried before it is recorded as failed.
+pub const NOTIFICATION_EXPIRY_MS: i64 = 24 * 3_600_000;
+
+impl Notify {
+    /// Writes the notifications of `transitions` (one per notifier its alarm's actions name for
+    /// the new state) to the outbox.
+    fn enqueue(&self, transitions: &[Transition]) {
+        for t in transitions {
+            let Some(def) = self.definitions.get(&*t.alarm_name) else {
+                continue;
+            };
+            let names = match t.new_state.as_str() {
+                "ALARM" => &def.actions.alarm,
+                "OK" => &def.actions.ok,
+                _ => &def.actions.insufficient_data,
+            };
+            if names.is_empty() {
+                continue;
+            }
+            let message = alarm_message(def, t, &MessageContext::default());
+            let key = format!("{}@{}:{}", t.instance_id, t.ts, t.new_state.as_str());
+            for n in names {
+                if let Err(e) = self.outbox.enqueue(n, &key, message.clone(), now_ms()) {
+                    eprintln!("tunnelwatch: outbox: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// A run whose decode and writer threads are going; the sources are the caller's to start
@@ -576,6 +624,7 @@ pub fn start_run(spec: RunSpec<'_>) -> Result<Started, PipelineError> {
     }
     let checkpoints = Arc::new(checkpoints_of(&store));
     let (out, input) = source_pipeline::channel(spec.budget_bytes);
+    let data_dir = spec.data.clone();
     let mut shared = Shared::new(
         spec.data,
         spec.description,
@@ -586,6 +635,17 @@ pub fn start_run(spec: RunSpec<'_>) -> Result<Started, PipelineError> {
     )?;
     shared.live_metrics = spec.live_metrics;
     if spec.live_metrics && !spec.alarms.is_empty() {
+        if !spec.notifiers.is_empty() {
+            shared.notify = Some(Notify {
+                definitions: spec
+                    .alarms
+                    .iter()
+                    .map(|d| (d.name.clone(), d.clone()))
+                    .collect(),
+                outbox: Outbox::open(&data_dir, NOTIFICATION_EXPIRY_MS)?,
+                notifiers: spec.notifiers,
+            });
+        }
         shared.alarms = Mutex::new(Some(AlarmEvaluator::new(spec.alarms)?));
     }
     let shared = Arc::new(shared);
@@ -604,6 +664,28 @@ pub fn start_run(spec: RunSpec<'_>) -> Result<Started, PipelineError> {
 pub struct Running {
     decoder: std::thread::JoinHandle<()>,
     writer: std::thread::JoinHandle<Result<Store, StoreError>>,
+    /// The outbox sender and its stop flag (with notifiers configured).
+    outbox: Option<(std::thread::JoinHandle<()>, Arc<AtomicBool>)>,
+}
+
+/// How often the outbox sender looks for due notifications.
+const OUTBOX_EVERY: Duration = Duration::from_millis(250);
+
+/// The outbox sender: delivers what is due until `stop`, then one last round.
+fn run_outbox(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+    let Some(notify) = &shared.notify else {
+        return;
+    };
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        if let Err(e) = notify.outbox.deliver_due(now_ms(), &notify.notifiers) {
+            eprintln!("tunnelwatch: outbox: {e}");
+        }
+        if stopping {
+            return;
+        }
+        std::thread::sleep(OUTBOX_EVERY);
+    }
 }
 
 /// Starts the decode and writer threads on `input`.
@@ -620,10 +702,25 @@ pub fn start(
     let writer = std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || run_writer(store, rx, writer_shared, retention_days))?;
+    let outbox = match shared.notify {
+        Some(_) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (s, flag) = (shared.clone(), stop.clone());
+            let handle = std::thread::Builder::new()
+                .name("outbox".into())
+                .spawn(move || run_outbox(s, flag))?;
+            Some((handle, stop))
+        }
+        None => None,
+    };
     let decoder = std::thread::Builder::new()
         .name("decoder".into())
         .spawn(move || run_decoder(input, shared, tx))?;
-    Ok(Running { decoder, writer })
+    Ok(Running {
+        decoder,
+        writer,
+        outbox,
+    })
 }
 
 impl Running {
@@ -636,6 +733,12 @@ impl Running {
             .writer
             .join()
             .map_err(|_| PipelineError::Panicked("store writer"))??;
+        if let Some((handle, stop)) = self.outbox {
+            stop.store(true, Ordering::Relaxed);
+            handle
+                .join()
+                .map_err(|_| PipelineError::Panicked("outbox"))?;
+        }
         Ok(store)
     }
 }
