@@ -154,7 +154,21 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         Ok(a) => a.as_ref().map(|e| e.instances()),
         Err(p) => p.into_inner().as_ref().map(|e| e.instances()),
     };
-    match prometheus::encode_with_alarms(&pipeline_stats(&shared), &fleet, alarms.as_deref()) {
+    let outbox = shared.notify.as_ref().map(|n| {
+        let s = &n.outbox.stats;
+        prometheus::OutboxCounts {
+            pending: n.outbox.pending() as u64,
+            sent: s.sent.load(Ordering::Relaxed),
+            retries: s.retries.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+        }
+    });
+    match prometheus::encode_with_alarms(
+        &pipeline_stats(&shared),
+        &fleet,
+        alarms.as_deref(),
+        outbox,
+    ) {
         Ok(text) => ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }

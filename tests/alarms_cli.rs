@@ -286,6 +286,13 @@ fn demo_fires_and_resolves_a_tunnel_down_alarm() {
         metrics.contains("# TYPE tunnelwatch_alarm_state gauge"),
         "{metrics}"
     );
+    for family in [
+        "# TYPE tunnelwatch_notifications_pending gauge",
+        "# TYPE tunnelwatch_notifications_sent counter",
+        "# TYPE tunnelwatch_notifications_failed counter",
+    ] {
+        assert!(metrics.contains(family), "{family} in {metrics}");
+    }
     assert!(
         metrics.lines().any(
             |l| l.starts_with("tunnelwatch_alarm_state{alarm=\"vpn-tunnel-down\"")

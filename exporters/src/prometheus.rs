@@ -88,20 +88,67 @@ pub fn encode_with_fleet(
     stats: &PipelineStats,
     fleet: &FleetStatus,
 ) -> Result<String, std::fmt::Error> {
-    encode_with_alarms(stats, fleet, None)
+    encode_with_alarms(stats, fleet, None, None)
+}
+
+/// The notification outbox's counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxCounts {
+    /// Notifications written and not yet acknowledged.
+    pub pending: u64,
+    pub sent: u64,
+    pub retries: u64,
+    /// Expired or refused for good (kept in `outbox/failed/`).
+    pub failed: u64,
+}
+
+fn register_outbox(registry: &mut Registry, o: OutboxCounts) {
+    let pending: Gauge = Gauge::default();
+    pending.set(o.pending as i64);
+    registry.register(
+        "notifications_pending",
+        "Alarm notifications in the outbox, not yet acknowledged by their notifier",
+        pending,
+    );
+    for (name, help, value) in [
+        (
+            "notifications_sent",
+            "Alarm notifications delivered (acknowledged)",
+            o.sent,
+        ),
+        (
+            "notifications_retries",
+            "Failed delivery attempts that will be retried",
+            o.retries,
+        ),
+        (
+            "notifications_failed",
+            "Alarm notifications given up on (expired or refused), kept in outbox/failed",
+            o.failed,
+        ),
+    ] {
+        let c: Counter = Counter::default();
+        c.inc_by(value);
+        registry.register(name, help, c);
+    }
 }
 
 /// Like [`encode_with_fleet`], plus `tunnelwatch_alarm_state` for the alarm instances when
-/// alarms are configured (`Some`, even if no instance exists yet).
+/// alarms are configured (`Some`, even if no instance exists yet) and the outbox's
+/// `tunnelwatch_notifications_*` when notifiers are.
 pub fn encode_with_alarms(
     stats: &PipelineStats,
     fleet: &FleetStatus,
     alarms: Option<&[InstanceStatus]>,
+    outbox: Option<OutboxCounts>,
 ) -> Result<String, std::fmt::Error> {
     let mut registry = pipeline_registry(stats);
     register_fleet(&mut registry, fleet);
     if let Some(instances) = alarms {
         register_alarms(&mut registry, instances);
+    }
+    if let Some(o) = outbox {
+        register_outbox(&mut registry, o);
     }
     let mut out = String::new();
     encode(&mut out, &registry)?;
