@@ -46,28 +46,37 @@ fn moto() -> Option<Moto> {
         eprintln!("skipped: moto_server is not installed (pip install 'moto[server]')");
         return None;
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let m = Moto {
-        child,
-        addr: format!("127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&m.addr).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(100));
+    // A free port can be handed to a parallel test too (both bind port 0 and let go): if our
+    // moto_server lost the race and exited, try another port.
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let mut m = Moto {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&m.addr).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Whoever answers must be ours: give a losing moto_server time to exit.
+        std::thread::sleep(Duration::from_millis(300));
+        if m.child.try_wait().unwrap().is_none() {
+            return Some(m);
+        }
     }
-    Some(m)
+    panic!("moto_server could not get a port after 5 tries");
 }
 
 /// One CloudWatch Logs API call in the JSON protocol.
