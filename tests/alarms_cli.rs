@@ -331,6 +331,14 @@ fn demo_fires_and_resolves_a_tunnel_down_alarm() {
         })
         .unwrap_or_else(|| panic!("no notification of {fired} in {messages:?}"));
     assert_eq!(alarm["AlarmName"], "vpn-tunnel-down");
+    // Where the logs said why, the message says it too.
+    assert!(
+        messages.iter().any(|m| m["NewStateValue"] == "ALARM"
+            && m["Tunnelwatch"]["ProbableCause"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())),
+        "no ALARM notification names a probable cause: {messages:?}"
+    );
     assert_eq!(alarm["Trigger"]["MetricName"], "TunnelState");
     let mut keys: Vec<&str> = messages
         .iter()

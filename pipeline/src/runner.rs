@@ -38,7 +38,7 @@ use tunnelwatch_ingest::pipeline::{
 use tunnelwatch_ingest::sources::{Source, SourceError};
 use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, Transition};
 use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
-use tunnelwatch_parsers::{Decoder, Parsed};
+use tunnelwatch_parsers::{Decoder, Event, EventBody, MessageKind, Parsed, Severity};
 use tunnelwatch_queries::rows::table_of;
 use tunnelwatch_queries::{
     MetricRows, Recovery, RowBuilder, Snapshot, SourceMark, Store, StoreError, StoreOptions,
@@ -309,6 +309,9 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
                                 s.last_event_ms.fetch_max(e.ts, Ordering::Relaxed);
                             }
                             rows.push_event(&e);
+                            if let Some(notify) = &shared.notify {
+                                notify.note_event(&e);
+                            }
                             // Records without tunnel identity are stored but feed no tunnel.
                             if shared.live_metrics
                                 && e.ts >= shared.live_since_ms
@@ -567,17 +570,84 @@ pub struct RunSpec<'a> {
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
 }
 
-/// Alarm notifications: definitions by name (for their actions), the outbox, the notifiers.
+/// Alarm notifications: definitions by name (for their actions), the outbox, the notifiers,
+/// and each tunnel's recent error and warning message kinds (the probable cause a message
+/// names).
 pub struct Notify {
     pub definitions: HashMap<String, AlarmDefinition>,
     pub outbox: Outbox,
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
+    recent: Mutex<RecentCauses>,
 }
+
+/// (vpn_id, tunnel_ip) → its last error/warning records as (event time, kind).
+type RecentCauses = HashMap<(Arc<str>, Arc<str>), Vec<(i64, MessageKind)>>;
+
+/// How many recent error/warning records per tunnel are kept for probable causes.
+const RECENT_CAUSES: usize = 16;
 
 /// How long a notification is retried before it is recorded as failed.
 pub const NOTIFICATION_EXPIRY_MS: i64 = 24 * 3_600_000;
 
 impl Notify {
+    pub fn new(
+        definitions: HashMap<String, AlarmDefinition>,
+        outbox: Outbox,
+        notifiers: BTreeMap<String, Box<dyn Notifier>>,
+    ) -> Notify {
+        Notify {
+            definitions,
+            outbox,
+            notifiers,
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Remembers an error or warning record of a tunnel (the decode thread calls this).
+    fn note_event(&self, e: &Event) {
+        let message = match &e.body {
+            EventBody::Activity(a) => &a.message,
+            EventBody::Bgp(b) => &b.message,
+            EventBody::Traffic(_) => return,
+        };
+        if message.severity == Severity::Info {
+            return;
+        }
+        let (Some(vpn), Some(ip)) = (e.vpn_id(), e.tunnel_ip()) else {
+            return;
+        };
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let list = recent.entry((Arc::from(vpn), Arc::from(ip))).or_default();
+        list.push((e.ts, message.kind));
+        if list.len() > RECENT_CAUSES {
+            list.remove(0);
+        }
+    }
+
+    /// The error/warning kinds of the transition's tunnel (or connection) in the `window_ms`
+    /// before it, newest first, each once, at most 3.
+    fn probable_cause(&self, t: &Transition, window_ms: i64) -> Vec<String> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut hits: Vec<(i64, MessageKind)> = recent
+            .iter()
+            .filter(|((vpn, ip), _)| {
+                *vpn == t.vpn_id && t.tunnel_ip.as_ref().is_none_or(|tip| tip == ip)
+            })
+            .flat_map(|(_, list)| list.iter().copied())
+            .filter(|(ts, _)| *ts <= t.ts && *ts > t.ts - window_ms)
+            .collect();
+        hits.sort_by_key(|h| std::cmp::Reverse(h.0));
+        let mut kinds: Vec<String> = Vec::new();
+        for (_, k) in hits {
+            let k = k.as_str().to_owned();
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+        kinds.truncate(3);
+        kinds
+    }
+
     /// Writes the notifications of `transitions` (one per notifier its alarm's actions name for
     /// the new state) to the outbox.
     fn enqueue(&self, transitions: &[Transition]) {
@@ -593,7 +663,17 @@ impl Notify {
             if names.is_empty() {
                 continue;
             }
-            let message = alarm_message(def, t, &MessageContext::default());
+            let window = i64::from(def.period) * 1000 * (i64::from(def.evaluation_periods) + 2);
+            let causes = if t.new_state.as_str() == "ALARM" {
+                self.probable_cause(t, window)
+            } else {
+                Vec::new()
+            };
+            let cx = MessageContext {
+                probable_cause: &causes,
+                ..Default::default()
+            };
+            let message = alarm_message(def, t, &cx);
             let key = format!("{}@{}:{}", t.instance_id, t.ts, t.new_state.as_str());
             for n in names {
                 if let Err(e) = self.outbox.enqueue(n, &key, message.clone(), now_ms()) {
@@ -636,15 +716,14 @@ pub fn start_run(spec: RunSpec<'_>) -> Result<Started, PipelineError> {
     shared.live_metrics = spec.live_metrics;
     if spec.live_metrics && !spec.alarms.is_empty() {
         if !spec.notifiers.is_empty() {
-            shared.notify = Some(Notify {
-                definitions: spec
-                    .alarms
+            shared.notify = Some(Notify::new(
+                spec.alarms
                     .iter()
                     .map(|d| (d.name.clone(), d.clone()))
                     .collect(),
-                outbox: Outbox::open(&data_dir, NOTIFICATION_EXPIRY_MS)?,
-                notifiers: spec.notifiers,
-            });
+                Outbox::open(&data_dir, NOTIFICATION_EXPIRY_MS)?,
+                spec.notifiers,
+            ));
         }
         shared.alarms = Mutex::new(Some(AlarmEvaluator::new(spec.alarms)?));
     }
