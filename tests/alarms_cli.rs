@@ -369,3 +369,176 @@ fn demo_fires_and_resolves_a_tunnel_down_alarm() {
         "{fired}"
     );
 }
+
+/// A loopback webhook receiver that answers 503 to the first `fail` requests, then 200,
+/// recording the idempotency key of each accepted request.
+struct Receiver {
+    url: String,
+    state: std::sync::Arc<std::sync::Mutex<(u32, u32, Vec<String>)>>,
+}
+
+fn receiver(fail: u32) -> Receiver {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alarms", listener.local_addr().unwrap());
+    let state = std::sync::Arc::new(std::sync::Mutex::new((fail, 0u32, Vec::new())));
+    let s = state.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut key) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if let Some(v) = lower.strip_prefix("x-tunnelwatch-idempotency-key:") {
+                    key = line[line.len() - v.len()..].trim().to_owned();
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let status = {
+                let mut st = s.lock().unwrap();
+                st.1 += 1;
+                if st.0 > 0 {
+                    st.0 -= 1;
+                    503
+                } else {
+                    st.2.push(key);
+                    200
+                }
+            };
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    Receiver { url, state }
+}
+
+/// Alarm notifications to a webhook that is down, with `serve` SIGKILLed after the first
+/// failed attempt and started again while the receiver comes back (failing once more): every
+/// notification arrives, exactly once.
+#[test]
+fn webhook_notifications_survive_a_sigkill_and_arrive_once() {
+    // Down until after the kill.
+    let hook = receiver(u32::MAX);
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    // Recent times (serve applies the last 24 h to the live state): 2 h of minute records, the
+    // first tunnel down from minute 30 to 75.
+    let base = (chrono::Utc::now().timestamp() / 3600 - 5) * 3600;
+    for (ip, down) in [("1.2.3.4", true), ("5.6.7.8", false)] {
+        let mut text = String::new();
+        for minute in 0..=120i64 {
+            let ts = base + minute * 60;
+            let is_down = down && (30..75).contains(&minute);
+            let state = if is_down { "down" } else { "established" };
+            let details = if is_down {
+                "AWS tunnel DPD timed out after 3 retransmits"
+            } else {
+                "AWS tunnel processed request (id=7) for CREATE_CHILD_SA"
+            };
+            text.push_str(&format!(
+                "{{\"event_timestamp\": {ts}, \"ike_phase1_state\": \"{state}\", \
+                 \"ike_phase2_state\": \"{state}\", \"details\": \"{details}\"}}\n"
+            ));
+        }
+        std::fs::write(logs.join(format!("vpn-1234abcd-{ip}.log")), text).unwrap();
+    }
+    let data = dir.path().join("data");
+    let config = dir.path().join("tunnelwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data = "{}"
+
+[sources.logs]
+type = "file"
+include = ["{}/*.log"]
+glob_interval = "100ms"
+poll_interval = "50ms"
+
+[notifiers.hook]
+type = "webhook"
+url = "{}"
+hmac_secret = "s3cret"
+
+[[alarms]]
+name = "down"
+metric = "TunnelState"
+dimensions = {{ VpnId = "*", TunnelIpAddress = "*" }}
+statistic = "Average"
+period = 300
+evaluation_periods = 3
+comparison = "LessThanThreshold"
+threshold = 1.0
+treat_missing_data = "breaching"
+actions = {{ alarm = ["hook"], ok = ["hook"] }}
+"#,
+            data.display(),
+            logs.display(),
+            hook.url
+        ),
+    )
+    .unwrap();
+    let mut served = common::start_serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hook.state.lock().unwrap().1 == 0 {
+        assert!(Instant::now() < deadline, "no delivery attempt");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SIGKILL after the first failed attempt: the notifications wait in the outbox.
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    let pending = std::fs::read_dir(data.join("outbox/pending"))
+        .unwrap()
+        .count();
+    assert!(pending >= 1, "nothing pending in the outbox");
+    assert!(hook.state.lock().unwrap().2.is_empty());
+    // The receiver comes back, failing once more first.
+    hook.state.lock().unwrap().0 = 1;
+
+    let mut served = common::start_serve(&config);
+    // Down tunnel: INSUFFICIENT_DATA -> OK, OK -> ALARM, ALARM -> OK; the other: -> OK.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let accepted = hook.state.lock().unwrap().2.len();
+        if accepted >= 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delivered {accepted} of 4: {:?}",
+            hook.state.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A few more outbox rounds: nothing comes twice.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(common::terminate(&mut served.child).success());
+    let mut keys = hook.state.lock().unwrap().2.clone();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 4, "a notification arrived twice");
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("down/vpn-1234abcd/1.2.3.4@") && k.ends_with(":ALARM"))
+    );
+    assert_eq!(
+        std::fs::read_dir(data.join("outbox/pending"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

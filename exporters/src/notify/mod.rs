@@ -6,11 +6,12 @@
 //! idempotency key, synchronously, and says whether a failure is worth retrying. It keeps no
 //! queue: the durable outbox that calls it (retries, backoff, expiry) lives in the pipeline.
 //!
-//! Kinds today: `file` (append NDJSON) and `command` (run a program with the JSON on stdin).
-//! Not built yet: `webhook`, `alertmanager`, `slack`.
+//! Kinds today: `file` (append NDJSON), `command` (run a program with the JSON on stdin) and
+//! `webhook` (HTTP(S) POST, optional HMAC signature). Not built yet: `alertmanager`, `slack`.
 
 pub mod command;
 pub mod file;
+pub mod webhook;
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -48,6 +49,7 @@ pub trait Notifier: Send + Sync {
 pub enum NotifierConfig {
     File(file::Config),
     Command(command::Config),
+    Webhook(webhook::Config),
 }
 
 impl NotifierConfig {
@@ -55,6 +57,7 @@ impl NotifierConfig {
         match self {
             NotifierConfig::File(c) => c.build(name),
             NotifierConfig::Command(c) => c.build(name),
+            NotifierConfig::Webhook(c) => c.build(name),
         }
     }
 }
