@@ -7,8 +7,10 @@
 //! queue: the durable outbox that calls it (retries, backoff, expiry) lives in the pipeline.
 //!
 //! Kinds today: `file` (append NDJSON), `command` (run a program with the JSON on stdin) and
-//! `webhook` (HTTP(S) POST, optional HMAC signature). Not built yet: `alertmanager`, `slack`.
+//! `webhook` (HTTP(S) POST, optional HMAC signature) and `alertmanager` (Prometheus
+//! Alertmanager's `/api/v2/alerts`). Not built yet: `slack`.
 
+pub mod alertmanager;
 pub mod command;
 pub mod file;
 pub mod webhook;
@@ -50,6 +52,7 @@ pub enum NotifierConfig {
     File(file::Config),
     Command(command::Config),
     Webhook(webhook::Config),
+    Alertmanager(alertmanager::Config),
 }
 
 impl NotifierConfig {
@@ -58,6 +61,7 @@ impl NotifierConfig {
             NotifierConfig::File(c) => c.build(name),
             NotifierConfig::Command(c) => c.build(name),
             NotifierConfig::Webhook(c) => c.build(name),
+            NotifierConfig::Alertmanager(c) => c.build(name),
         }
     }
 }

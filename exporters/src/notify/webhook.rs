@@ -57,16 +57,6 @@ impl Config {
             name: name.to_owned(),
             message: m,
         };
-        let uri: hyper::Uri = self
-            .url
-            .parse()
-            .map_err(|e| err(format!("url `{}`: {e}", self.url)))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            return Err(err(format!(
-                "url `{}` must be http:// or https:// with a host",
-                self.url
-            )));
-        }
         for (k, v) in &self.headers {
             if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
                 || hyper::header::HeaderValue::from_str(v).is_err()
@@ -74,34 +64,98 @@ impl Config {
                 return Err(err(format!("headers: `{k}` is not a valid header")));
             }
         }
-        if self.timeout_seconds == 0 {
-            return Err(err("timeout_seconds must be more than 0".into()));
-        }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| err(format!("starting its runtime: {e}")))?;
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| err(format!("loading the system's root certificates: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(https);
+        let poster = Poster::new(&self.url, self.timeout_seconds).map_err(err)?;
         Ok(Box::new(WebhookNotifier {
             config: self.clone(),
-            uri,
-            runtime,
-            client,
+            poster,
         }))
     }
 }
 
 struct WebhookNotifier {
     config: Config,
+    poster: Poster,
+}
+
+/// An HTTP(S) client on its own current-thread runtime, for plain (non-async) callers.
+pub(crate) struct Poster {
+    url: String,
     uri: hyper::Uri,
+    timeout: Duration,
     runtime: tokio::runtime::Runtime,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Poster {
+    /// A client for `url` (http or https with a host); `Err` says why not.
+    pub(crate) fn new(url: &str, timeout_seconds: u64) -> Result<Poster, String> {
+        let uri: hyper::Uri = url.parse().map_err(|e| format!("url `{url}`: {e}"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(format!(
+                "url `{url}` must be http:// or https:// with a host"
+            ));
+        }
+        if timeout_seconds == 0 {
+            return Err("timeout_seconds must be more than 0".into());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting its runtime: {e}"))?;
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("loading the system's root certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Poster {
+            url: url.to_owned(),
+            uri,
+            timeout: Duration::from_secs(timeout_seconds),
+            runtime,
+            client: Client::builder(TokioExecutor::new()).build(https),
+        })
+    }
+
+    /// POSTs `body` as JSON with `headers`; 2xx is delivered, 408, 429, 5xx, timeouts and
+    /// connection errors are transient, other answers permanent.
+    pub(crate) fn post(&self, body: &[u8], headers: &[(&str, &str)]) -> Result<(), NotifyError> {
+        let mut request =
+            hyper::Request::post(self.uri.clone()).header("content-type", "application/json");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .map_err(|e| NotifyError::Permanent(format!("{}: {e}", self.url)))?;
+        let status = self.runtime.block_on(async {
+            match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+                Err(_) => Err(NotifyError::Transient(format!(
+                    "{}: no answer within {} s",
+                    self.url,
+                    self.timeout.as_secs()
+                ))),
+                Ok(Err(e)) => Err(NotifyError::Transient(format!("{}: {e}", self.url))),
+                Ok(Ok(r)) => {
+                    let status = r.status();
+                    // Read the answer so the connection can be reused.
+                    let _ = r.into_body().collect().await;
+                    Ok(status)
+                }
+            }
+        })?;
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            408 | 429 | 500..=599 => Err(NotifyError::Transient(format!(
+                "{}: HTTP {status}",
+                self.url
+            ))),
+            _ => Err(NotifyError::Permanent(format!(
+                "{}: HTTP {status}",
+                self.url
+            ))),
+        }
+    }
 }
 
 impl Notifier for WebhookNotifier {
@@ -111,42 +165,13 @@ impl Notifier for WebhookNotifier {
 
     fn deliver(&self, body: &[u8], key: &str) -> Result<(), NotifyError> {
         let c = &self.config;
-        let mut request = hyper::Request::post(self.uri.clone())
-            .header("content-type", "application/json")
-            .header("x-tunnelwatch-idempotency-key", key);
-        for (k, v) in &c.headers {
-            request = request.header(k.as_str(), v.as_str());
+        let signature = c.hmac_secret.as_ref().map(|s| signature(s, body));
+        let mut headers: Vec<(&str, &str)> = vec![("x-tunnelwatch-idempotency-key", key)];
+        headers.extend(c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(s) = &signature {
+            headers.push(("x-tunnelwatch-signature", s));
         }
-        if let Some(secret) = &c.hmac_secret {
-            request = request.header("x-tunnelwatch-signature", signature(secret, body));
-        }
-        let request = request
-            .body(Full::new(Bytes::copy_from_slice(body)))
-            .map_err(|e| NotifyError::Permanent(format!("{}: {e}", c.url)))?;
-        let timeout = Duration::from_secs(c.timeout_seconds);
-        let result = self.runtime.block_on(async {
-            let response = tokio::time::timeout(timeout, self.client.request(request)).await;
-            match response {
-                Err(_) => Err(NotifyError::Transient(format!(
-                    "{}: no answer within {} s",
-                    c.url, c.timeout_seconds
-                ))),
-                Ok(Err(e)) => Err(NotifyError::Transient(format!("{}: {e}", c.url))),
-                Ok(Ok(r)) => {
-                    let status = r.status();
-                    // Read the answer so the connection can be reused.
-                    let _ = r.into_body().collect().await;
-                    Ok(status)
-                }
-            }
-        })?;
-        match result.as_u16() {
-            200..=299 => Ok(()),
-            408 | 429 | 500..=599 => {
-                Err(NotifyError::Transient(format!("{}: HTTP {result}", c.url)))
-            }
-            _ => Err(NotifyError::Permanent(format!("{}: HTTP {result}", c.url))),
-        }
+        self.poster.post(body, &headers)
     }
 }
 

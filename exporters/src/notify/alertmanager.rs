@@ -1,0 +1,163 @@
+//! `type = "alertmanager"`: turns each alarm notification into a Prometheus Alertmanager alert
+//! and POSTs it to `<url>/api/v2/alerts`, so tunnel alarms take the routes, silences and
+//! receivers people already run. An ALARM fires the alert (`startsAt` = the state change,
+//! `endsAt` = 24 h later, the longest it stays firing without news); an OK or
+//! INSUFFICIENT_DATA resolves it (`endsAt` = the state change).
+//!
+//! Labels: `alertname` (the alarm's name), `alarm_instance`, `vpn_id`, `tunnel_ip` (per-tunnel
+//! alarms), `severity` (`critical`), plus the configured `labels`. Annotations: `summary`,
+//! `description` (CloudWatch's reason), `probable_cause`. Alertmanager deduplicates by label
+//! set, so a repeated delivery is harmless.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::webhook::Poster;
+use super::{BuildError, Notifier, NotifyError};
+
+/// How long a fired alert stays firing without a resolve (Alertmanager resolves it then).
+const FIRING_FOR_MS: i64 = 24 * 3_600_000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Alertmanager's base URL, e.g. `http://127.0.0.1:9093`.
+    pub url: String,
+    /// Labels added to every alert (e.g. `team = "network"`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Seconds a request may take (default 10).
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+impl Config {
+    pub fn build(&self, name: &str) -> Result<Box<dyn Notifier>, BuildError> {
+        let url = format!("{}/api/v2/alerts", self.url.trim_end_matches('/'));
+        let poster = Poster::new(&url, self.timeout_seconds).map_err(|m| BuildError {
+            name: name.to_owned(),
+            message: m,
+        })?;
+        Ok(Box::new(AlertmanagerNotifier {
+            labels: self.labels.clone(),
+            poster,
+        }))
+    }
+}
+
+struct AlertmanagerNotifier {
+    labels: BTreeMap<String, String>,
+    poster: Poster,
+}
+
+/// CloudWatch's `2026-11-30T01:15:00.000+0000` as epoch ms.
+fn parse_time(s: &str) -> Option<i64> {
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let time = time.strip_suffix("+0000")?;
+    let (hms, millis) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>());
+    let (h, mi, sec) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    // Days from civil (H. Hinnant).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + millis.parse::<i64>().ok()?)
+}
+
+/// The alert of one alarm message, or `None` if the message lacks what an alert needs.
+pub fn alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Value> {
+    let tw = &message["Tunnelwatch"];
+    let at = parse_time(message["StateChangeTime"].as_str()?)?;
+    let rfc = |ms: i64| tunnelwatch_monitor::alarm::iso_time(ms).replace("+0000", "Z");
+    let mut labels = serde_json::Map::new();
+    for (k, v) in extra {
+        labels.insert(k.clone(), v.clone().into());
+    }
+    labels.insert("alertname".into(), message["AlarmName"].clone());
+    labels.insert("alarm_instance".into(), tw["AlarmInstance"].clone());
+    labels.insert("vpn_id".into(), tw["VpnId"].clone());
+    if let Some(ip) = tw["TunnelIpAddress"].as_str() {
+        labels.insert("tunnel_ip".into(), ip.into());
+    }
+    labels.insert("severity".into(), "critical".into());
+    let firing = message["NewStateValue"] == "ALARM";
+    let ends = if firing { at + FIRING_FOR_MS } else { at };
+    let cause: Vec<&str> = tw["ProbableCause"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    Some(json!({
+        "labels": labels,
+        "annotations": {
+            "summary": tw["Summary"],
+            "description": message["NewStateReason"],
+            "probable_cause": cause.join(", "),
+        },
+        "startsAt": rfc(at),
+        "endsAt": rfc(ends),
+    }))
+}
+
+impl Notifier for AlertmanagerNotifier {
+    fn kind(&self) -> &'static str {
+        "alertmanager"
+    }
+
+    fn deliver(&self, body: &[u8], _key: &str) -> Result<(), NotifyError> {
+        let message: Value = serde_json::from_slice(body)
+            .map_err(|e| NotifyError::Permanent(format!("not a notification: {e}")))?;
+        let alert = alert(&message, &self.labels).ok_or_else(|| {
+            NotifyError::Permanent("the notification lacks StateChangeTime or names".into())
+        })?;
+        let payload = serde_json::to_vec(&json!([alert])).expect("JSON serialises");
+        self.poster.post(&payload, &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firing_and_resolving_alerts() {
+        assert_eq!(parse_time("1970-01-01T00:00:00.000+0000"), Some(0));
+        assert_eq!(
+            parse_time("2025-11-30T01:15:00.123+0000"),
+            Some(1_764_465_300_123)
+        );
+        let message = json!({
+            "AlarmName": "vpn-tunnel-down",
+            "NewStateValue": "ALARM",
+            "NewStateReason": "Threshold Crossed: …",
+            "StateChangeTime": "2025-11-30T01:15:00.000+0000",
+            "Tunnelwatch": {"AlarmInstance": "vpn-tunnel-down/vpn-1/1.2.3.4", "VpnId": "vpn-1",
+                            "TunnelIpAddress": "1.2.3.4", "Summary": "s",
+                            "ProbableCause": ["dpd_timeout"]}
+        });
+        let extra = BTreeMap::from([("team".to_owned(), "net".to_owned())]);
+        let a = alert(&message, &extra).unwrap();
+        assert_eq!(a["labels"]["alertname"], "vpn-tunnel-down");
+        assert_eq!(a["labels"]["tunnel_ip"], "1.2.3.4");
+        assert_eq!(a["labels"]["team"], "net");
+        assert_eq!(a["startsAt"], "2025-11-30T01:15:00.000Z");
+        assert_eq!(a["endsAt"], "2025-12-01T01:15:00.000Z");
+        assert_eq!(a["annotations"]["probable_cause"], "dpd_timeout");
+        let mut ok = message.clone();
+        ok["NewStateValue"] = "OK".into();
+        assert_eq!(
+            alert(&ok, &extra).unwrap()["endsAt"],
+            "2025-11-30T01:15:00.000Z"
+        );
+    }
+}
