@@ -8,11 +8,12 @@
 //!
 //! Kinds today: `file` (append NDJSON), `command` (run a program with the JSON on stdin) and
 //! `webhook` (HTTP(S) POST, optional HMAC signature) and `alertmanager` (Prometheus
-//! Alertmanager's `/api/v2/alerts`). Not built yet: `slack`.
+//! Alertmanager's `/api/v2/alerts`) and `slack` (an incoming webhook's text).
 
 pub mod alertmanager;
 pub mod command;
 pub mod file;
+pub mod slack;
 pub mod webhook;
 
 use serde::Deserialize;
@@ -53,6 +54,7 @@ pub enum NotifierConfig {
     Command(command::Config),
     Webhook(webhook::Config),
     Alertmanager(alertmanager::Config),
+    Slack(slack::Config),
 }
 
 impl NotifierConfig {
@@ -62,6 +64,53 @@ impl NotifierConfig {
             NotifierConfig::Command(c) => c.build(name),
             NotifierConfig::Webhook(c) => c.build(name),
             NotifierConfig::Alertmanager(c) => c.build(name),
+            NotifierConfig::Slack(c) => c.build(name),
         }
+    }
+}
+
+/// A loopback HTTP server for the notifier tests.
+#[cfg(test)]
+pub(crate) mod test_server {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// (request head, body) of each request served.
+    pub(crate) type Seen = Vec<(String, Vec<u8>)>;
+
+    pub(crate) fn server(statuses: Vec<u16>) -> (String, std::thread::JoinHandle<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for status in statuses {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let mut stream = stream;
+                write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                .unwrap();
+                seen.push((head, body));
+            }
+            seen
+        });
+        (url, handle)
     }
 }

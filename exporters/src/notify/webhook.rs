@@ -177,51 +177,11 @@ impl Notifier for WebhookNotifier {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_server::server;
     use super::*;
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
 
     /// A loopback server answering each request with the next status of `statuses`, recording
     /// (headers, body) of each.
-    /// (request head, body) of each request served.
-    type Seen = Vec<(String, Vec<u8>)>;
-
-    fn server(statuses: Vec<u16>) -> (String, std::thread::JoinHandle<Seen>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let handle = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            for status in statuses {
-                let (stream, _) = listener.accept().unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut head = String::new();
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap();
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                    head.push_str(&line);
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                let mut stream = stream;
-                write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                )
-                .unwrap();
-                seen.push((head, body));
-            }
-            seen
-        });
-        (url, handle)
-    }
-
     #[test]
     fn posts_signed_json_and_classifies_answers() {
         let (url, handle) = server(vec![503, 200, 400]);

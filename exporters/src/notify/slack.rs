@@ -1,0 +1,127 @@
+//! `type = "slack"`: posts each alarm notification to a Slack incoming webhook as a short text:
+//! the state, the alarm, the tunnel, CloudWatch's reason, the probable cause and a link to the
+//! status page (`status_url`). Slack answers 2xx when it took the message; its 429 and 5xx are
+//! retried by the outbox.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::webhook::Poster;
+use super::{BuildError, Notifier, NotifyError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The incoming webhook URL (`https://hooks.slack.com/services/…`).
+    pub url: String,
+    /// tunnelwatch's status page, linked from each message (e.g. `http://tw.example:9977/`).
+    #[serde(default)]
+    pub status_url: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+impl Config {
+    pub fn build(&self, name: &str) -> Result<Box<dyn Notifier>, BuildError> {
+        let poster = Poster::new(&self.url, self.timeout_seconds).map_err(|m| BuildError {
+            name: name.to_owned(),
+            message: m,
+        })?;
+        Ok(Box::new(SlackNotifier {
+            status_url: self.status_url.clone(),
+            poster,
+        }))
+    }
+}
+
+struct SlackNotifier {
+    status_url: Option<String>,
+    poster: Poster,
+}
+
+/// The Slack text of one alarm message.
+pub fn text(message: &Value, status_url: Option<&str>) -> String {
+    let tw = &message["Tunnelwatch"];
+    let state = message["NewStateValue"].as_str().unwrap_or("?");
+    let icon = match state {
+        "ALARM" => ":red_circle:",
+        "OK" => ":large_green_circle:",
+        _ => ":white_circle:",
+    };
+    let tunnel = match tw["TunnelIpAddress"].as_str() {
+        Some(ip) => format!("tunnel {ip} of {}", tw["VpnId"].as_str().unwrap_or("?")),
+        None => format!("VPN connection {}", tw["VpnId"].as_str().unwrap_or("?")),
+    };
+    let mut text = format!(
+        "{icon} *{state}* `{}` — {tunnel}\n{}",
+        message["AlarmName"].as_str().unwrap_or("?"),
+        message["NewStateReason"].as_str().unwrap_or("")
+    );
+    let causes: Vec<&str> = tw["ProbableCause"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !causes.is_empty() {
+        text.push_str(&format!(
+            "\nProbable cause (from the logs): {}",
+            causes.join(", ")
+        ));
+    }
+    if let Some(url) = status_url {
+        text.push_str(&format!("\n<{url}|Status page>"));
+    }
+    text
+}
+
+impl Notifier for SlackNotifier {
+    fn kind(&self) -> &'static str {
+        "slack"
+    }
+
+    fn deliver(&self, body: &[u8], _key: &str) -> Result<(), NotifyError> {
+        let message: Value = serde_json::from_slice(body)
+            .map_err(|e| NotifyError::Permanent(format!("not a notification: {e}")))?;
+        let payload = json!({ "text": text(&message, self.status_url.as_deref()) });
+        self.poster
+            .post(&serde_json::to_vec(&payload).expect("JSON serialises"), &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_server::server;
+    use super::*;
+
+    #[test]
+    fn posts_the_text_naming_tunnel_state_and_cause() {
+        let (url, handle) = server(vec![200]);
+        let n = Config {
+            url,
+            status_url: Some("http://tw:9977/".into()),
+            timeout_seconds: 5,
+        }
+        .build("s")
+        .unwrap();
+        let message = json!({
+            "AlarmName": "vpn-tunnel-down", "NewStateValue": "ALARM",
+            "NewStateReason": "Threshold Crossed: 3 out of the last 3 datapoints …",
+            "Tunnelwatch": {"VpnId": "vpn-1", "TunnelIpAddress": "1.2.3.4",
+                            "ProbableCause": ["dpd_timeout", "ike_sa_deleted"]}
+        });
+        n.deliver(&serde_json::to_vec(&message).unwrap(), "k")
+            .unwrap();
+        let seen = handle.join().unwrap();
+        let posted: Value = serde_json::from_slice(&seen[0].1).unwrap();
+        assert_eq!(
+            posted["text"],
+            ":red_circle: *ALARM* `vpn-tunnel-down` — tunnel 1.2.3.4 of vpn-1\n\
+             Threshold Crossed: 3 out of the last 3 datapoints …\n\
+             Probable cause (from the logs): dpd_timeout, ike_sa_deleted\n\
+             <http://tw:9977/|Status page>"
+        );
+    }
+}
