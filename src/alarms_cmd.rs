@@ -157,6 +157,17 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&rows)?);
         }
         Output::Table => {
+            for h in &preview.health {
+                let list: Vec<&str> = h.connections.keys().map(|v| &**v).collect();
+                println!(
+                    "{}  HEALTH {} {} ({}): {}",
+                    rfc3339(h.start_time),
+                    h.event_type_code,
+                    h.status_code,
+                    h.event_arn,
+                    list.join(", ")
+                );
+            }
             for t in &preview.transitions {
                 println!(
                     "{}  {:<28} {:<17} -> {:<17} {}",
@@ -177,14 +188,15 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
     match (preview.data_range, preview.evaluated_until) {
         (Some((first, last)), Some(until)) => eprintln!(
             "tunnelwatch: {alarm_count} alarm(s), {} instance(s), {} datapoints from {} to {}, \
-             evaluated up to {}: {} transition(s), {alarming} instance(s) in ALARM at the end \
-             (nothing was sent)",
+             evaluated up to {}: {} transition(s), {alarming} instance(s) in ALARM at the end, \
+             {} single-tunnel Health event(s) (nothing was sent)",
             preview.instances.len(),
             preview.datapoints,
             rfc3339(first),
             rfc3339(last),
             rfc3339(until),
             preview.transitions.len(),
+            preview.health.len(),
         ),
         _ => eprintln!(
             "tunnelwatch: no stored metrics in the window; ingest logs first (metrics are computed by ingest, or `tunnelwatch metrics rebuild`)"

@@ -39,6 +39,7 @@ pub mod alarm;
 mod datapoint;
 mod engine;
 mod error;
+pub mod health;
 mod observation;
 mod state;
 

@@ -16,7 +16,9 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
+use tunnelwatch_monitor::MetricName;
 use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, InstanceStatus, Transition};
+use tunnelwatch_monitor::health::{HealthEvent, single_tunnel_events};
 use tunnelwatch_queries::{Snapshot, TableName};
 
 use crate::error::PipelineError;
@@ -35,6 +37,8 @@ pub struct Preview {
     pub data_range: Option<(i64, i64)>,
     /// The time evaluation ran up to (epoch ms).
     pub evaluated_until: Option<i64>,
+    /// The single-tunnel Health events the TunnelState minutes give.
+    pub health: Vec<HealthEvent>,
 }
 
 /// Evaluates `alarms` over the datapoints stored in `since..until`.
@@ -47,11 +51,15 @@ pub fn preview(
     let mut evaluator = AlarmEvaluator::new(alarms)?;
     let mut datapoints = 0u64;
     let mut range: Option<(i64, i64)> = None;
+    let mut tunnel_states = Vec::new();
     for batch in stored_datapoints(snapshot, since, until)? {
         for p in batch? {
             datapoints += 1;
             range = Some(range.map_or((p.ts, p.ts), |(a, b)| (a.min(p.ts), b.max(p.ts))));
             evaluator.push(&p);
+            if p.metric == MetricName::TunnelState && p.tunnel_ip.is_some() {
+                tunnel_states.push(p);
+            }
         }
     }
     let evaluated_until = range.map(|(_, last)| {
@@ -63,7 +71,12 @@ pub fn preview(
         None => Vec::new(),
     };
     transitions.sort_by(|a, b| (a.ts, &a.instance_id).cmp(&(b.ts, &b.instance_id)));
+    let health = match evaluated_until {
+        Some(t) => single_tunnel_events(&tunnel_states, t),
+        None => Vec::new(),
+    };
     Ok(Preview {
+        health,
         transitions,
         instances: evaluator.instances(),
         datapoints,

@@ -60,7 +60,7 @@
 mod definition;
 mod evaluate;
 mod evaluator;
-mod reason;
+pub(crate) mod reason;
 
 pub use definition::{
     AlarmActions, AlarmConfigError, AlarmDefinition, Comparison, DIMENSION_TUNNEL_IP,

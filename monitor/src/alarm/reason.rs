@@ -37,7 +37,7 @@ pub(crate) fn number(v: f64) -> String {
 }
 
 /// (year, month, day, hour, minute, second, millisecond) of an epoch-ms UTC instant.
-fn civil(ms: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
+pub(crate) fn civil(ms: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
     let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000);
     // Howard Hinnant's days-to-civil.
