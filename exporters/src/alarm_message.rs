@@ -30,6 +30,12 @@ pub struct MessageContext<'a> {
     pub probable_cause: &'a [String],
 }
 
+/// `<instance>@<state change time ms>:<new state>`: unique per transition, the same on every
+/// delivery of it.
+pub fn idempotency_key(t: &Transition) -> String {
+    format!("{}@{}:{}", t.instance_id, t.ts, t.new_state.as_str())
+}
+
 /// The SNS-shaped message of `t`, a transition of the alarm `def`.
 pub fn alarm_message(def: &AlarmDefinition, t: &Transition, cx: &MessageContext) -> Value {
     let account = cx.account_id.unwrap_or("000000000000");
@@ -82,7 +88,7 @@ pub fn alarm_message(def: &AlarmDefinition, t: &Transition, cx: &MessageContext)
             "TunnelIpAddress": t.tunnel_ip.as_deref(),
             "ProbableCause": cx.probable_cause,
             "StatusPage": cx.status_url,
-            "IdempotencyKey": format!("{}@{}:{}", t.instance_id, t.ts, t.new_state.as_str()),
+            "IdempotencyKey": idempotency_key(t),
             "RecoveryPeriods": def.recovery_periods,
         },
     })

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use tunnelwatch_exporters::alarm_message::{MessageContext, alarm_message};
+use tunnelwatch_exporters::alarm_message::{MessageContext, alarm_message, idempotency_key};
 use tunnelwatch_exporters::notify::Notifier;
 use tunnelwatch_ingest::pipeline::{
     self as source_pipeline, BudgetGauge, Input, Receipt, SourceStats,
@@ -674,7 +674,7 @@ impl Notify {
                 ..Default::default()
             };
             let message = alarm_message(def, t, &cx);
-            let key = format!("{}@{}:{}", t.instance_id, t.ts, t.new_state.as_str());
+            let key = idempotency_key(t);
             for n in names {
                 if let Err(e) = self.outbox.enqueue(n, &key, message.clone(), now_ms()) {
                     eprintln!("tunnelwatch: outbox: {e}");
