@@ -83,7 +83,10 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
         match config::preset_alarms(name) {
             Some(p) => definitions.extend(p),
             None => {
-                eprintln!("tunnelwatch: --preset: `{name}` is not a preset (known: aws-vpn)");
+                eprintln!(
+                    "tunnelwatch: --preset: `{name}` is not a preset (known: {})",
+                    config::preset_names()
+                );
                 return Ok(ExitCode::from(2));
             }
         }
@@ -118,8 +121,11 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
         if output == Output::Table || t.new_state.as_str() != "ALARM" {
             return Ok(Vec::new());
         }
-        let window = i64::from(def.period) * 1000 * (i64::from(def.evaluation_periods) + 2);
-        Ok(alarms::probable_cause(&snapshot, t, window)?)
+        Ok(alarms::probable_cause(
+            &snapshot,
+            t,
+            def.evaluation_range_ms(),
+        )?)
     };
     match output {
         Output::Sns => {

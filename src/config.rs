@@ -30,6 +30,11 @@ struct PresetFile {
     alarms: Vec<AlarmDefinition>,
 }
 
+/// The names of the built-in presets, comma-separated (for error messages).
+pub fn preset_names() -> String {
+    PRESETS.map(|(n, _)| n).join(", ")
+}
+
 /// The alarms of preset `name`, or `None` if there is no such preset.
 pub fn preset_alarms(name: &str) -> Option<Vec<AlarmDefinition>> {
     let (_, text) = PRESETS.iter().find(|(n, _)| *n == name)?;
@@ -316,7 +321,7 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
                 key_span("preset"),
                 format!(
                     "preset: `{name}` is not a preset (known: {})",
-                    PRESETS.map(|(n, _)| n).join(", ")
+                    preset_names()
                 ),
             )),
         }

@@ -663,9 +663,8 @@ impl Notify {
             if names.is_empty() {
                 continue;
             }
-            let window = i64::from(def.period) * 1000 * (i64::from(def.evaluation_periods) + 2);
             let causes = if t.new_state.as_str() == "ALARM" {
-                self.probable_cause(t, window)
+                self.probable_cause(t, def.evaluation_range_ms())
             } else {
                 Vec::new()
             };

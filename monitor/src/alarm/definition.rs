@@ -207,6 +207,13 @@ impl AlarmDefinition {
         self.datapoints_to_alarm.unwrap_or(self.evaluation_periods)
     }
 
+    /// How far back one evaluation looks: the evaluation range (N + 2 periods), in ms.
+    pub fn evaluation_range_ms(&self) -> i64 {
+        i64::from(self.period)
+            * 1000
+            * crate::alarm::evaluation_range(self.evaluation_periods) as i64
+    }
+
     /// The metric, once [`AlarmDefinition::validate`] has passed.
     pub fn metric_name(&self) -> Result<MetricName, AlarmConfigError> {
         MetricName::parse(&self.namespace, &self.metric).map_err(|_| {
