@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tunnelwatch_monitor::alarm::{
     AlarmConfigError, AlarmDefinition, AlarmEvaluator, AlarmState, Comparison, RangeOutcome,
-    Transition, TreatMissingData, decide, evaluation_range,
+    Resume, SavedAlarms, Transition, TreatMissingData, decide, evaluation_range,
 };
 use tunnelwatch_monitor::{Datapoint, MetricName};
 
@@ -665,7 +665,7 @@ fn silent_down_tunnel_stays_in_alarm_when_missing_is_breaching() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, AlarmState::InsufficientData);
     assert_eq!(listed[0].since, Some(at(1, 55)));
-    assert_eq!(listed[0].next_evaluation, at(6, 5));
+    assert_eq!(listed[0].next_evaluation, Some(at(6, 5)));
 
     // `notBreaching` goes to OK at 01:45 (X X + one filled non-breaching is 2 of 3)...
     let t = run(
@@ -988,5 +988,113 @@ fn periods_before_a_series_begins_are_not_missing() {
             (id(DOWN_IP), at(1, 20), "ALARM", "OK"),
         ],
         "{t:#?}"
+    );
+}
+
+/// Saving at any boundary and restoring with `Continue` (pushing the stored datapoints of the
+/// saved ranges again, as `ingest --config` does) gives exactly the transitions of one
+/// uninterrupted run after that boundary, and none before it twice.
+#[test]
+fn save_and_continue_equals_one_uninterrupted_run() {
+    let mut points = tunnel_series(DOWN_IP, at(0, 0), at(5, 0), &[(at(1, 0), at(3, 30))]);
+    points.extend(tunnel_series(UP_IP, at(0, 0), at(5, 0), &[]));
+    let def = a1(TreatMissingData::Breaching, 2);
+    let whole = run(vec![def.clone()], &points, at(5, 0));
+    for cut in [
+        at(0, 3),
+        at(0, 5),
+        at(1, 12),
+        at(1, 15),
+        at(2, 0),
+        at(3, 40),
+    ] {
+        let mut first = AlarmEvaluator::new([def.clone()]).unwrap();
+        for p in points.iter().filter(|p| p.ts < cut) {
+            first.push(p);
+        }
+        let mut got = first.evaluate(cut);
+        // Through JSON, as the state file holds it.
+        let saved: SavedAlarms =
+            serde_json::from_str(&serde_json::to_string(&first.save()).unwrap()).unwrap();
+        let mut second = AlarmEvaluator::new([def.clone()]).unwrap();
+        assert_eq!(second.restore(&saved, Resume::Continue), 2);
+        let from = second.resume_from().unwrap();
+        for p in points.iter().filter(|p| p.ts >= from) {
+            second.push(p);
+        }
+        got.extend(second.evaluate(at(5, 0)));
+        assert_eq!(summary(&got), summary(&whole), "cut at {cut}");
+        assert_eq!(got, whole, "cut at {cut}: reasons too");
+    }
+}
+
+/// A restart after a gap keeps each instance's state, does not repeat INSUFFICIENT_DATA → OK,
+/// and does not count the gap as missing periods (which `breaching` would turn into ALARM).
+#[test]
+fn restore_after_a_gap_keeps_state_and_ignores_the_gap() {
+    let def = a1(TreatMissingData::Breaching, 1);
+    let mut first = AlarmEvaluator::new([def.clone()]).unwrap();
+    for p in tunnel_series(UP_IP, at(0, 0), at(1, 0), &[]) {
+        first.push(&p);
+    }
+    for p in tunnel_series(DOWN_IP, at(0, 0), at(1, 0), &[(at(0, 30), at(1, 0))]) {
+        first.push(&p);
+    }
+    let t = first.evaluate(at(1, 0));
+    assert_eq!(first.state(&id(DOWN_IP)), Some(AlarmState::Alarm));
+    assert_eq!(first.state(&id(UP_IP)), Some(AlarmState::Ok));
+    assert_eq!(t.len(), 3);
+    let saved = first.save();
+
+    // Two hours later; no datapoints for the gap.
+    let mut second = AlarmEvaluator::new([def.clone()]).unwrap();
+    assert_eq!(second.restore(&saved, Resume::AfterGap), 2);
+    let listed = second.instances();
+    assert!(listed.iter().all(|i| i.next_evaluation.is_none()));
+    assert_eq!(listed[0].since, Some(at(0, 45)));
+    // Before any datapoint: nothing is evaluated, states hold.
+    assert!(second.evaluate(at(3, 0)).is_empty());
+    for p in tunnel_series(UP_IP, at(3, 0), at(3, 30), &[]) {
+        second.push(&p);
+    }
+    for p in tunnel_series(DOWN_IP, at(3, 0), at(3, 30), &[]) {
+        second.push(&p);
+    }
+    let t = second.evaluate(at(3, 30));
+    // The up tunnel stays OK (no repeated INSUFFICIENT_DATA -> OK); the recovered one leaves
+    // ALARM at its first period after the restart.
+    assert_eq!(
+        summary(&t),
+        [(id(DOWN_IP), at(3, 5), "ALARM", "OK")],
+        "{t:#?}"
+    );
+}
+
+/// A changed definition (threshold, period, …) does not take the old state; changed actions do.
+#[test]
+fn restore_only_into_an_unchanged_definition() {
+    let def = a1(TreatMissingData::Breaching, 1);
+    let mut first = AlarmEvaluator::new([def.clone()]).unwrap();
+    for p in tunnel_series(UP_IP, at(0, 0), at(0, 30), &[]) {
+        first.push(&p);
+    }
+    first.evaluate(at(0, 30));
+    let saved = first.save();
+    let mut changed = def.clone();
+    changed.threshold = 0.5;
+    assert_eq!(
+        AlarmEvaluator::new([changed])
+            .unwrap()
+            .restore(&saved, Resume::Continue),
+        0
+    );
+    let mut new_actions = def.clone();
+    new_actions.actions.alarm = vec!["ops".into()];
+    new_actions.description = Some("paged".into());
+    assert_eq!(
+        AlarmEvaluator::new([new_actions])
+            .unwrap()
+            .restore(&saved, Resume::Continue),
+        1
     );
 }

@@ -215,6 +215,26 @@ impl AlarmDefinition {
     }
 
     /// The metric, once [`AlarmDefinition::validate`] has passed.
+    /// What evaluation depends on, as text: saved instance state is restored only into a
+    /// definition with the same fingerprint (a changed threshold or period starts afresh; new
+    /// actions or a new description do not).
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{} {} {:?} {} {} {} {} {} {} {} {}",
+            self.namespace,
+            self.metric,
+            self.dimensions,
+            self.statistic.as_str(),
+            self.period,
+            self.evaluation_periods,
+            self.datapoints_to_alarm(),
+            self.comparison.as_str(),
+            self.threshold,
+            self.treat_missing_data.as_str(),
+            self.recovery_periods
+        )
+    }
+
     pub fn metric_name(&self) -> Result<MetricName, AlarmConfigError> {
         MetricName::parse(&self.namespace, &self.metric).map_err(|_| {
             AlarmConfigError::UnknownMetric {

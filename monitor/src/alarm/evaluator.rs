@@ -28,12 +28,24 @@
 //!   ALARM for INSUFFICIENT_DATA is not damped. A datapoint arriving after its period was
 //!   evaluated does not change the count.
 //!
+//! - State survives a restart through [`AlarmEvaluator::save`] / [`AlarmEvaluator::restore`]:
+//!   each instance's state, when it was entered, its reason, the damping count and where
+//!   evaluation stood (not the period aggregates: they are the stored `metrics` rows). With
+//!   [`Resume::Continue`] evaluation goes on from the saved boundary and the caller pushes the
+//!   stored datapoints again (a one-shot ingest: the data has no gap); with
+//!   [`Resume::AfterGap`] an instance keeps its state but waits for its next datapoint and
+//!   starts a new series there (a restarted `serve`: the minutes it was down are not data, and
+//!   counting them as missing would raise every `breaching` alarm). Either way a restart
+//!   records and notifies no transition twice, and INSUFFICIENT_DATA → OK is not repeated.
+//!
 //! Limits: CloudWatch evaluates every minute over a sliding window; this evaluator evaluates
 //! once per period at aligned boundaries (for a 60 s period the two are the same). Memory per
 //! instance is R period aggregates.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::alarm::AlarmState;
 use crate::alarm::definition::{
@@ -79,9 +91,53 @@ pub struct InstanceStatus {
     pub since: Option<i64>,
     /// The reason of the last transition (empty before the first).
     pub reason: String,
-    /// The next boundary at which it will be evaluated.
-    pub next_evaluation: i64,
+    /// The next boundary at which it will be evaluated (`None`: restored after a gap, waiting
+    /// for its next datapoint).
+    pub next_evaluation: Option<i64>,
 }
+
+/// How a restored instance goes on (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// From the saved boundary; the caller pushes the stored datapoints of the saved ranges.
+    Continue,
+    /// From the instance's next datapoint, as a new series keeping its state.
+    AfterGap,
+}
+
+/// One instance's saved state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedInstance {
+    pub alarm_name: String,
+    pub vpn_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_ip: Option<String>,
+    pub state: AlarmState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub clear_run: u32,
+    /// The next boundary to evaluate; `None` while waiting for a datapoint after a gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_evaluation: Option<i64>,
+    /// Start of the series' first period (`None` with `next_evaluation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_period: Option<i64>,
+}
+
+/// Everything [`AlarmEvaluator::restore`] needs, as JSON-able data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavedAlarms {
+    pub version: u32,
+    /// Alarm name → [`AlarmDefinition::fingerprint`].
+    pub fingerprints: BTreeMap<String, String>,
+    pub instances: Vec<SavedInstance>,
+}
+
+/// `next_eval_ms` / `first_period` of an instance waiting for its first datapoint after a gap.
+const DORMANT: i64 = i64::MAX;
 
 #[derive(Debug, Clone)]
 enum VpnMatch {
@@ -269,6 +325,11 @@ impl AlarmEvaluator {
                     reason: String::new(),
                 }
             });
+            if instance.next_eval_ms == DORMANT {
+                // Restored after a gap: a new series starts at this datapoint.
+                instance.next_eval_ms = start + alarm.period_ms;
+                instance.first_period = start;
+            }
             // Older than every range still to be evaluated: it can no longer count.
             if start < instance.next_eval_ms - alarm.range as i64 * alarm.period_ms {
                 continue;
@@ -326,13 +387,108 @@ impl AlarmEvaluator {
                         state: i.state,
                         since: i.since,
                         reason: i.reason.clone(),
-                        next_evaluation: i.next_eval_ms,
+                        next_evaluation: (i.next_eval_ms != DORMANT).then_some(i.next_eval_ms),
                     },
                 )
             })
             .collect();
         list.sort_by(|(ia, a), (ib, b)| (ia, &a.instance_id).cmp(&(ib, &b.instance_id)));
         list.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// The state to save (instances ordered as [`AlarmEvaluator::instances`]).
+    pub fn save(&self) -> SavedAlarms {
+        let mut list: Vec<(usize, &Instance)> = self
+            .instances
+            .iter()
+            .map(|((idx, _, _), i)| (*idx, i))
+            .collect();
+        list.sort_by(|(ia, a), (ib, b)| (ia, &a.id).cmp(&(ib, &b.id)));
+        let live = |v: i64| (v != DORMANT).then_some(v);
+        SavedAlarms {
+            version: 1,
+            fingerprints: self
+                .alarms
+                .iter()
+                .map(|a| (a.def.name.clone(), a.def.fingerprint()))
+                .collect(),
+            instances: list
+                .into_iter()
+                .map(|(idx, i)| SavedInstance {
+                    alarm_name: self.alarms[idx].def.name.clone(),
+                    vpn_id: i.vpn_id.to_string(),
+                    tunnel_ip: i.tunnel_ip.as_deref().map(str::to_owned),
+                    state: i.state,
+                    since: i.since,
+                    reason: i.reason.clone(),
+                    clear_run: i.clear_run,
+                    next_evaluation: live(i.next_eval_ms),
+                    first_period: live(i.first_period),
+                })
+                .collect(),
+        }
+    }
+
+    /// Restores saved instances of the alarms whose definition is unchanged (same name and
+    /// fingerprint); the rest of `saved` is ignored. Returns how many instances were restored.
+    pub fn restore(&mut self, saved: &SavedAlarms, resume: Resume) -> usize {
+        let mut restored = 0;
+        for s in &saved.instances {
+            let Some(idx) = self.alarms.iter().position(|a| a.def.name == s.alarm_name) else {
+                continue;
+            };
+            let alarm = &self.alarms[idx];
+            if saved.fingerprints.get(&s.alarm_name) != Some(&alarm.def.fingerprint()) {
+                continue;
+            }
+            let per_tunnel = !matches!(alarm.tunnel, TunnelMatch::Connection);
+            if per_tunnel != s.tunnel_ip.is_some() {
+                continue;
+            }
+            let vpn_id: Arc<str> = Arc::from(s.vpn_id.as_str());
+            let tunnel_ip: Option<Arc<str>> = s.tunnel_ip.as_deref().map(Arc::from);
+            let id: Arc<str> = Arc::from(match &tunnel_ip {
+                Some(ip) => format!("{}/{}/{}", alarm.name, vpn_id, ip),
+                None => format!("{}/{}", alarm.name, vpn_id),
+            });
+            let (next_eval_ms, first_period) = match (resume, s.next_evaluation, s.first_period) {
+                (Resume::Continue, Some(next), Some(first)) => (next, first),
+                _ => (DORMANT, DORMANT),
+            };
+            let key: InstanceKey = (idx, vpn_id.clone(), tunnel_ip.clone());
+            self.by_id.insert(id.clone(), key.clone());
+            self.instances.insert(
+                key,
+                Instance {
+                    id,
+                    vpn_id,
+                    tunnel_ip,
+                    periods: BTreeMap::new(),
+                    next_eval_ms,
+                    state: s.state,
+                    clear_run: s.clear_run,
+                    first_period,
+                    since: s.since,
+                    reason: s.reason.clone(),
+                },
+            );
+            restored += 1;
+        }
+        restored
+    }
+
+    /// The earliest period start any restored or live instance can still use (where a caller
+    /// resuming with [`Resume::Continue`] starts pushing stored datapoints); `None` without
+    /// instances under evaluation.
+    pub fn resume_from(&self) -> Option<i64> {
+        self.instances
+            .iter()
+            .filter(|(_, i)| i.next_eval_ms != DORMANT)
+            .map(|((idx, _, _), i)| {
+                let a = &self.alarms[*idx];
+                (i.next_eval_ms - a.range as i64 * a.period_ms).max(i.first_period)
+            })
+            .min()
     }
 
     /// The current state of one instance, by id.

@@ -67,11 +67,16 @@ pub use definition::{
     DIMENSION_VPN_ID, DIMENSION_WILDCARD, Statistic, TreatMissingData,
 };
 pub use evaluate::{RangeDecision, RangeOutcome, decide, evaluation_range};
-pub use evaluator::{AlarmEvaluator, InstanceStatus, Transition};
+pub use evaluator::{
+    AlarmEvaluator, InstanceStatus, Resume, SavedAlarms, SavedInstance, Transition,
+};
 pub use reason::iso_time;
 
 /// An alarm's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlarmState {
     Ok,
     Alarm,
