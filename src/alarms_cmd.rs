@@ -4,6 +4,9 @@
 //! produced (`sns`: the notifications themselves, one JSON per line, in the shape CloudWatch
 //! publishes to SNS). Sends nothing. The evaluation is `tunnelwatch_pipeline::alarms`; this is the
 //! command line and the printing.
+//!
+//! `tunnelwatch alarms list --data DIR [--output table|json]`: each alarm instance's current
+//! state as the last `serve`, `demo` or `ingest --config` saved it (`DATA/alarms/state.json`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +30,15 @@ pub struct AlarmsArgs {
 
 #[derive(Subcommand)]
 enum AlarmsCommand {
+    /// Show each alarm instance's current state (as the last run that evaluated alarms saved
+    /// it), ALARM first.
+    List {
+        /// Data directory.
+        #[arg(long, default_value = "./tunnelwatch-data")]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListOutput::Table)]
+        output: ListOutput,
+    },
     /// Evaluate alarms over stored metrics and print the transitions they would have
     /// produced (nothing is sent).
     Test {
@@ -51,6 +63,12 @@ enum AlarmsCommand {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListOutput {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Table,
     Json,
@@ -59,6 +77,87 @@ enum Output {
 }
 
 pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
+    match args.command {
+        AlarmsCommand::List { data, output } => list(&data, output),
+        test @ AlarmsCommand::Test { .. } => run_test(test),
+    }
+}
+
+fn list(data: &std::path::Path, output: ListOutput) -> Result<ExitCode> {
+    if !data.is_dir() {
+        eprintln!("tunnelwatch: {}: no such data directory", data.display());
+        return Ok(ExitCode::from(2));
+    }
+    let Some(file) = tunnelwatch_pipeline::alarm_state::load(data)? else {
+        eprintln!(
+            "tunnelwatch: {}: no alarm state yet (alarms run in `serve`, `demo` and `ingest --config`;              `alarms test` previews them without saving)",
+            data.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let rank = |s: tunnelwatch_monitor::alarm::AlarmState| match s.as_str() {
+        "ALARM" => 0,
+        "INSUFFICIENT_DATA" => 1,
+        _ => 2,
+    };
+    let mut instances = file.alarms.instances.clone();
+    instances.sort_by(|a, b| {
+        (rank(a.state), &a.alarm_name, &a.vpn_id, &a.tunnel_ip).cmp(&(
+            rank(b.state),
+            &b.alarm_name,
+            &b.vpn_id,
+            &b.tunnel_ip,
+        ))
+    });
+    match output {
+        ListOutput::Json => {
+            let rows: Vec<serde_json::Value> = instances
+                .iter()
+                .map(|i| {
+                    serde_json::json!({
+                        "alarm_name": i.alarm_name,
+                        "vpn_id": i.vpn_id,
+                        "tunnel_ip": i.tunnel_ip,
+                        "state": i.state.as_str(),
+                        "since": i.since.map(rfc3339),
+                        "next_evaluation": i.next_evaluation.map(rfc3339),
+                        "reason": i.reason,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+        ListOutput::Table => {
+            println!(
+                "{:<28} {:<22} {:<16} {:<17} {:<20} REASON",
+                "ALARM", "VPN_ID", "TUNNEL_IP", "STATE", "SINCE"
+            );
+            for i in &instances {
+                println!(
+                    "{:<28} {:<22} {:<16} {:<17} {:<20} {}",
+                    i.alarm_name,
+                    i.vpn_id,
+                    i.tunnel_ip.as_deref().unwrap_or("-"),
+                    i.state.as_str(),
+                    i.since.map(rfc3339).unwrap_or_else(|| "-".into()),
+                    i.reason
+                );
+            }
+        }
+    }
+    let alarming = instances.iter().filter(|i| rank(i.state) == 0).count();
+    eprintln!(
+        "tunnelwatch: {} instance(s), {alarming} in ALARM; evaluated up to {} (saved {})",
+        instances.len(),
+        file.evaluated_until
+            .map(rfc3339)
+            .unwrap_or_else(|| "-".into()),
+        rfc3339(file.saved_ms)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_test(command: AlarmsCommand) -> Result<ExitCode> {
     let AlarmsCommand::Test {
         data,
         config,
@@ -66,7 +165,10 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
         since,
         until,
         output,
-    } = args.command;
+    } = command
+    else {
+        unreachable!("run_test takes `alarms test`")
+    };
     let mut definitions = Vec::new();
     if let Some(path) = &config {
         match config::load_for(path, Needs::Alarms) {

@@ -552,3 +552,152 @@ actions = {{ alarm = ["hook"], ok = ["hook"] }}
         0
     );
 }
+
+/// Minute records `from..=to` of tunnels 1.2.3.4 (down in `down`) and 5.6.7.8 (up), appended to
+/// one log file per tunnel in `logs`; `base` is the epoch second of minute 0.
+fn append_minutes(logs: &Path, base: i64, from: i64, to: i64, down: std::ops::Range<i64>) {
+    use std::io::Write;
+    for (ip, can_go_down) in [("1.2.3.4", true), ("5.6.7.8", false)] {
+        let mut text = String::new();
+        for minute in from..=to {
+            let is_down = can_go_down && down.contains(&minute);
+            let state = if is_down { "down" } else { "established" };
+            let details = if is_down {
+                "AWS tunnel DPD timed out after 3 retransmits"
+            } else {
+                "AWS tunnel processed request (id=7) for CREATE_CHILD_SA"
+            };
+            text.push_str(&format!(
+                "{{\"event_timestamp\": {}, \"ike_phase1_state\": \"{state}\", \
+                 \"ike_phase2_state\": \"{state}\", \"details\": \"{details}\"}}\n",
+                base + minute * 60
+            ));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join(format!("vpn-1234abcd-{ip}.log")))
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+}
+
+/// Waits (at most 60 s) until `SQL` (one number) answers `want` on the serve at `addr`.
+fn wait_count(addr: &str, sql: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = common::http(addr, "POST", "/api/query?format=csv", sql);
+        if body.lines().nth(1) == Some(want.to_string().as_str()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sql}: not {want} in 60 s: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `alarm_history` as "instance old->new" lines, in time order.
+fn history(data: &Path) -> Vec<String> {
+    common::query_csv(
+        data,
+        "SELECT alarm_instance, old_state, new_state FROM alarm_history ORDER BY ts, alarm_instance",
+    )
+    .lines()
+    .skip(1)
+    .map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        format!("{} {}->{}", f[0], f[1], f[2])
+    })
+    .collect()
+}
+
+/// A restarted `serve` goes on from the saved alarm state: no second INSUFFICIENT_DATA -> OK,
+/// nothing recorded or notified twice, and `alarms list` shows the states.
+#[test]
+fn serve_restart_keeps_alarm_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let base = (chrono::Utc::now().timestamp() / 3600 - 5) * 3600;
+    append_minutes(&logs, base, 0, 120, 30..75);
+    let data = dir.path().join("data");
+    let sent = dir.path().join("sent.ndjson");
+    let config = dir.path().join("tunnelwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data = "{}"
+
+[sources.logs]
+type = "file"
+include = ["{}/*.log"]
+glob_interval = "100ms"
+poll_interval = "50ms"
+
+[notifiers.sent]
+type = "file"
+path = "{}"
+
+[[alarms]]
+name = "down"
+metric = "TunnelState"
+dimensions = {{ VpnId = "*", TunnelIpAddress = "*" }}
+statistic = "Average"
+period = 300
+evaluation_periods = 3
+comparison = "LessThanThreshold"
+threshold = 1.0
+treat_missing_data = "breaching"
+actions = {{ alarm = ["sent"], ok = ["sent"] }}
+"#,
+            data.display(),
+            logs.display(),
+            sent.display()
+        ),
+    )
+    .unwrap();
+    let first = [
+        "down/vpn-1234abcd/1.2.3.4 INSUFFICIENT_DATA->OK",
+        "down/vpn-1234abcd/5.6.7.8 INSUFFICIENT_DATA->OK",
+        "down/vpn-1234abcd/1.2.3.4 OK->ALARM",
+        "down/vpn-1234abcd/1.2.3.4 ALARM->OK",
+    ];
+    let mut served = common::start_serve(&config);
+    wait_count(
+        &served.http,
+        "SELECT count(*) FROM tunnel_activity",
+        2 * 121,
+    );
+    wait_count(&served.http, "SELECT count(*) FROM alarm_history", 4);
+    assert!(common::terminate(&mut served.child).success());
+    assert_eq!(history(&data), first);
+    let listed = ok(&["alarms", "list", "--data", data.to_str().unwrap()]);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 3, "{listed}");
+    assert!(
+        lines[1].starts_with("down") && lines[1].contains(" OK "),
+        "{listed}"
+    );
+    assert!(lines[1].contains("Threshold Crossed"), "{listed}");
+
+    // Two more hours of logs, both tunnels up; then a second run.
+    append_minutes(&logs, base, 121, 240, 0..0);
+    let mut served = common::start_serve(&config);
+    wait_count(
+        &served.http,
+        "SELECT count(*) FROM tunnel_activity",
+        2 * 241,
+    );
+    // Time for the new minutes to complete and be evaluated (several 5-minute periods).
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(common::terminate(&mut served.child).success());
+    assert_eq!(
+        history(&data),
+        first,
+        "the restart recorded transitions again"
+    );
+    let notified = std::fs::read_to_string(&sent).unwrap();
+    assert_eq!(notified.lines().count(), 4, "{notified}");
+}

@@ -20,6 +20,11 @@ pub enum PipelineError {
     Panicked(&'static str),
     #[error("{0}")]
     Input(#[from] tunnelwatch_ingest::files::InputError),
+    #[error("{path}: {reason}")]
+    StateFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("{0}")]
     AlarmConfig(#[from] tunnelwatch_monitor::alarm::AlarmConfigError),
 }

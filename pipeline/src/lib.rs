@@ -11,6 +11,7 @@
 //! - [`metrics`]: recomputing the `metrics` table from stored events, and reading the stored
 //!   datapoints back for export.
 //! - [`alarms`]: the `alarms test` preview, alarm definitions evaluated over stored metrics.
+//! - [`alarm_state`]: the alarm state file that carries alarm instances over restarts.
 //! - [`outbox`]: the durable outbox of notifications (written before sent, retried until
 //!   acknowledged or expired).
 //!
@@ -19,6 +20,7 @@
 //! for deliveries in its own current-thread runtime; [`metrics`] pulls DataFusion batches with
 //! `block_on` from plain code. Nothing here blocks inside async code.
 
+pub mod alarm_state;
 pub mod alarms;
 pub mod error;
 pub mod file_ingest;

@@ -36,7 +36,11 @@ use tunnelwatch_ingest::pipeline::{
     self as source_pipeline, BudgetGauge, Input, Receipt, SourceStats,
 };
 use tunnelwatch_ingest::sources::{Source, SourceError};
-use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, Transition};
+use tunnelwatch_monitor::alarm::{
+    AlarmDefinition, AlarmEvaluator, Resume, SavedAlarms, Transition,
+};
+
+use crate::alarm_state::{self, AlarmStateFile};
 use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
 use tunnelwatch_parsers::{Decoder, Event, EventBody, MessageKind, Parsed, Severity};
 use tunnelwatch_queries::rows::table_of;
@@ -67,17 +71,26 @@ pub struct Job {
     pub batches: Vec<(TableName, RecordBatch)>,
     pub marks: Vec<SourceMark>,
     receipts: Vec<(Receipt, Option<Arc<SourceStats>>, bool)>,
+    /// The alarm state after the transitions in `batches` (and the time evaluated up to):
+    /// saved once they are durable.
+    alarm_state: Option<(SavedAlarms, i64)>,
 }
 
 impl Job {
     fn is_empty(&self) -> bool {
-        self.batches.is_empty() && self.marks.is_empty() && self.receipts.is_empty()
+        self.batches.is_empty()
+            && self.marks.is_empty()
+            && self.receipts.is_empty()
+            && self.alarm_state.is_none()
     }
 
     fn merge(&mut self, other: Job) {
         self.batches.extend(other.batches);
         self.marks.extend(other.marks);
         self.receipts.extend(other.receipts);
+        if other.alarm_state.is_some() {
+            self.alarm_state = other.alarm_state;
+        }
     }
 }
 
@@ -115,6 +128,9 @@ pub struct Shared {
     pub alarms: Mutex<Option<AlarmEvaluator>>,
     /// Where transitions with actions go: the outbox and the notifiers it delivers to.
     pub notify: Option<Notify>,
+    /// The alarm state file as this run loaded it (its Health fields are carried on), and
+    /// when the alarm part was last handed to the writer (wall clock, ms).
+    alarm_file: Mutex<(AlarmStateFile, i64)>,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
@@ -148,6 +164,7 @@ impl Shared {
             live_since_ms,
             alarms: Mutex::new(None),
             notify: None,
+            alarm_file: Mutex::new((AlarmStateFile::default(), 0)),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         })
     }
@@ -264,8 +281,11 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
             Ok(d) => Next::Delivery(d),
             Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => Next::Closed,
             Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
-                // Idle: whatever a sender waits for (acks) goes to the store now.
+                // Idle: whatever a sender waits for (acks) goes to the store now, and so do
+                // completed minutes and alarm transitions (a quiet fleet still has them).
                 if !job.receipts.is_empty()
+                    || !job.batches.is_empty()
+                    || job.alarm_state.is_some()
                     || (!rows.is_empty() && last_send.elapsed() >= SEND_EVERY)
                 {
                     job.batches.extend(rows.finish());
@@ -356,8 +376,7 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             let watermark = now_ms().max(c.last_event_ms.load(Ordering::Relaxed));
-            job.batches
-                .extend(feed_monitor(&shared, &mut observed, watermark));
+            feed_monitor(&shared, &mut observed, watermark, &mut job);
         }
     }
     // Every source has stopped: what a decoder still holds is an incomplete last record.
@@ -374,21 +393,20 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
         }
     }
     let watermark = now_ms().max(c.last_event_ms.load(Ordering::Relaxed));
-    job.batches
-        .extend(feed_monitor(&shared, &mut observed, watermark));
+    feed_monitor(&shared, &mut observed, watermark, &mut job);
     job.batches.extend(rows.finish());
     if !job.is_empty() {
         let _ = tx.send(job);
     }
 }
 
-/// Pushes what was parsed into the shared monitor, advances it to `watermark`, and returns the
-/// completed minutes as `metrics` rows.
-fn feed_monitor(
-    shared: &Shared,
-    observed: &mut Vec<Observation>,
-    watermark: i64,
-) -> Vec<(TableName, RecordBatch)> {
+/// How often the alarm state is saved when no transition forces it (wall clock).
+const ALARM_STATE_EVERY_MS: i64 = 60_000;
+
+/// Pushes what was parsed into the shared monitor, advances it to `watermark`, and adds the
+/// completed minutes (`metrics` rows), the alarm transitions they cause (`alarm_history` rows)
+/// and the alarm state to save after them to `job`.
+fn feed_monitor(shared: &Shared, observed: &mut Vec<Observation>, watermark: i64, job: &mut Job) {
     let points = {
         let mut m = match shared.monitor.lock() {
             Ok(g) => g,
@@ -401,7 +419,7 @@ fn feed_monitor(
         m.drain()
     };
     if points.is_empty() {
-        return Vec::new();
+        return;
     }
     let mut rows = MetricRows::default();
     for p in &points {
@@ -409,8 +427,8 @@ fn feed_monitor(
     }
     shared.counters.rows[TableName::Metrics as usize]
         .fetch_add(rows.len() as u64, Ordering::Relaxed);
-    let mut out = vec![(TableName::Metrics, rows.finish())];
-    let transitions = {
+    job.batches.push((TableName::Metrics, rows.finish()));
+    let (transitions, saved) = {
         let mut guard = match shared.alarms.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -422,9 +440,16 @@ fn feed_monitor(
                 }
                 // Every minute up to the newest one drained is complete.
                 let complete = points.iter().map(|p| p.ts).max().unwrap_or(0) + 60_000;
-                evaluator.evaluate(complete)
+                let transitions = evaluator.evaluate(complete);
+                let mut file = shared.alarm_file.lock().unwrap_or_else(|p| p.into_inner());
+                let due = now_ms() - file.1 >= ALARM_STATE_EVERY_MS;
+                let saved = (due || !transitions.is_empty()).then(|| {
+                    file.1 = now_ms();
+                    (evaluator.save(), complete)
+                });
+                (transitions, saved)
             }
-            None => Vec::new(),
+            None => (Vec::new(), None),
         }
     };
     if let Some(notify) = &shared.notify {
@@ -433,12 +458,33 @@ fn feed_monitor(
     if !transitions.is_empty() {
         shared.counters.rows[TableName::AlarmHistory as usize]
             .fetch_add(transitions.len() as u64, Ordering::Relaxed);
-        out.push((
+        job.batches.push((
             TableName::AlarmHistory,
             crate::alarms::history_rows(&transitions),
         ));
     }
-    out
+    if saved.is_some() {
+        job.alarm_state = saved;
+    }
+}
+
+/// Saves the alarm state (keeping what the loaded file said about Health).
+fn save_alarm_state(shared: &Shared, alarms: SavedAlarms, evaluated_until: i64) {
+    let mut file = {
+        let guard = shared.alarm_file.lock().unwrap_or_else(|p| p.into_inner());
+        guard.0.clone()
+    };
+    file.saved_ms = now_ms();
+    file.evaluated_until = Some(evaluated_until.max(file.evaluated_until.unwrap_or(i64::MIN)));
+    file.alarms = alarms;
+    if let Err(e) = alarm_state::save(&shared.data, &file) {
+        eprintln!("tunnelwatch: alarm state: {e}");
+    }
+    shared
+        .alarm_file
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .0 = file;
 }
 
 /// The store writer: appends what arrives (coalescing what is queued into one WAL write),
@@ -472,6 +518,11 @@ pub fn run_writer(
                 }
                 let flushes = store.flushes();
                 let result = store.append(job.batches, job.marks);
+                if result.is_ok()
+                    && let Some((alarms, until)) = job.alarm_state.take()
+                {
+                    save_alarm_state(&shared, alarms, until);
+                }
                 if result.is_ok() {
                     // `append` flushes on its own past a size threshold.
                     if store.flushes() != flushes {
@@ -518,6 +569,21 @@ pub fn run_writer(
     store.flush()?;
     files = Snapshot::list_files(store.root())?;
     publish(&store, &files);
+    // The decode thread is gone: the evaluator is as it ends.
+    let last = match shared.alarms.lock() {
+        Ok(g) => g.as_ref().map(|e| e.save()),
+        Err(p) => p.into_inner().as_ref().map(|e| e.save()),
+    };
+    if let Some(alarms) = last {
+        let until = shared
+            .alarm_file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .evaluated_until
+            .unwrap_or(i64::MIN);
+        save_alarm_state(&shared, alarms, until);
+    }
     Ok(store)
 }
 
@@ -724,7 +790,13 @@ pub fn start_run(spec: RunSpec<'_>) -> Result<Started, PipelineError> {
                 spec.notifiers,
             ));
         }
-        shared.alarms = Mutex::new(Some(AlarmEvaluator::new(spec.alarms)?));
+        let mut evaluator = AlarmEvaluator::new(spec.alarms)?;
+        // A restart: instances keep their state and start new series at their next datapoint
+        // (the minutes this process was not running are not data).
+        let loaded = alarm_state::load(&data_dir)?.unwrap_or_default();
+        evaluator.restore(&loaded.alarms, Resume::AfterGap);
+        shared.alarm_file = Mutex::new((loaded, now_ms()));
+        shared.alarms = Mutex::new(Some(evaluator));
     }
     let shared = Arc::new(shared);
     let running = start(store, input, shared.clone(), spec.retention_days)
