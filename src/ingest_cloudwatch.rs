@@ -139,6 +139,13 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     } else {
         Some(crate::metrics_cmd::after_ingest(&store)?)
     };
+    let alarms = match &args.config {
+        Some(path) => match crate::ingest_cmd::after_ingest_alarms(&mut store, path)? {
+            Ok(summary) => Some(summary),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
     let c = &shared.counters;
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let records = c.records.load(Ordering::Relaxed);
@@ -181,6 +188,9 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
             "metrics: {} datapoints for {} tunnels",
             m.datapoints, m.tunnels
         );
+    }
+    if let Some(line) = alarms {
+        println!("{line}");
     }
     if records == 0 && failures.is_empty() {
         println!(

@@ -33,6 +33,11 @@ pub struct IngestArgs {
     /// Drop day partitions older than this many days (by wall clock) after ingesting.
     #[arg(long)]
     retention_days: Option<u32>,
+    /// A config file whose alarms (`[[alarms]]`, `preset`) and notifiers run after the
+    /// ingest: alarms and Health are brought up to the last stored minute, going on from
+    /// where the last run left them; new transitions are recorded and notified once.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Do not compute the metrics table (run `tunnelwatch metrics rebuild` later).
     #[arg(long)]
     pub no_metrics: bool,
@@ -98,6 +103,12 @@ impl file_ingest::Observer for Terminal {
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
+    if args.config.is_some() && args.no_metrics {
+        eprintln!(
+            "tunnelwatch: --config evaluates alarms over the metrics; it cannot go with --no-metrics"
+        );
+        return Ok(ExitCode::from(2));
+    }
     let groups: Vec<&str> = args
         .paths
         .iter()
@@ -177,6 +188,13 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     } else {
         Some(crate::metrics_cmd::after_ingest(&store)?)
     };
+    let alarms = match &args.config {
+        Some(path) => match after_ingest_alarms(&mut store, path)? {
+            Ok(summary) => Some(summary),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
     let disk = store.segments().total_size()?;
     print_summary(
         &args,
@@ -195,7 +213,78 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
             metrics_started.elapsed().as_secs_f64()
         );
     }
+    if let Some(line) = alarms {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--config`: loads the alarms and notifiers, brings alarms and Health up to the last stored
+/// minute ([`tunnelwatch_pipeline::alarms::catch_up`]), tries each queued notification once
+/// (what fails stays in the outbox for the next run or `serve`) and returns the summary line.
+/// A bad config is reported (FILE:LINE:COL) and gives exit code 2.
+pub fn after_ingest_alarms(
+    store: &mut Store,
+    path: &std::path::Path,
+) -> Result<std::result::Result<String, ExitCode>> {
+    let loaded = match crate::config::load_for(path, crate::config::Needs::Alarms) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return Ok(Err(ExitCode::from(2)));
+        }
+    };
+    if loaded.alarms.is_empty() {
+        return Ok(Ok(format!(
+            "alarms: none in {} (add [[alarms]] or preset = \"aws-vpn\"); Health: not evaluated",
+            path.display()
+        )));
+    }
+    use tunnelwatch_pipeline::runner::{NOTIFICATION_EXPIRY_MS, Notify, now_ms};
+    let notify = if loaded.notifiers.is_empty() {
+        None
+    } else {
+        Some(Notify::new(
+            loaded
+                .alarms
+                .iter()
+                .map(|d| (d.name.clone(), d.clone()))
+                .collect(),
+            tunnelwatch_pipeline::outbox::Outbox::open(store.root(), NOTIFICATION_EXPIRY_MS)?,
+            loaded.notifiers,
+        ))
+    };
+    let done = tunnelwatch_pipeline::alarms::catch_up(store, loaded.alarms, notify.as_ref())?;
+    let mut sent = 0;
+    if let Some(n) = &notify {
+        sent = n.outbox.deliver_due(now_ms(), &n.notifiers)?;
+    }
+    let alarming = done
+        .transitions
+        .iter()
+        .filter(|t| t.new_state.as_str() == "ALARM")
+        .count();
+    Ok(Ok(format!(
+        "alarms: evaluated up to {}: {} new transition(s) ({alarming} into ALARM; {} instance(s) \
+         carried on from the last run), {} notification(s) queued, {sent} sent now{}; \
+         health_events: {} new row(s). See `tunnelwatch alarms list --data {}`",
+        done.evaluated_until
+            .map(crate::output::rfc3339)
+            .unwrap_or_else(|| "-".into()),
+        done.transitions.len(),
+        done.restored,
+        done.queued,
+        notify
+            .as_ref()
+            .map(|n| n.outbox.pending())
+            .filter(|p| *p > 0)
+            .map(|p| format!(", {p} waiting in the outbox"))
+            .unwrap_or_default(),
+        done.health_rows,
+        store.root().display()
+    )))
 }
 
 fn progress_bar(total: u64) -> ProgressBar {

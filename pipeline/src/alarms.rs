@@ -145,3 +145,158 @@ pub fn probable_cause(
     }
     Ok(kinds)
 }
+
+/// What [`catch_up`] did.
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    /// Instances restored from the state file.
+    pub restored: usize,
+    /// New transitions (recorded in `alarm_history`), in time order.
+    pub transitions: Vec<Transition>,
+    /// Notifications written to the outbox.
+    pub queued: usize,
+    /// New `health_events` rows.
+    pub health_rows: usize,
+    /// The time alarms were evaluated up to (the end of the last stored minute).
+    pub evaluated_until: Option<i64>,
+}
+
+/// Brings alarms and Health up to the last stored minute after a one-shot ingest (DESIGN §7):
+/// the instances of the state file go on where the last run left them (`Resume::Continue`,
+/// fed the stored datapoints of their ranges again), transitions after the saved
+/// `evaluated_until` are appended to `alarm_history` and queued for their notifiers, Health
+/// events not stored yet are appended to `health_events`, and the state file is saved. Run
+/// twice over the same data, the second run records and queues nothing.
+///
+/// Limits: data ingested for times before the saved `evaluated_until` does not change past
+/// evaluations (`alarms test` shows what it would have done); a tunnel first seen in such
+/// data is evaluated from the earliest saved range on.
+pub fn catch_up(
+    store: &mut tunnelwatch_queries::Store,
+    alarms: Vec<AlarmDefinition>,
+    notify: Option<&crate::runner::Notify>,
+) -> Result<CatchUp, PipelineError> {
+    use tunnelwatch_monitor::alarm::Resume;
+    let data = store.root().to_owned();
+    let mut file = crate::alarm_state::load(&data)?.unwrap_or_default();
+    let mut evaluator = AlarmEvaluator::new(alarms)?;
+    let restored = evaluator.restore(&file.alarms, Resume::Continue);
+    let snapshot = Snapshot::read(&data)?;
+    let since = evaluator.resume_from();
+    // Single-tunnel events are per calendar month: read TunnelState back far enough to hold
+    // the whole previous month (which may close now) and the current one.
+    let health_since = since.map(|t| t - 62 * 86_400_000);
+    let mut last: Option<i64> = None;
+    for batch in stored_datapoints(&snapshot, since, None)? {
+        for p in batch? {
+            last = Some(last.map_or(p.ts, |l| l.max(p.ts)));
+            evaluator.push(&p);
+        }
+    }
+    let mut tunnel_states = Vec::new();
+    for batch in stored_datapoints(&snapshot, health_since, None)? {
+        for p in batch? {
+            last = Some(last.map_or(p.ts, |l| l.max(p.ts)));
+            if p.metric == MetricName::TunnelState && p.tunnel_ip.is_some() {
+                tunnel_states.push(p);
+            }
+        }
+    }
+    let Some(last) = last else {
+        return Ok(CatchUp {
+            restored,
+            ..Default::default()
+        });
+    };
+    let until = last + 60_000;
+    let done = file.evaluated_until.unwrap_or(i64::MIN);
+    let mut transitions: Vec<Transition> = evaluator
+        .evaluate(until)
+        .into_iter()
+        .filter(|t| t.ts > done)
+        .collect();
+    transitions.sort_by(|a, b| (a.ts, &a.instance_id).cmp(&(b.ts, &b.instance_id)));
+
+    let health = single_tunnel_events(&tunnel_states, until);
+    let (health_batch, new_keys) = health_rows(&health, &file.health_rows);
+    let mut batches = Vec::new();
+    if !transitions.is_empty() {
+        batches.push((TableName::AlarmHistory, history_rows(&transitions)));
+    }
+    let health_count = health_batch.num_rows();
+    if health_count > 0 {
+        batches.push((TableName::HealthEvents, health_batch));
+    }
+    if !batches.is_empty() {
+        store.append(batches, None)?;
+        store.flush()?;
+    }
+    let queued = match notify {
+        Some(n) => {
+            let snapshot = Snapshot::read(&data)?;
+            n.enqueue_with(&transitions, &|t, window| {
+                probable_cause(&snapshot, t, window).unwrap_or_default()
+            })
+        }
+        None => 0,
+    };
+    file.health_rows.extend(new_keys);
+    file.alarms = evaluator.save();
+    file.evaluated_until = Some(until.max(done));
+    file.saved_ms = crate::runner::now_ms();
+    crate::alarm_state::save(&data, &file)?;
+    Ok(CatchUp {
+        restored,
+        transitions,
+        queued,
+        health_rows: health_count,
+        evaluated_until: Some(until),
+    })
+}
+
+/// The `health_events` rows of `events` not in `stored` (one row per event and connection and
+/// status: an event's row is written when the connection is added, and again when the event
+/// closes), and their keys.
+pub fn health_rows(
+    events: &[HealthEvent],
+    stored: &std::collections::BTreeSet<String>,
+) -> (RecordBatch, Vec<String>) {
+    struct Row<'a> {
+        e: &'a HealthEvent,
+        vpn: &'a str,
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    let mut keys = Vec::new();
+    for e in events {
+        for vpn in e.connections.keys() {
+            let key = format!("{} {} - {}", e.event_arn, vpn, e.status_code);
+            if !stored.contains(&key) {
+                keys.push(key);
+                rows.push(Row { e, vpn });
+            }
+        }
+    }
+    let ts = |f: &dyn Fn(&Row) -> Option<i64>| -> ArrayRef {
+        Arc::new(
+            TimestampMillisecondArray::from(rows.iter().map(f).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        )
+    };
+    let text = |f: &dyn Fn(&Row) -> Option<String>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    let columns: Vec<ArrayRef> = vec![
+        text(&|r| Some(r.e.event_arn.clone())),
+        text(&|r| Some(r.e.event_type_code.to_owned())),
+        ts(&|r| Some(r.e.start_time)),
+        ts(&|r| r.e.end_time),
+        ts(&|r| Some(r.e.last_updated_time)),
+        text(&|r| Some(r.e.status_code.to_owned())),
+        text(&|r| Some(r.vpn.to_owned())),
+        text(&|_| None),
+        text(&|r| Some(r.e.description.clone())),
+    ];
+    let batch = RecordBatch::try_new(TableName::HealthEvents.schema(), columns)
+        .expect("the columns follow the health_events schema");
+    (batch, keys)
+}

@@ -715,8 +715,19 @@ impl Notify {
     }
 
     /// Writes the notifications of `transitions` (one per notifier its alarm's actions name for
-    /// the new state) to the outbox.
+    /// the new state) to the outbox, with probable causes from the recent records.
     fn enqueue(&self, transitions: &[Transition]) {
+        self.enqueue_with(transitions, &|t, window| self.probable_cause(t, window));
+    }
+
+    /// Like `enqueue`, with probable causes from `causes(transition, window_ms)` (e.g. the
+    /// stored records, for a one-shot ingest). Returns how many notifications were queued.
+    pub fn enqueue_with(
+        &self,
+        transitions: &[Transition],
+        causes: &dyn Fn(&Transition, i64) -> Vec<String>,
+    ) -> usize {
+        let mut queued = 0;
         for t in transitions {
             let Some(def) = self.definitions.get(&*t.alarm_name) else {
                 continue;
@@ -730,7 +741,7 @@ impl Notify {
                 continue;
             }
             let causes = if t.new_state.as_str() == "ALARM" {
-                self.probable_cause(t, def.evaluation_range_ms())
+                causes(t, def.evaluation_range_ms())
             } else {
                 Vec::new()
             };
@@ -741,11 +752,13 @@ impl Notify {
             let message = alarm_message(def, t, &cx);
             let key = idempotency_key(t);
             for n in names {
-                if let Err(e) = self.outbox.enqueue(n, &key, message.clone(), now_ms()) {
-                    eprintln!("tunnelwatch: outbox: {e}");
+                match self.outbox.enqueue(n, &key, message.clone(), now_ms()) {
+                    Ok(()) => queued += 1,
+                    Err(e) => eprintln!("tunnelwatch: outbox: {e}"),
                 }
             }
         }
+        queued
     }
 }
 
