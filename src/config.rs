@@ -69,6 +69,17 @@ pub struct Config {
     /// Where alarm notifications go (`[notifiers.NAME] type = "file" | "command"`).
     #[serde(default)]
     pub notifiers: BTreeMap<String, toml::Spanned<NotifierConfig>>,
+    /// Health notifications (`[health] notify = ["NAME", …]`).
+    #[serde(default)]
+    pub health: Option<toml::Spanned<HealthConfig>>,
+}
+
+/// `[health]`: which notifiers get Health events (in AWS Health's EventBridge shape).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    #[serde(default)]
+    pub notify: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +167,8 @@ pub struct Loaded {
     /// The preset's alarms, then the file's own, validated.
     pub alarms: Vec<AlarmDefinition>,
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
+    /// The notifiers Health events go to.
+    pub health_notify: Vec<String>,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -358,6 +371,21 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
         }
         alarms.push(def.clone());
     }
+    let health_notify = config
+        .health
+        .as_ref()
+        .map(|h| h.get_ref().notify.clone())
+        .unwrap_or_default();
+    for name in &health_notify {
+        if !config.notifiers.contains_key(name) {
+            errors.push(at(
+                config.health.as_ref().map(|h| h.span()),
+                format!(
+                    "health: notify names notifier `{name}`, which is not defined (add [notifiers.{name}])"
+                ),
+            ));
+        }
+    }
     let mut notifiers = BTreeMap::new();
     for (name, spanned) in &config.notifiers {
         match spanned.get_ref().build(name) {
@@ -373,6 +401,7 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
     Ok(Loaded {
         alarms,
         notifiers,
+        health_notify,
         listen: listen.expect("checked"),
         budget_bytes: budget_bytes.expect("checked"),
         sync: sync.expect("checked"),

@@ -246,15 +246,18 @@ pub fn after_ingest_alarms(
     let notify = if loaded.notifiers.is_empty() {
         None
     } else {
-        Some(Notify::new(
-            loaded
-                .alarms
-                .iter()
-                .map(|d| (d.name.clone(), d.clone()))
-                .collect(),
-            tunnelwatch_pipeline::outbox::Outbox::open(store.root(), NOTIFICATION_EXPIRY_MS)?,
-            loaded.notifiers,
-        ))
+        Some(
+            Notify::new(
+                loaded
+                    .alarms
+                    .iter()
+                    .map(|d| (d.name.clone(), d.clone()))
+                    .collect(),
+                tunnelwatch_pipeline::outbox::Outbox::open(store.root(), NOTIFICATION_EXPIRY_MS)?,
+                loaded.notifiers,
+            )
+            .with_health(loaded.health_notify),
+        )
     };
     let done = tunnelwatch_pipeline::alarms::catch_up(store, loaded.alarms, notify.as_ref())?;
     let mut sent = 0;

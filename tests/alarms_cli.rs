@@ -749,6 +749,9 @@ comparison = "LessThanThreshold"
 threshold = 1.0
 treat_missing_data = "breaching"
 actions = {{ alarm = ["sent"], ok = ["sent"] }}
+
+[health]
+notify = ["sent"]
 "#,
             sent.display()
         ),
@@ -786,6 +789,39 @@ actions = {{ alarm = ["sent"], ok = ["sent"] }}
     ]);
     assert!(out.contains(" 0 new transition(s)"), "{out}");
     assert_eq!(history(&data), whole);
+    // The next day, both up: the single-tunnel event's first notification (due at the end of
+    // the flagged day) goes out, once.
+    let half3 = dir.path().join("half3");
+    std::fs::create_dir_all(&half3).unwrap();
+    for ip in ["1.2.3.4", "5.6.7.8"] {
+        std::fs::write(
+            half3.join(format!("vpn-1234abcd-{ip}.log")),
+            format!(
+                "{{\"event_timestamp\": {}, \"ike_phase1_state\": \"established\", \
+                 \"ike_phase2_state\": \"established\", \"details\": \"AWS tunnel processed \
+                 request (id=8) for CREATE_CHILD_SA\"}}\n",
+                at(24, 10)
+            ),
+        )
+        .unwrap();
+    }
+    ok(&[
+        "ingest",
+        "--data",
+        d,
+        "--config",
+        c,
+        half3.to_str().unwrap(),
+    ]);
+    ok(&[
+        "ingest",
+        "--data",
+        d,
+        "--config",
+        c,
+        half3.to_str().unwrap(),
+    ]);
+    assert_eq!(history(&data), whole);
 
     let preview = ok(&[
         "alarms", "test", "--data", d, "--config", c, "--output", "json",
@@ -815,9 +851,24 @@ actions = {{ alarm = ["sent"], ok = ["sent"] }}
         after_first.contains(&"down/vpn-1234abcd/1.2.3.4 OK->ALARM".to_owned()),
         "{after_first:#?}"
     );
-    // OK actions run on INSUFFICIENT_DATA -> OK too (CloudWatch's rule): 2 + ALARM + OK.
+    // OK actions run on INSUFFICIENT_DATA -> OK too (CloudWatch's rule): 2 + ALARM + OK, and
+    // the Health event once, in AWS Health's EventBridge shape.
     let notified = std::fs::read_to_string(&sent).unwrap();
-    assert_eq!(notified.lines().count(), 4, "{notified}");
+    assert_eq!(notified.lines().count(), 5, "{notified}");
+    let health_message: serde_json::Value =
+        serde_json::from_str(notified.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        health_message["detail-type"], "AWS Health Event",
+        "{health_message}"
+    );
+    assert_eq!(
+        health_message["detail"]["eventTypeCode"],
+        "AWS_VPN_SINGLE_TUNNEL_NOTIFICATION"
+    );
+    assert_eq!(
+        health_message["detail"]["affectedEntities"][0]["entityValue"],
+        "vpn-1234abcd"
+    );
     let listed = ok(&["alarms", "list", "--data", d]);
     let states: Vec<&str> = listed
         .lines()
@@ -828,12 +879,16 @@ actions = {{ alarm = ["sent"], ok = ["sent"] }}
 
     let health = common::query_csv(
         &data,
-        "SELECT event_type_code, status_code, vpn_id FROM health_events",
+        "SELECT event_type_code, status_code, vpn_id FROM health_events ORDER BY status_code DESC",
     );
     assert_eq!(
         health.lines().skip(1).collect::<Vec<_>>(),
-        // Open: the month is not over at the last event time (Health runs on data time).
-        ["AWS_VPN_SINGLE_TUNNEL_NOTIFICATION,open,vpn-1234abcd"],
+        // Open while November lasted (Health runs on data time), closed once the data reached
+        // December: one row per version, the newest is the event's state.
+        [
+            "AWS_VPN_SINGLE_TUNNEL_NOTIFICATION,open,vpn-1234abcd",
+            "AWS_VPN_SINGLE_TUNNEL_NOTIFICATION,closed,vpn-1234abcd"
+        ],
         "{health}"
     );
 }

@@ -6,6 +6,7 @@
 //! Must not: own business rules; it renders what `tunnelwatch-monitor` decided.
 
 pub mod alarm_message;
+pub mod health_message;
 pub mod notify;
 pub mod openmetrics;
 pub mod prometheus;

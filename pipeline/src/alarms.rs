@@ -240,6 +240,12 @@ pub fn catch_up(
         }
         None => 0,
     };
+    let health_keys = match notify {
+        Some(n) => n.enqueue_health(&health, until, &file.health_notified),
+        None => Vec::new(),
+    };
+    let queued = queued + health_keys.len() * notify.map_or(0, |n| n.health_notify.len());
+    file.health_notified.extend(health_keys);
     file.health_rows.extend(new_keys);
     file.alarms = evaluator.save();
     file.evaluated_until = Some(until.max(done));

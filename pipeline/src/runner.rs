@@ -643,6 +643,8 @@ pub struct Notify {
     pub definitions: HashMap<String, AlarmDefinition>,
     pub outbox: Outbox,
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
+    /// The notifiers Health events go to.
+    pub health_notify: Vec<String>,
     recent: Mutex<RecentCauses>,
 }
 
@@ -665,8 +667,46 @@ impl Notify {
             definitions,
             outbox,
             notifiers,
+            health_notify: Vec::new(),
             recent: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Health events go to `names` too.
+    pub fn with_health(mut self, names: Vec<String>) -> Notify {
+        self.health_notify = names;
+        self
+    }
+
+    /// Queues each weekly notification of `events` due by `until` that `done` (idempotency
+    /// keys) does not hold, for the Health notifiers; returns the keys queued.
+    pub fn enqueue_health(
+        &self,
+        events: &[tunnelwatch_monitor::health::HealthEvent],
+        until: i64,
+        done: &std::collections::BTreeSet<String>,
+    ) -> Vec<String> {
+        use tunnelwatch_exporters::health_message::{health_idempotency_key, health_message};
+        let mut keys = Vec::new();
+        if self.health_notify.is_empty() {
+            return keys;
+        }
+        for e in events {
+            for &at in e.notified.iter().filter(|&&t| t <= until) {
+                let key = health_idempotency_key(e, at);
+                if done.contains(&key) {
+                    continue;
+                }
+                let message = health_message(e, at);
+                for n in &self.health_notify {
+                    if let Err(err) = self.outbox.enqueue(n, &key, message.clone(), now_ms()) {
+                        eprintln!("tunnelwatch: outbox: {err}");
+                    }
+                }
+                keys.push(key);
+            }
+        }
+        keys
     }
 
     /// Remembers an error or warning record of a tunnel (the decode thread calls this).

@@ -1,0 +1,120 @@
+//! The notification of a Health event, in the shape Amazon EventBridge delivers AWS Health
+//! events (`version`, `id`, `detail-type: "AWS Health Event"`, `source: "aws.health"`,
+//! `account`, `time`, `region`, `resources`, `detail{eventArn, service: "VPN", eventTypeCode,
+//! eventTypeCategory, eventScopeCode, communicationId, startTime, endTime, lastUpdatedTime,
+//! statusCode, eventRegion, eventDescription[{language, latestDescription}],
+//! affectedEntities[{entityValue}], affectedAccount}`), so rules and integrations written for
+//! AWS Health read it unchanged, plus `Tunnelwatch{Inferred, IdempotencyKey}`.
+//!
+//! Invariants: the same event and notification time render the same bytes; the key is
+//! `<event arn>@<notification time ms>`. Limits: tunnelwatch knows no AWS account or Region
+//! (`account` is `000000000000`, `region` `global`); the times inside `detail` are written
+//! the way AWS Health writes them (RFC 1123, `Sat, 11 Jun 2022 00:00:00 GMT`).
+
+use serde_json::{Value, json};
+use tunnelwatch_monitor::alarm::iso_time;
+use tunnelwatch_monitor::health::HealthEvent;
+
+/// `<event arn>@<notification time ms>`.
+pub fn health_idempotency_key(e: &HealthEvent, notified_ms: i64) -> String {
+    format!("{}@{notified_ms}", e.event_arn)
+}
+
+/// `Sat, 11 Jun 2022 00:00:00 GMT`.
+pub fn rfc1123(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // iso_time: yyyy-MM-ddTHH:mm:ss.SSS+0000
+    let iso = iso_time(ms);
+    let month: usize = iso[5..7].parse().expect("iso_time has a month");
+    let weekday = DAYS[ms.div_euclid(86_400_000).rem_euclid(7) as usize];
+    format!(
+        "{weekday}, {} {} {} {} GMT",
+        &iso[8..10],
+        MONTHS[month - 1],
+        &iso[0..4],
+        &iso[11..19]
+    )
+}
+
+/// The EventBridge-shaped message of `e`, notified at `notified_ms`.
+pub fn health_message(e: &HealthEvent, notified_ms: i64) -> Value {
+    let key = health_idempotency_key(e, notified_ms);
+    let vpns: Vec<&str> = e.connections.keys().map(|v| &**v).collect();
+    json!({
+        "version": "0",
+        "id": format!("tunnelwatch-{:016x}", fnv(&key)),
+        "detail-type": "AWS Health Event",
+        "source": "aws.health",
+        "account": "000000000000",
+        "time": iso_time(notified_ms).replace(".000+0000", "Z"),
+        "region": "global",
+        "resources": vpns,
+        "detail": {
+            "eventArn": e.event_arn,
+            "service": "VPN",
+            "eventTypeCode": e.event_type_code,
+            "eventTypeCategory": "accountNotification",
+            "eventScopeCode": "ACCOUNT_SPECIFIC",
+            "communicationId": key,
+            "startTime": rfc1123(e.start_time),
+            "endTime": e.end_time.map(rfc1123),
+            "lastUpdatedTime": rfc1123(e.last_updated_time),
+            "statusCode": e.status_code,
+            "eventRegion": "global",
+            "eventDescription": [{"language": "en_US", "latestDescription": e.description}],
+            "affectedEntities": vpns.iter().map(|v| json!({"entityValue": v})).collect::<Vec<_>>(),
+            "affectedAccount": "000000000000",
+        },
+        "Tunnelwatch": {"Inferred": true, "IdempotencyKey": key},
+    })
+}
+
+/// A stable 64-bit hash (FNV-1a) for the event id: the same on every run and platform.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1123_as_aws_health_writes_it() {
+        // 2022-06-11T00:00:00Z, a Saturday.
+        assert_eq!(rfc1123(1_654_905_600_000), "Sat, 11 Jun 2022 00:00:00 GMT");
+        assert_eq!(rfc1123(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            rfc1123(1_764_547_200_000 + 3_723_000),
+            "Mon, 01 Dec 2025 01:02:03 GMT"
+        );
+    }
+
+    #[test]
+    fn eventbridge_shape() {
+        let mut e = HealthEvent {
+            event_arn: "arn:aws:health:global::event/VPN/X/tunnelwatch-2025-12".into(),
+            event_type_code: "AWS_VPN_SINGLE_TUNNEL_NOTIFICATION",
+            start_time: 1_764_547_200_000,
+            end_time: None,
+            last_updated_time: 1_764_633_600_000,
+            status_code: "open",
+            connections: Default::default(),
+            notified: vec![],
+            description: "d".into(),
+        };
+        e.connections.insert("vpn-1".into(), 1_764_547_200_000);
+        let m = health_message(&e, 1_764_633_600_000);
+        assert_eq!(m["detail-type"], "AWS Health Event");
+        assert_eq!(m["source"], "aws.health");
+        assert_eq!(m["detail"]["service"], "VPN");
+        assert_eq!(m["detail"]["affectedEntities"][0]["entityValue"], "vpn-1");
+        assert_eq!(m["detail"]["startTime"], "Mon, 01 Dec 2025 00:00:00 GMT");
+        assert_eq!(m["time"], "2025-12-02T00:00:00Z");
+        assert_eq!(m, health_message(&e, 1_764_633_600_000));
+    }
+}
