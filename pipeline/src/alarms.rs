@@ -22,7 +22,7 @@ use tunnelwatch_monitor::health::{HealthEvent, single_tunnel_events};
 use tunnelwatch_queries::{Snapshot, TableName};
 
 use crate::error::PipelineError;
-use crate::metrics::stored_datapoints;
+use crate::metrics::stored_datapoints_of_metrics;
 
 /// What the alarms would have done.
 #[derive(Debug)]
@@ -48,11 +48,15 @@ pub fn preview(
     since: Option<i64>,
     until: Option<i64>,
 ) -> Result<Preview, PipelineError> {
+    let mut names = metric_names(&alarms);
+    if !names.contains(&MetricName::TunnelState.as_str()) {
+        names.push(MetricName::TunnelState.as_str());
+    }
     let mut evaluator = AlarmEvaluator::new(alarms)?;
     let mut datapoints = 0u64;
     let mut range: Option<(i64, i64)> = None;
     let mut tunnel_states = Vec::new();
-    for batch in stored_datapoints(snapshot, since, until)? {
+    for batch in stored_datapoints_of_metrics(snapshot, &names, since, until)? {
         for p in batch? {
             datapoints += 1;
             range = Some(range.map_or((p.ts, p.ts), |(a, b)| (a.min(p.ts), b.max(p.ts))));
@@ -83,6 +87,19 @@ pub fn preview(
         data_range: range,
         evaluated_until,
     })
+}
+
+/// The `metric_name`s the definitions read (each once).
+fn metric_names(alarms: &[AlarmDefinition]) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for a in alarms {
+        if let Ok(m) = a.metric_name()
+            && !names.contains(&m.as_str())
+        {
+            names.push(m.as_str());
+        }
+    }
+    names
 }
 
 /// Transitions as `alarm_history` rows.
@@ -179,6 +196,7 @@ pub fn catch_up(
     use tunnelwatch_monitor::alarm::Resume;
     let data = store.root().to_owned();
     let mut file = crate::alarm_state::load(&data)?.unwrap_or_default();
+    let alarms_defs = alarms.clone();
     let mut evaluator = AlarmEvaluator::new(alarms)?;
     let restored = evaluator.restore(&file.alarms, Resume::Continue);
     let snapshot = Snapshot::read(&data)?;
@@ -186,15 +204,17 @@ pub fn catch_up(
     // Single-tunnel events are per calendar month: read TunnelState back far enough to hold
     // the whole previous month (which may close now) and the current one.
     let health_since = since.map(|t| t - 62 * 86_400_000);
+    let names = metric_names(&alarms_defs);
     let mut last: Option<i64> = None;
-    for batch in stored_datapoints(&snapshot, since, None)? {
+    for batch in stored_datapoints_of_metrics(&snapshot, &names, since, None)? {
         for p in batch? {
             last = Some(last.map_or(p.ts, |l| l.max(p.ts)));
             evaluator.push(&p);
         }
     }
     let mut tunnel_states = Vec::new();
-    for batch in stored_datapoints(&snapshot, health_since, None)? {
+    let state = [MetricName::TunnelState.as_str()];
+    for batch in stored_datapoints_of_metrics(&snapshot, &state, health_since, None)? {
         for p in batch? {
             last = Some(last.map_or(p.ts, |l| l.max(p.ts)));
             if p.metric == MetricName::TunnelState && p.tunnel_ip.is_some() {

@@ -375,6 +375,41 @@ pub fn stored_datapoints(
     })
 }
 
+/// The stored datapoints of the named metrics (`metric_name`s) whose period starts in
+/// `[since, until)`, in no particular order: what alarm evaluation reads (the evaluator keeps
+/// each instance's periods, so it needs no sort, and a sort of a fleet's whole `metrics` table
+/// is what a large catch-up spent its time on).
+pub fn stored_datapoints_of_metrics(
+    snapshot: &Snapshot,
+    metric_names: &[&str],
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<StoredDatapoints, PipelineError> {
+    let mut filter = String::from("TRUE");
+    if let Some(t) = since {
+        filter.push_str(&format!(" AND ts >= to_timestamp_millis({t})"));
+    }
+    if let Some(t) = until {
+        filter.push_str(&format!(" AND ts < to_timestamp_millis({t})"));
+    }
+    let names: Vec<String> = metric_names
+        .iter()
+        .map(|n| format!("'{}'", n.replace('\'', "''")))
+        .collect();
+    if names.is_empty() {
+        filter.push_str(" AND FALSE");
+    } else {
+        filter.push_str(&format!(" AND metric_name IN ({})", names.join(", ")));
+    }
+    let sql = format!(
+        "SELECT ts, namespace, metric_name, vpn_id, tunnel_ip, sample_count, sum, minimum, maximum, concentrator_id
+         FROM metrics WHERE {filter}"
+    );
+    Ok(StoredDatapoints {
+        batches: Batches::open(snapshot, &sql)?,
+    })
+}
+
 /// See [`stored_datapoints`].
 pub struct StoredDatapoints {
     batches: Batches,
