@@ -892,3 +892,39 @@ notify = ["sent"]
         "{health}"
     );
 }
+
+/// A five-minute outage of one tunnel while its twin stays up, with no configuration error
+/// around it, is inferred as an endpoint replacement: one `AWS_VPN_REDUNDANCY_LOSS` row for
+/// that tunnel, closed, once however often the ingest runs.
+#[test]
+fn ingest_with_config_infers_an_endpoint_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    tunnel_log(
+        &logs.join("vpn-1234abcd-1.2.3.4.log"),
+        Some((at(2, 0), at(2, 5))),
+    );
+    tunnel_log(&logs.join("vpn-1234abcd-5.6.7.8.log"), None);
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let config = dir.path().join("tunnelwatch.toml");
+    std::fs::write(&config, "preset = \"aws-vpn\"\n").unwrap();
+    let c = config.to_str().unwrap();
+    for _ in 0..2 {
+        ok(&["ingest", "--data", d, "--config", c, logs.to_str().unwrap()]);
+    }
+    let health = common::query_csv(
+        &data,
+        "SELECT event_type_code, status_code, vpn_id, tunnel_ip, start_time, end_time FROM health_events",
+    );
+    assert_eq!(
+        health.lines().skip(1).collect::<Vec<_>>(),
+        [format!(
+            "AWS_VPN_REDUNDANCY_LOSS,closed,vpn-1234abcd,1.2.3.4,{},{}",
+            utc(2, 0).replace('Z', ".000Z"),
+            utc(2, 5).replace('Z', ".000Z")
+        )],
+        "{health}"
+    );
+}

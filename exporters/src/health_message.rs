@@ -105,6 +105,7 @@ mod tests {
             status_code: "open",
             connections: Default::default(),
             notified: vec![],
+            tunnel_ip: None,
             description: "d".into(),
         };
         e.connections.insert("vpn-1".into(), 1_764_547_200_000);

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray, TimestampMillisecondArray};
 use tunnelwatch_monitor::MetricName;
 use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, InstanceStatus, Transition};
 use tunnelwatch_monitor::health::{HealthEvent, single_tunnel_events};
@@ -237,7 +237,13 @@ pub fn catch_up(
         .collect();
     transitions.sort_by(|a, b| (a.ts, &a.instance_id).cmp(&(b.ts, &b.instance_id)));
 
-    let health = single_tunnel_events(&tunnel_states, until);
+    let mut health = single_tunnel_events(&tunnel_states, until);
+    let config_errors = config_errors(&snapshot, health_since)?;
+    health.extend(
+        tunnelwatch_monitor::health::redundancy_loss_events(&tunnel_states, &config_errors, until)
+            .iter()
+            .map(|r| r.to_event()),
+    );
     let (health_batch, new_keys) = health_rows(&health, &file.health_rows);
     let mut batches = Vec::new();
     if !transitions.is_empty() {
@@ -280,6 +286,58 @@ pub fn catch_up(
     })
 }
 
+/// The message kinds that say a tunnel's configuration is wrong (an outage with these around it
+/// is the customer's, not an endpoint replacement).
+const CONFIG_ERROR_KINDS: &[&str] = &[
+    "psk_invalid",
+    "psk_mismatch",
+    "no_proposal_match",
+    "no_proposal_chosen",
+    "auth_failed",
+    "ts_unacceptable",
+];
+
+/// (vpn, tunnel, ts): one configuration-error record.
+type ConfigError = (Arc<str>, Arc<str>, i64);
+
+/// The stored configuration-error records since `since`.
+fn config_errors(
+    snapshot: &Snapshot,
+    since: Option<i64>,
+) -> Result<Vec<ConfigError>, PipelineError> {
+    let kinds: Vec<String> = CONFIG_ERROR_KINDS
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect();
+    let mut sql = format!(
+        "SELECT vpn_id, tunnel_ip, CAST(ts AS BIGINT) AS ms FROM tunnel_activity \
+         WHERE message_kind IN ({}) AND vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL",
+        kinds.join(", ")
+    );
+    if let Some(t) = since {
+        sql.push_str(&format!(" AND ts >= to_timestamp_millis({t})"));
+    }
+    let mut out = Vec::new();
+    let mut batches = crate::metrics::Batches::open(snapshot, &sql)?;
+    while let Some(batch) = batches.next() {
+        let batch = batch?;
+        let utf8 = arrow::datatypes::DataType::Utf8;
+        let vpn = arrow::compute::cast(batch.column(0), &utf8)?;
+        let ip = arrow::compute::cast(batch.column(1), &utf8)?;
+        let ms = arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Int64)?;
+        let (vpn, ip) = (vpn.as_string::<i32>(), ip.as_string::<i32>());
+        let ms = ms.as_primitive::<arrow::datatypes::Int64Type>();
+        for row in 0..batch.num_rows() {
+            out.push((
+                Arc::from(vpn.value(row)),
+                Arc::from(ip.value(row)),
+                ms.value(row),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// The `health_events` rows of `events` not in `stored` (one row per event and connection and
 /// status: an event's row is written when the connection is added, and again when the event
 /// closes), and their keys.
@@ -295,7 +353,13 @@ pub fn health_rows(
     let mut keys = Vec::new();
     for e in events {
         for vpn in e.connections.keys() {
-            let key = format!("{} {} - {}", e.event_arn, vpn, e.status_code);
+            let key = format!(
+                "{} {} {} {}",
+                e.event_arn,
+                vpn,
+                e.tunnel_ip.as_deref().unwrap_or("-"),
+                e.status_code
+            );
             if !stored.contains(&key) {
                 keys.push(key);
                 rows.push(Row { e, vpn });
@@ -319,7 +383,7 @@ pub fn health_rows(
         ts(&|r| Some(r.e.last_updated_time)),
         text(&|r| Some(r.e.status_code.to_owned())),
         text(&|r| Some(r.vpn.to_owned())),
-        text(&|_| None),
+        text(&|r| r.e.tunnel_ip.as_deref().map(str::to_owned)),
         text(&|r| Some(r.e.description.clone())),
     ];
     let batch = RecordBatch::try_new(TableName::HealthEvents.schema(), columns)

@@ -150,6 +150,27 @@ fn event(vpn: &Arc<str>, ip: &Arc<str>, start: i64, end: i64) -> RedundancyLoss 
     }
 }
 
+impl RedundancyLoss {
+    /// As a [`HealthEvent`](super::HealthEvent): one connection, `closed` (it is emitted after
+    /// completion), notified once at its end.
+    pub fn to_event(&self) -> super::HealthEvent {
+        super::HealthEvent {
+            event_arn: self.event_arn.clone(),
+            event_type_code: REDUNDANCY_LOSS,
+            start_time: self.start_time,
+            end_time: Some(self.end_time),
+            last_updated_time: self.end_time,
+            status_code: "closed",
+            connections: [(self.vpn_id.clone(), self.start_time)]
+                .into_iter()
+                .collect(),
+            tunnel_ip: Some(self.tunnel_ip.clone()),
+            notified: vec![self.end_time],
+            description: self.description.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,8 @@ pub struct HealthEvent {
     pub status_code: &'static str,
     /// Connection → the day it was first flagged (start, epoch ms).
     pub connections: BTreeMap<Arc<str>, i64>,
+    /// The tunnel, for an event about one tunnel (endpoint replacement); `None` here.
+    pub tunnel_ip: Option<Arc<str>>,
     /// When notifications went out (weekly, while connections were added).
     pub notified: Vec<i64>,
     pub description: String,
@@ -127,6 +129,7 @@ pub fn single_tunnel_events<'a>(
             status_code: if now_ms >= end { "closed" } else { "open" },
             connections: BTreeMap::new(),
             notified: Vec::new(),
+            tunnel_ip: None,
             description: String::new(),
         });
         let mut added = false;
