@@ -266,7 +266,10 @@ fn run_test(command: AlarmsCommand) -> Result<ExitCode> {
         }
         Output::Table => {
             for h in &preview.health {
-                let list: Vec<&str> = h.connections.keys().map(|v| &**v).collect();
+                let mut list: Vec<String> = h.connections.keys().map(|v| v.to_string()).collect();
+                if let (Some(ip), [vpn]) = (&h.tunnel_ip, list.as_mut_slice()) {
+                    *vpn = format!("{vpn} tunnel {ip}");
+                }
                 println!(
                     "{}  HEALTH {} {} ({}): {}",
                     rfc3339(h.start_time),
@@ -297,7 +300,7 @@ fn run_test(command: AlarmsCommand) -> Result<ExitCode> {
         (Some((first, last)), Some(until)) => eprintln!(
             "tunnelwatch: {alarm_count} alarm(s), {} instance(s), {} datapoints from {} to {}, \
              evaluated up to {}: {} transition(s), {alarming} instance(s) in ALARM at the end, \
-             {} single-tunnel Health event(s) (nothing was sent)",
+             {} Health event(s) (nothing was sent)",
             preview.instances.len(),
             preview.datapoints,
             rfc3339(first),

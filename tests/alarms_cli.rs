@@ -914,6 +914,13 @@ fn ingest_with_config_infers_an_endpoint_replacement() {
     for _ in 0..2 {
         ok(&["ingest", "--data", d, "--config", c, logs.to_str().unwrap()]);
     }
+    // The preview shows it too.
+    let preview = ok(&["alarms", "test", "--data", d, "--config", c]);
+    assert!(
+        preview.contains("HEALTH AWS_VPN_REDUNDANCY_LOSS closed")
+            && preview.contains("vpn-1234abcd tunnel 1.2.3.4"),
+        "{preview}"
+    );
     let health = common::query_csv(
         &data,
         "SELECT event_type_code, status_code, vpn_id, tunnel_ip, start_time, end_time FROM health_events",

@@ -1098,3 +1098,20 @@ fn restore_only_into_an_unchanged_definition() {
         1
     );
 }
+
+/// Datapoints in any order give the transitions of the same datapoints in time order (stored
+/// metrics are read unsorted).
+#[test]
+fn datapoint_order_does_not_matter() {
+    let mut points = tunnel_series(DOWN_IP, at(0, 0), at(5, 0), &[(at(1, 0), at(3, 30))]);
+    points.extend(tunnel_series(UP_IP, at(0, 0), at(5, 0), &[]));
+    let def = a1(TreatMissingData::Breaching, 1);
+    let sorted = run(vec![def.clone()], &points, at(5, 0));
+    let mut reversed = points.clone();
+    reversed.reverse();
+    assert_eq!(run(vec![def.clone()], &reversed, at(5, 0)), sorted);
+    // Interleaved halves: the later half first.
+    let (a, b) = points.split_at(points.len() / 3);
+    let shuffled: Vec<Datapoint> = b.iter().chain(a).cloned().collect();
+    assert_eq!(run(vec![def], &shuffled, at(5, 0)), sorted);
+}

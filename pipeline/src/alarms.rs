@@ -37,7 +37,8 @@ pub struct Preview {
     pub data_range: Option<(i64, i64)>,
     /// The time evaluation ran up to (epoch ms).
     pub evaluated_until: Option<i64>,
-    /// The single-tunnel Health events the TunnelState minutes give.
+    /// The Health events the TunnelState minutes give (single-tunnel, then inferred endpoint
+    /// replacements).
     pub health: Vec<HealthEvent>,
 }
 
@@ -76,7 +77,16 @@ pub fn preview(
     };
     transitions.sort_by(|a, b| (a.ts, &a.instance_id).cmp(&(b.ts, &b.instance_id)));
     let health = match evaluated_until {
-        Some(t) => single_tunnel_events(&tunnel_states, t),
+        Some(t) => {
+            let mut events = single_tunnel_events(&tunnel_states, t);
+            let errors = config_errors(snapshot, since)?;
+            events.extend(
+                tunnelwatch_monitor::health::redundancy_loss_events(&tunnel_states, &errors, t)
+                    .iter()
+                    .map(|r| r.to_event()),
+            );
+            events
+        }
         None => Vec::new(),
     };
     Ok(Preview {

@@ -256,6 +256,9 @@ struct Instance {
     /// Start of the first period with a datapoint: periods before it are outside every
     /// evaluation range (the series did not exist; they are not "missing").
     first_period: i64,
+    /// Whether any boundary was evaluated (until then, an earlier datapoint moves the first
+    /// boundary back: datapoints may come in any order).
+    evaluated: bool,
     since: Option<i64>,
     reason: String,
 }
@@ -321,6 +324,7 @@ impl AlarmEvaluator {
                     state: AlarmState::InsufficientData,
                     clear_run: 0,
                     first_period: start,
+                    evaluated: false,
                     since: None,
                     reason: String::new(),
                 }
@@ -329,6 +333,9 @@ impl AlarmEvaluator {
                 // Restored after a gap: a new series starts at this datapoint.
                 instance.next_eval_ms = start + alarm.period_ms;
                 instance.first_period = start;
+            }
+            if !instance.evaluated && start < instance.first_period {
+                instance.next_eval_ms = start + alarm.period_ms;
             }
             // Older than every range still to be evaluated: it can no longer count.
             if start < instance.next_eval_ms - alarm.range as i64 * alarm.period_ms {
@@ -359,6 +366,7 @@ impl AlarmEvaluator {
             let alarm = &self.alarms[*idx];
             while instance.next_eval_ms <= now_ms {
                 let t = instance.next_eval_ms;
+                instance.evaluated = true;
                 if let Some(tr) = evaluate_once(alarm, instance, t) {
                     out.push((*idx, tr));
                 }
@@ -468,6 +476,7 @@ impl AlarmEvaluator {
                     state: s.state,
                     clear_run: s.clear_run,
                     first_period,
+                    evaluated: resume == Resume::Continue && next_eval_ms != DORMANT,
                     since: s.since,
                     reason: s.reason.clone(),
                 },
