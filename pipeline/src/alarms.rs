@@ -19,6 +19,7 @@ use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray, TimestampMillise
 use tunnelwatch_monitor::MetricName;
 use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, InstanceStatus, Transition};
 use tunnelwatch_monitor::health::{HealthEvent, single_tunnel_events};
+use tunnelwatch_parsers::MessageKind;
 use tunnelwatch_queries::{Snapshot, TableName};
 
 use crate::error::PipelineError;
@@ -77,16 +78,7 @@ pub fn preview(
     };
     transitions.sort_by(|a, b| (a.ts, &a.instance_id).cmp(&(b.ts, &b.instance_id)));
     let health = match evaluated_until {
-        Some(t) => {
-            let mut events = single_tunnel_events(&tunnel_states, t);
-            let errors = config_errors(snapshot, since)?;
-            events.extend(
-                tunnelwatch_monitor::health::redundancy_loss_events(&tunnel_states, &errors, t)
-                    .iter()
-                    .map(|r| r.to_event()),
-            );
-            events
-        }
+        Some(t) => health_events(snapshot, &tunnel_states, since, t)?,
         None => Vec::new(),
     };
     Ok(Preview {
@@ -206,27 +198,27 @@ pub fn catch_up(
     use tunnelwatch_monitor::alarm::Resume;
     let data = store.root().to_owned();
     let mut file = crate::alarm_state::load(&data)?.unwrap_or_default();
-    let alarms_defs = alarms.clone();
+    let names = metric_names(&alarms);
     let mut evaluator = AlarmEvaluator::new(alarms)?;
     let restored = evaluator.restore(&file.alarms, Resume::Continue);
     let snapshot = Snapshot::read(&data)?;
     let since = evaluator.resume_from();
     // Single-tunnel events are per calendar month: read TunnelState back far enough to hold
-    // the whole previous month (which may close now) and the current one.
+    // the whole previous month (which may close now) and the current one. One pass reads both
+    // what the alarms need (from `since`) and the TunnelState minutes Health needs.
     let health_since = since.map(|t| t - 62 * 86_400_000);
-    let names = metric_names(&alarms_defs);
-    let mut last: Option<i64> = None;
-    for batch in stored_datapoints_of_metrics(&snapshot, &names, since, None)? {
-        for p in batch? {
-            last = Some(last.map_or(p.ts, |l| l.max(p.ts)));
-            evaluator.push(&p);
-        }
+    let mut read = names.clone();
+    if !read.contains(&MetricName::TunnelState.as_str()) {
+        read.push(MetricName::TunnelState.as_str());
     }
+    let mut last: Option<i64> = None;
     let mut tunnel_states = Vec::new();
-    let state = [MetricName::TunnelState.as_str()];
-    for batch in stored_datapoints_of_metrics(&snapshot, &state, health_since, None)? {
+    for batch in stored_datapoints_of_metrics(&snapshot, &read, health_since, None)? {
         for p in batch? {
             last = Some(last.map_or(p.ts, |l| l.max(p.ts)));
+            if names.contains(&p.metric.as_str()) && since.is_none_or(|s| p.ts >= s) {
+                evaluator.push(&p);
+            }
             if p.metric == MetricName::TunnelState && p.tunnel_ip.is_some() {
                 tunnel_states.push(p);
             }
@@ -247,13 +239,7 @@ pub fn catch_up(
         .collect();
     transitions.sort_by(|a, b| (a.ts, &a.instance_id).cmp(&(b.ts, &b.instance_id)));
 
-    let mut health = single_tunnel_events(&tunnel_states, until);
-    let config_errors = config_errors(&snapshot, health_since)?;
-    health.extend(
-        tunnelwatch_monitor::health::redundancy_loss_events(&tunnel_states, &config_errors, until)
-            .iter()
-            .map(|r| r.to_event()),
-    );
+    let health = health_events(&snapshot, &tunnel_states, health_since, until)?;
     let (health_batch, new_keys) = health_rows(&health, &file.health_rows);
     let mut batches = Vec::new();
     if !transitions.is_empty() {
@@ -267,13 +253,12 @@ pub fn catch_up(
         store.append(batches, None)?;
         store.flush()?;
     }
+    // Probable causes come from tunnel_activity and bgp_events, which the rows just appended do
+    // not touch: the snapshot read above answers them.
     let queued = match notify {
-        Some(n) => {
-            let snapshot = Snapshot::read(&data)?;
-            n.enqueue_with(&transitions, &|t, window| {
-                probable_cause(&snapshot, t, window).unwrap_or_default()
-            })
-        }
+        Some(n) => n.enqueue_with(&transitions, &|t, window| {
+            probable_cause(&snapshot, t, window).unwrap_or_default()
+        }),
         None => 0,
     };
     let health_keys = match notify {
@@ -296,15 +281,34 @@ pub fn catch_up(
     })
 }
 
+/// The Health events of the tunnel-level TunnelState minutes `tunnel_states` as of `now_ms`:
+/// single-tunnel, then inferred endpoint replacements (with the configuration errors stored
+/// since `since`).
+fn health_events(
+    snapshot: &Snapshot,
+    tunnel_states: &[tunnelwatch_monitor::Datapoint],
+    since: Option<i64>,
+    now_ms: i64,
+) -> Result<Vec<HealthEvent>, PipelineError> {
+    let mut events = single_tunnel_events(tunnel_states, now_ms);
+    let errors = config_errors(snapshot, since)?;
+    events.extend(
+        tunnelwatch_monitor::health::redundancy_loss_events(tunnel_states, &errors, now_ms)
+            .iter()
+            .map(|r| r.to_event()),
+    );
+    Ok(events)
+}
+
 /// The message kinds that say a tunnel's configuration is wrong (an outage with these around it
 /// is the customer's, not an endpoint replacement).
-const CONFIG_ERROR_KINDS: &[&str] = &[
-    "psk_invalid",
-    "psk_mismatch",
-    "no_proposal_match",
-    "no_proposal_chosen",
-    "auth_failed",
-    "ts_unacceptable",
+const CONFIG_ERROR_KINDS: [MessageKind; 6] = [
+    MessageKind::PskInvalid,
+    MessageKind::PskMismatch,
+    MessageKind::NoProposalMatch,
+    MessageKind::NoProposalChosen,
+    MessageKind::AuthFailed,
+    MessageKind::TsUnacceptable,
 ];
 
 /// (vpn, tunnel, ts): one configuration-error record.
@@ -317,7 +321,7 @@ fn config_errors(
 ) -> Result<Vec<ConfigError>, PipelineError> {
     let kinds: Vec<String> = CONFIG_ERROR_KINDS
         .iter()
-        .map(|k| format!("'{k}'"))
+        .map(|k| format!("'{}'", k.as_str()))
         .collect();
     let mut sql = format!(
         "SELECT vpn_id, tunnel_ip, CAST(ts AS BIGINT) AS ms FROM tunnel_activity \

@@ -350,6 +350,18 @@ fn observations(b: &RecordBatch) -> Result<Vec<Observation>, PipelineError> {
     Ok(out)
 }
 
+/// The SQL condition `ts` in `[since, until)` (either bound optional).
+fn window_filter(since: Option<i64>, until: Option<i64>) -> String {
+    let mut filter = String::from("TRUE");
+    if let Some(t) = since {
+        filter.push_str(&format!(" AND ts >= to_timestamp_millis({t})"));
+    }
+    if let Some(t) = until {
+        filter.push_str(&format!(" AND ts < to_timestamp_millis({t})"));
+    }
+    filter
+}
+
 /// The stored datapoints whose period starts in `[since, until)`, a batch at a time, grouped by
 /// metric, then series (connection level last), then time — the order an exposition writer
 /// needs.
@@ -358,13 +370,7 @@ pub fn stored_datapoints(
     since: Option<i64>,
     until: Option<i64>,
 ) -> Result<StoredDatapoints, PipelineError> {
-    let mut filter = String::from("TRUE");
-    if let Some(t) = since {
-        filter.push_str(&format!(" AND ts >= to_timestamp_millis({t})"));
-    }
-    if let Some(t) = until {
-        filter.push_str(&format!(" AND ts < to_timestamp_millis({t})"));
-    }
+    let filter = window_filter(since, until);
     let sql = format!(
         "SELECT ts, namespace, metric_name, vpn_id, tunnel_ip, sample_count, sum, minimum, maximum, concentrator_id
          FROM metrics WHERE {filter}
@@ -385,13 +391,7 @@ pub fn stored_datapoints_of_metrics(
     since: Option<i64>,
     until: Option<i64>,
 ) -> Result<StoredDatapoints, PipelineError> {
-    let mut filter = String::from("TRUE");
-    if let Some(t) = since {
-        filter.push_str(&format!(" AND ts >= to_timestamp_millis({t})"));
-    }
-    if let Some(t) = until {
-        filter.push_str(&format!(" AND ts < to_timestamp_millis({t})"));
-    }
+    let mut filter = window_filter(since, until);
     let names: Vec<String> = metric_names
         .iter()
         .map(|n| format!("'{}'", n.replace('\'', "''")))

@@ -39,8 +39,6 @@ use tunnelwatch_ingest::sources::{Source, SourceError};
 use tunnelwatch_monitor::alarm::{
     AlarmDefinition, AlarmEvaluator, Resume, SavedAlarms, Transition,
 };
-
-use crate::alarm_state::{self, AlarmStateFile};
 use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
 use tunnelwatch_parsers::{Decoder, Event, EventBody, MessageKind, Parsed, Severity};
 use tunnelwatch_queries::rows::table_of;
@@ -49,6 +47,7 @@ use tunnelwatch_queries::{
     TableName,
 };
 
+use crate::alarm_state::{self, AlarmStateFile};
 use crate::error::PipelineError;
 use crate::outbox::Outbox;
 

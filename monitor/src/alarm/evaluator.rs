@@ -310,10 +310,7 @@ impl AlarmEvaluator {
             let key: InstanceKey = (idx, d.vpn_id.clone(), d.tunnel_ip.clone());
             let by_id = &mut self.by_id;
             let instance = self.instances.entry(key.clone()).or_insert_with(|| {
-                let id: Arc<str> = Arc::from(match &d.tunnel_ip {
-                    Some(ip) => format!("{}/{}/{}", alarm.name, d.vpn_id, ip),
-                    None => format!("{}/{}", alarm.name, d.vpn_id),
-                });
+                let id = instance_id(&alarm.name, &d.vpn_id, d.tunnel_ip.as_deref());
                 by_id.insert(id.clone(), key);
                 Instance {
                     id,
@@ -329,11 +326,8 @@ impl AlarmEvaluator {
                     reason: String::new(),
                 }
             });
-            if instance.next_eval_ms == DORMANT {
-                // Restored after a gap: a new series starts at this datapoint.
-                instance.next_eval_ms = start + alarm.period_ms;
-                instance.first_period = start;
-            }
+            // Until the first evaluation, the earliest datapoint sets the first boundary (also
+            // for an instance restored after a gap: its first_period is DORMANT, after all).
             if !instance.evaluated && start < instance.first_period {
                 instance.next_eval_ms = start + alarm.period_ms;
             }
@@ -455,10 +449,7 @@ impl AlarmEvaluator {
             }
             let vpn_id: Arc<str> = Arc::from(s.vpn_id.as_str());
             let tunnel_ip: Option<Arc<str>> = s.tunnel_ip.as_deref().map(Arc::from);
-            let id: Arc<str> = Arc::from(match &tunnel_ip {
-                Some(ip) => format!("{}/{}/{}", alarm.name, vpn_id, ip),
-                None => format!("{}/{}", alarm.name, vpn_id),
-            });
+            let id = instance_id(&alarm.name, &vpn_id, tunnel_ip.as_deref());
             let (next_eval_ms, first_period) = match (resume, s.next_evaluation, s.first_period) {
                 (Resume::Continue, Some(next), Some(first)) => (next, first),
                 _ => (DORMANT, DORMANT),
@@ -505,6 +496,14 @@ impl AlarmEvaluator {
         let key = self.by_id.get(instance_id)?;
         self.instances.get(key).map(|i| i.state)
     }
+}
+
+/// `alarm/vpn` or `alarm/vpn/tunnel_ip`.
+fn instance_id(alarm: &str, vpn_id: &str, tunnel_ip: Option<&str>) -> Arc<str> {
+    Arc::from(match tunnel_ip {
+        Some(ip) => format!("{alarm}/{vpn_id}/{ip}"),
+        None => format!("{alarm}/{vpn_id}"),
+    })
 }
 
 /// One evaluation of one instance at boundary `t`.
