@@ -447,24 +447,7 @@ fn webhook_notifications_survive_a_sigkill_and_arrive_once() {
     // Recent times (serve applies the last 24 h to the live state): 2 h of minute records, the
     // first tunnel down from minute 30 to 75.
     let base = (chrono::Utc::now().timestamp() / 3600 - 5) * 3600;
-    for (ip, down) in [("1.2.3.4", true), ("5.6.7.8", false)] {
-        let mut text = String::new();
-        for minute in 0..=120i64 {
-            let ts = base + minute * 60;
-            let is_down = down && (30..75).contains(&minute);
-            let state = if is_down { "down" } else { "established" };
-            let details = if is_down {
-                "AWS tunnel DPD timed out after 3 retransmits"
-            } else {
-                "AWS tunnel processed request (id=7) for CREATE_CHILD_SA"
-            };
-            text.push_str(&format!(
-                "{{\"event_timestamp\": {ts}, \"ike_phase1_state\": \"{state}\", \
-                 \"ike_phase2_state\": \"{state}\", \"details\": \"{details}\"}}\n"
-            ));
-        }
-        std::fs::write(logs.join(format!("vpn-1234abcd-{ip}.log")), text).unwrap();
-    }
+    append_minutes(&logs, base, 0, 120, 30..75);
     let data = dir.path().join("data");
     let config = dir.path().join("tunnelwatch.toml");
     std::fs::write(
@@ -483,21 +466,12 @@ type = "webhook"
 url = "{}"
 hmac_secret = "s3cret"
 
-[[alarms]]
-name = "down"
-metric = "TunnelState"
-dimensions = {{ VpnId = "*", TunnelIpAddress = "*" }}
-statistic = "Average"
-period = 300
-evaluation_periods = 3
-comparison = "LessThanThreshold"
-threshold = 1.0
-treat_missing_data = "breaching"
-actions = {{ alarm = ["hook"], ok = ["hook"] }}
+{down}
 "#,
             data.display(),
             logs.display(),
-            hook.url
+            hook.url,
+            down = down_alarm("hook")
         ),
     )
     .unwrap();
@@ -551,6 +525,24 @@ actions = {{ alarm = ["hook"], ok = ["hook"] }}
             .count(),
         0
     );
+}
+
+/// The per-tunnel "tunnel down" alarm the serve and ingest tests configure (A1 of the reference,
+/// missing data breaching), its ALARM and OK actions naming `notifier`.
+fn down_alarm(notifier: &str) -> String {
+    format!(
+        r#"[[alarms]]
+name = "down"
+metric = "TunnelState"
+dimensions = {{ VpnId = "*", TunnelIpAddress = "*" }}
+statistic = "Average"
+period = 300
+evaluation_periods = 3
+comparison = "LessThanThreshold"
+threshold = 1.0
+treat_missing_data = "breaching"
+actions = {{ alarm = ["{notifier}"], ok = ["{notifier}"] }}"#
+    )
 }
 
 /// Minute records `from..=to` of tunnels 1.2.3.4 (down in `down`) and 5.6.7.8 (up), appended to
@@ -640,21 +632,12 @@ poll_interval = "50ms"
 type = "file"
 path = "{}"
 
-[[alarms]]
-name = "down"
-metric = "TunnelState"
-dimensions = {{ VpnId = "*", TunnelIpAddress = "*" }}
-statistic = "Average"
-period = 300
-evaluation_periods = 3
-comparison = "LessThanThreshold"
-threshold = 1.0
-treat_missing_data = "breaching"
-actions = {{ alarm = ["sent"], ok = ["sent"] }}
+{down}
 "#,
             data.display(),
             logs.display(),
-            sent.display()
+            sent.display(),
+            down = down_alarm("sent")
         ),
     )
     .unwrap();
@@ -738,22 +721,13 @@ fn ingest_with_config_catches_up_in_halves() {
 type = "file"
 path = "{}"
 
-[[alarms]]
-name = "down"
-metric = "TunnelState"
-dimensions = {{ VpnId = "*", TunnelIpAddress = "*" }}
-statistic = "Average"
-period = 300
-evaluation_periods = 3
-comparison = "LessThanThreshold"
-threshold = 1.0
-treat_missing_data = "breaching"
-actions = {{ alarm = ["sent"], ok = ["sent"] }}
+{down}
 
 [health]
 notify = ["sent"]
 "#,
-            sent.display()
+            sent.display(),
+            down = down_alarm("sent")
         ),
     )
     .unwrap();
