@@ -20,11 +20,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::alarm::iso_time;
-use crate::{Datapoint, MetricName};
+use crate::Datapoint;
 
 pub const REDUNDANCY_LOSS: &str = "AWS_VPN_REDUNDANCY_LOSS";
 
-const MINUTE: i64 = 60_000;
+const MINUTE: i64 = crate::PERIOD_MS;
 /// The longest down episode still read as an endpoint replacement.
 pub const MAX_DOWN_MS: i64 = 3_600_000;
 /// A configuration error this close to an episode (either side) explains it.
@@ -57,19 +57,13 @@ pub fn redundancy_loss_events<'a>(
     now_ms: i64,
 ) -> Vec<RedundancyLoss> {
     let mut minutes: Minutes = BTreeMap::new();
-    for p in points {
-        let (MetricName::TunnelState, Some(ip)) = (p.metric, &p.tunnel_ip) else {
-            continue;
-        };
-        if p.sample_count <= 0.0 {
-            continue;
-        }
+    for (vpn, ip, minute, up) in super::tunnel_up_minutes(points) {
         minutes
-            .entry(p.vpn_id.clone())
+            .entry(vpn.clone())
             .or_default()
             .entry(ip.clone())
             .or_default()
-            .insert(p.ts - p.ts.rem_euclid(MINUTE), p.sum / p.sample_count);
+            .insert(minute, up);
     }
     let mut events = Vec::new();
     for (vpn, tunnels) in &minutes {
@@ -179,19 +173,7 @@ mod tests {
     const A: &str = "1.1.1.1";
     const B: &str = "2.2.2.2";
 
-    fn minute(vpn: &str, ip: &str, ts: i64, up: f64) -> Datapoint {
-        Datapoint {
-            ts,
-            metric: MetricName::TunnelState,
-            vpn_id: Arc::from(vpn),
-            tunnel_ip: Some(Arc::from(ip)),
-            concentrator_id: None,
-            sample_count: 60.0,
-            sum: 60.0 * up,
-            minimum: up,
-            maximum: up,
-        }
-    }
+    use crate::health::tunnel_minute as minute;
 
     /// `total` minutes from T0; tunnel a down in `a_down` minute ranges, b in `b_down`.
     fn series(total: i64, a_down: &[(i64, i64)], b_down: &[(i64, i64)]) -> Vec<Datapoint> {

@@ -18,11 +18,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::{Datapoint, MetricName};
+use crate::Datapoint;
 
 pub const SINGLE_TUNNEL: &str = "AWS_VPN_SINGLE_TUNNEL_NOTIFICATION";
 
-const MINUTE: i64 = 60_000;
+const MINUTE: i64 = crate::PERIOD_MS;
 const DAY: i64 = 86_400_000;
 const WEEK: i64 = 7 * DAY;
 /// More than this much single-tunnel time in a UTC day flags the connection.
@@ -74,24 +74,14 @@ pub fn single_tunnel_events<'a>(
 ) -> Vec<HealthEvent> {
     let mut minutes: UpByMinute = BTreeMap::new();
     let mut tunnels: BTreeMap<Arc<str>, BTreeSet<Arc<str>>> = BTreeMap::new();
-    for p in points {
-        let (MetricName::TunnelState, Some(ip)) = (p.metric, &p.tunnel_ip) else {
-            continue;
-        };
-        if p.sample_count <= 0.0 {
-            continue;
-        }
-        let up = p.sum / p.sample_count;
+    for (vpn, ip, minute, up) in super::tunnel_up_minutes(points) {
         minutes
-            .entry(p.vpn_id.clone())
+            .entry(vpn.clone())
             .or_default()
-            .entry(p.ts - p.ts.rem_euclid(MINUTE))
+            .entry(minute)
             .or_default()
             .insert(ip.clone(), up);
-        tunnels
-            .entry(p.vpn_id.clone())
-            .or_default()
-            .insert(ip.clone());
+        tunnels.entry(vpn.clone()).or_default().insert(ip.clone());
     }
     // vpn → day → single-tunnel ms.
     let mut flagged: BTreeMap<i64, BTreeMap<Arc<str>, ()>> = BTreeMap::new();
@@ -172,19 +162,7 @@ mod tests {
 
     const T0: i64 = 1_764_547_200_000; // 2025-12-01T00:00:00Z
 
-    fn minute(vpn: &str, ip: &str, ts: i64, up: f64) -> Datapoint {
-        Datapoint {
-            ts,
-            metric: MetricName::TunnelState,
-            vpn_id: Arc::from(vpn),
-            tunnel_ip: Some(Arc::from(ip)),
-            concentrator_id: None,
-            sample_count: 60.0,
-            sum: 60.0 * up,
-            minimum: up,
-            maximum: up,
-        }
-    }
+    use crate::health::tunnel_minute as minute;
 
     /// `down` minutes of tunnel b down, starting at `from` (ms), both tunnels otherwise up.
     fn day(vpn: &str, day_start: i64, from: i64, down: i64) -> Vec<Datapoint> {
