@@ -265,7 +265,13 @@ fn run_test(command: AlarmsCommand) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&rows)?);
         }
         Output::Table => {
-            for h in &preview.health {
+            // A confirmed inference is listed as the AWS event that confirms it.
+            for h in preview
+                .health
+                .events
+                .iter()
+                .filter(|h| h.confirmed_by.is_none())
+            {
                 let mut list: Vec<String> = h.connections.keys().map(|v| v.to_string()).collect();
                 if let (Some(ip), [vpn]) = (&h.tunnel_ip, list.as_mut_slice()) {
                     *vpn = format!("{vpn} tunnel {ip}");
@@ -277,6 +283,21 @@ fn run_test(command: AlarmsCommand) -> Result<ExitCode> {
                     h.status_code,
                     h.event_arn,
                     list.join(", ")
+                );
+            }
+            for (a, pair) in &preview.health.aws {
+                let vpns: Vec<&str> = a.vpn_ids.iter().map(|v| &**v).collect();
+                let confirms = match pair {
+                    Some((ip, arn)) => format!(" tunnel {ip}, confirms {arn}"),
+                    None => String::new(),
+                };
+                println!(
+                    "{}  HEALTH (AWS) {} {} ({}): {}{confirms}",
+                    rfc3339(a.start_time),
+                    a.event_type_code.as_deref().unwrap_or("-"),
+                    a.status_code.as_deref().unwrap_or("-"),
+                    a.event_arn,
+                    vpns.join(", ")
                 );
             }
             for t in &preview.transitions {
@@ -307,7 +328,13 @@ fn run_test(command: AlarmsCommand) -> Result<ExitCode> {
             rfc3339(last),
             rfc3339(until),
             preview.transitions.len(),
-            preview.health.len(),
+            preview
+                .health
+                .events
+                .iter()
+                .filter(|h| h.confirmed_by.is_none())
+                .count()
+                + preview.health.aws.len(),
         ),
         _ => eprintln!(
             "tunnelwatch: no stored metrics in the window; ingest logs first (metrics are computed by ingest, or `tunnelwatch metrics rebuild`)"

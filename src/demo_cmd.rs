@@ -111,6 +111,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         guide: Box::new(|shared, addr| print_guide(&shared.description, addr, &shared.data)),
         alarms,
         notifiers,
+        health_notify: vec![DEMO_NOTIFIER.to_owned()],
     })
 }
 

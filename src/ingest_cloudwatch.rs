@@ -92,6 +92,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
         description: "ingest".into(),
         alarms: Vec::new(),
         notifiers: Default::default(),
+        health_notify: None,
     })
     .with_context(|| format!("opening the data directory {}", args.data.display()))?;
     let shared = run.shared.clone();

@@ -102,6 +102,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         guide: Box::new(print_serve_guide),
         alarms: loaded.alarms,
         notifiers: loaded.notifiers,
+        health_notify: loaded.health_notify,
     })
 }
 
@@ -127,6 +128,8 @@ pub struct Spec {
     /// The notifiers the alarms' actions name (through the outbox in the data directory).
     pub notifiers:
         std::collections::BTreeMap<String, Box<dyn tunnelwatch_exporters::notify::Notifier>>,
+    /// The notifiers Health events go to (Health is evaluated every few minutes either way).
+    pub health_notify: Vec<String>,
 }
 
 pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
@@ -142,6 +145,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         description: spec.description.clone(),
         alarms: spec.alarms,
         notifiers: spec.notifiers,
+        health_notify: Some(spec.health_notify),
     }) {
         Ok(r) => r,
         Err(e) => {

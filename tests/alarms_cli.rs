@@ -909,3 +909,233 @@ fn ingest_with_config_infers_an_endpoint_replacement() {
         "{health}"
     );
 }
+
+/// The current Health events, one line each: the last version of each event and connection,
+/// without the inferences an AWS event confirmed (docs/tables.md gives this query).
+const CURRENT_HEALTH: &str = "SELECT event_arn, event_type_code, origin, confirmed, vpn_id, tunnel_ip, matched_arn \
+     FROM (SELECT *, row_number() OVER (PARTITION BY event_arn, vpn_id \
+       ORDER BY coalesce(confirmed, false) DESC, last_updated_time DESC) AS version \
+       FROM health_events) \
+     WHERE version = 1 AND NOT (origin = 'tunnelwatch' AND coalesce(confirmed, false)) \
+     ORDER BY event_arn, vpn_id";
+
+#[test]
+fn an_aws_health_event_confirms_the_inferred_replacement_in_either_order() {
+    const AWS_ARN: &str = "arn:aws:health:us-east-1::event/VPN/AWS_VPN_REDUNDANCY_LOSS/AWS_VPN_REDUNDANCY_LOSS_1a2b3c4d-EXAMPLE";
+    let event = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/aws-health-redundancy-loss.json"),
+    )
+    .unwrap();
+    // An AWS event about another connection, which no inference matches.
+    let other = serde_json::to_string(&{
+        let mut v: serde_json::Value = serde_json::from_str(&event).unwrap();
+        v["detail"]["eventArn"] =
+            "arn:aws:health:us-east-1::event/VPN/AWS_VPN_REDUNDANCY_LOSS/OTHER".into();
+        v["detail"]["affectedEntities"] = serde_json::json!([{"entityValue": "vpn-0000ffff"}]);
+        v
+    })
+    .unwrap();
+    for aws_first_with_logs in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        tunnel_log(
+            &logs.join("vpn-1234abcd-1.2.3.4.log"),
+            Some((at(2, 0), at(2, 5))),
+        );
+        tunnel_log(&logs.join("vpn-1234abcd-5.6.7.8.log"), None);
+        let health_dir = dir.path().join("health");
+        std::fs::create_dir_all(&health_dir).unwrap();
+        let health_file = health_dir.join("aws-health.json");
+        std::fs::write(&health_file, format!("{event}\n{other}\n")).unwrap();
+        let data = dir.path().join("data");
+        let d = data.to_str().unwrap();
+        let config = dir.path().join("tunnelwatch.toml");
+        std::fs::write(&config, "preset = \"aws-vpn\"\n").unwrap();
+        let c = config.to_str().unwrap();
+        let (l, h) = (logs.to_str().unwrap(), health_file.to_str().unwrap());
+        if aws_first_with_logs {
+            // Together: the inference meets the AWS event before it is ever stored.
+            ok(&["ingest", "--data", d, "--config", c, l, h]);
+        } else {
+            // The inference is stored (and would be notified) first; AWS's event comes later.
+            ok(&["ingest", "--data", d, "--config", c, l]);
+            ok(&["ingest", "--data", d, "--config", c, h]);
+        }
+        // Again: nothing new.
+        ok(&["ingest", "--data", d, "--config", c, h]);
+        let current = common::query_csv(&data, CURRENT_HEALTH);
+        let inferred = format!(
+            "arn:aws:health:global::event/VPN/AWS_VPN_REDUNDANCY_LOSS/tunnelwatch-vpn-1234abcd-1.2.3.4-{}",
+            at(2, 0) * 1000
+        );
+        assert_eq!(
+            current.lines().skip(1).collect::<Vec<_>>(),
+            [
+                format!("{AWS_ARN},AWS_VPN_REDUNDANCY_LOSS,aws,true,vpn-1234abcd,1.2.3.4,{inferred}"),
+                "arn:aws:health:us-east-1::event/VPN/AWS_VPN_REDUNDANCY_LOSS/OTHER,AWS_VPN_REDUNDANCY_LOSS,aws,false,vpn-0000ffff,,".to_owned(),
+            ],
+            "aws first with logs: {aws_first_with_logs}\n{current}"
+        );
+        // The raw table: the inference appears only if it was stored before AWS's event came.
+        let inferred_rows = common::query_csv(
+            &data,
+            &format!(
+                "SELECT confirmed, matched_arn FROM health_events WHERE event_arn = '{inferred}' ORDER BY confirmed"
+            ),
+        );
+        let want: Vec<String> = if aws_first_with_logs {
+            vec![]
+        } else {
+            vec!["false,".into(), format!("true,{AWS_ARN}")]
+        };
+        assert_eq!(
+            inferred_rows.lines().skip(1).collect::<Vec<_>>(),
+            want,
+            "{inferred_rows}"
+        );
+        // The preview lists the pair once, as the AWS event.
+        let preview = ok(&["alarms", "test", "--data", d, "--config", c]);
+        assert!(
+            preview.contains(&format!("HEALTH (AWS) AWS_VPN_REDUNDANCY_LOSS closed ({AWS_ARN}): vpn-1234abcd tunnel 1.2.3.4, confirms {inferred}"))
+                && !preview.contains("HEALTH AWS_VPN_REDUNDANCY_LOSS"),
+            "{preview}"
+        );
+    }
+}
+
+/// `serve` runs Health too: an AWS Health event POSTed to the `http` source (as an EventBridge
+/// API destination sends it) is stored as coming from AWS and confirms the endpoint
+/// replacement the logs show; an episode AWS does not confirm is inferred and notified once.
+#[test]
+fn serve_takes_aws_health_events_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let base = (chrono::Utc::now().timestamp() / 3600 - 5) * 3600;
+    // Tunnel 1.2.3.4 down 30..35 (AWS confirms it) and 80..84 (AWS says nothing).
+    append_minutes(&logs, base, 0, 120, 30..35);
+    let data = dir.path().join("data");
+    let sent = dir.path().join("sent.ndjson");
+    let config = dir.path().join("tunnelwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data = "{}"
+
+[sources.logs]
+type = "file"
+include = ["{}/*.log"]
+glob_interval = "100ms"
+poll_interval = "50ms"
+
+[sources.eventbridge]
+type = "http"
+address = "127.0.0.1:0"
+token = "0123456789abcdef"
+
+[notifiers.sent]
+type = "file"
+path = "{}"
+
+[health]
+notify = ["sent"]
+"#,
+            data.display(),
+            logs.display(),
+            sent.display(),
+        ),
+    )
+    .unwrap();
+    // The second episode, by rewriting tunnel 1.2.3.4's minutes 80..84 as down.
+    let path = logs.join("vpn-1234abcd-1.2.3.4.log");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text: String = text
+        .lines()
+        .enumerate()
+        .map(|(m, l)| {
+            let l = if (80..84).contains(&m) {
+                l.replace("established", "down")
+            } else {
+                l.to_owned()
+            };
+            l + "\n"
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    let rfc1123 = |s: i64| {
+        chrono::DateTime::from_timestamp(s, 0)
+            .unwrap()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string()
+    };
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/aws-health-redundancy-loss.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    event["detail"]["startTime"] = rfc1123(base + 29 * 60).into();
+    event["detail"]["endTime"] = rfc1123(base + 36 * 60).into();
+    event["detail"]["lastUpdatedTime"] = rfc1123(base + 40 * 60).into();
+
+    let mut served = common::start_serve(&config);
+    wait_count(
+        &served.http,
+        "SELECT count(*) FROM tunnel_activity",
+        2 * 121,
+    );
+    let (status, _, body) = common::http_request(
+        &served.sources["eventbridge"],
+        "POST",
+        "/ingest",
+        &[("Authorization", "Bearer 0123456789abcdef")],
+        event.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_count(
+        &served.http,
+        "SELECT count(*) FROM health_events WHERE origin = 'aws'",
+        1,
+    );
+    // Health runs every few minutes and when the pipeline stops.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(common::terminate(&mut served.child).success());
+    let current = common::query_csv(&data, CURRENT_HEALTH);
+    let lines: Vec<&str> = current.lines().skip(1).collect();
+    let aws_arn = event["detail"]["eventArn"].as_str().unwrap();
+    let episode = |m: i64| {
+        format!(
+            "arn:aws:health:global::event/VPN/AWS_VPN_REDUNDANCY_LOSS/tunnelwatch-vpn-1234abcd-1.2.3.4-{}",
+            (base + m * 60) * 1000
+        )
+    };
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "{},AWS_VPN_REDUNDANCY_LOSS,tunnelwatch,false,vpn-1234abcd,1.2.3.4,",
+                episode(80)
+            ),
+            format!(
+                "{aws_arn},AWS_VPN_REDUNDANCY_LOSS,aws,true,vpn-1234abcd,1.2.3.4,{}",
+                episode(30)
+            ),
+        ],
+        "{current}"
+    );
+    // Only the unconfirmed one is notified (AWS told its users about the other), once.
+    let notified = std::fs::read_to_string(&sent).unwrap_or_default();
+    let health: Vec<serde_json::Value> = notified
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|m: &serde_json::Value| {
+            m["message"]["detail-type"] == "AWS Health Event"
+                || m["detail-type"] == "AWS Health Event"
+        })
+        .collect();
+    assert_eq!(health.len(), 1, "{notified}");
+    assert!(notified.contains(&episode(80)), "{notified}");
+}

@@ -4,7 +4,8 @@
 //! eventTypeCategory, eventScopeCode, communicationId, startTime, endTime, lastUpdatedTime,
 //! statusCode, eventRegion, eventDescription[{language, latestDescription}],
 //! affectedEntities[{entityValue}], affectedAccount}`), so rules and integrations written for
-//! AWS Health read it unchanged, plus `Tunnelwatch{Inferred, IdempotencyKey}`.
+//! AWS Health read it unchanged, plus `Tunnelwatch{Inferred, ConfirmedBy, TunnelIpAddress,
+//! IdempotencyKey}` (`ConfirmedBy`: the AWS event that confirms an inferred one).
 //!
 //! Invariants: the same event and notification time render the same bytes; the key is
 //! `<event arn>@<notification time ms>`. Limits: tunnelwatch knows no AWS account or Region
@@ -68,7 +69,12 @@ pub fn health_message(e: &HealthEvent, notified_ms: i64) -> Value {
             "affectedEntities": vpns.iter().map(|v| json!({"entityValue": v})).collect::<Vec<_>>(),
             "affectedAccount": "000000000000",
         },
-        "Tunnelwatch": {"Inferred": true, "IdempotencyKey": key},
+        "Tunnelwatch": {
+            "Inferred": true,
+            "ConfirmedBy": e.confirmed_by,
+            "TunnelIpAddress": e.tunnel_ip.as_deref(),
+            "IdempotencyKey": key,
+        },
     })
 }
 
@@ -107,6 +113,7 @@ mod tests {
             notified: vec![],
             tunnel_ip: None,
             description: "d".into(),
+            confirmed_by: None,
         };
         e.connections.insert("vpn-1".into(), 1_764_547_200_000);
         let m = health_message(&e, 1_764_633_600_000);

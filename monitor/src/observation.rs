@@ -125,6 +125,13 @@ impl Observation {
                 bytes_out: t.bytes_out,
                 concentrator_id: t.concentrator_id.as_deref().map(Arc::from),
             },
+            // An AWS Health event is about connections, never one tunnel's state.
+            EventBody::Health(_) => {
+                return Err(MonitorError::NoTunnel {
+                    input: e.source.to_string(),
+                    position: e.position.to_string(),
+                });
+            }
         };
         Ok(Observation {
             ts: e.ts,

@@ -21,6 +21,8 @@ pub enum Table {
     TunnelActivity,
     BgpEvents,
     Traffic,
+    /// AWS Health events (from AWS; tunnelwatch's inferred ones are written by the pipeline).
+    HealthEvents,
 }
 
 impl Table {
@@ -29,6 +31,7 @@ impl Table {
             Table::TunnelActivity => "tunnel_activity",
             Table::BgpEvents => "bgp_events",
             Table::Traffic => "traffic",
+            Table::HealthEvents => "health_events",
         }
     }
 }
@@ -225,6 +228,7 @@ impl Event {
             EventBody::Activity(_) => Table::TunnelActivity,
             EventBody::Bgp(_) => Table::BgpEvents,
             EventBody::Traffic(_) => Table::Traffic,
+            EventBody::Health(_) => Table::HealthEvents,
         }
     }
 
@@ -241,7 +245,7 @@ impl Event {
         match &self.body {
             EventBody::Activity(a) => Some(&a.message),
             EventBody::Bgp(b) => Some(&b.message),
-            EventBody::Traffic(_) => None,
+            EventBody::Traffic(_) | EventBody::Health(_) => None,
         }
     }
 }
@@ -251,6 +255,29 @@ pub enum EventBody {
     Activity(Activity),
     Bgp(Bgp),
     Traffic(Traffic),
+    /// An AWS Health event (EventBridge or `aws health` CLI output); no tunnel identity.
+    Health(Box<AwsHealth>),
+}
+
+/// One AWS Health event as AWS reported it (`record::health` lists the shapes read). Only the
+/// ARN is always there: `describe-affected-entities` output carries just the ARN and entities.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AwsHealth {
+    pub event_arn: String,
+    pub service: Option<String>,
+    pub event_type_code: Option<String>,
+    pub event_type_category: Option<String>,
+    pub region: Option<String>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub last_updated_time: Option<i64>,
+    /// `open`, `closed` or `upcoming`.
+    pub status_code: Option<String>,
+    /// The affected entities' values (for VPN events, `vpn-…` connection ids).
+    pub entities: Vec<String>,
+    pub description: Option<String>,
+    /// The JSON of the event as it arrived.
+    pub raw: String,
 }
 
 /// A tunnel activity (IKE/IPsec/DPD) record.

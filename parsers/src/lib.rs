@@ -31,8 +31,8 @@ pub use catalogue::{Captures, Direction, Message, MessageKind};
 pub use envelope::{DEFAULT_MAX_RECORD_BYTES, Decoder, DecoderOptions, InputFormat, MAX_DEPTH};
 pub use error::ParseError;
 pub use event::{
-    Activity, Bgp, BgpType, Envelope, Event, EventBody, ParseQuality, Parsed, PhaseState, Position,
-    RecordFormat, Reject, Route, Severity, Table, Traffic, TunnelId,
+    Activity, AwsHealth, Bgp, BgpType, Envelope, Event, EventBody, ParseQuality, Parsed,
+    PhaseState, Position, RecordFormat, Reject, Route, Severity, Table, Traffic, TunnelId,
 };
 
 /// Decodes a whole input held in memory and collects the results (a convenience for tests and

@@ -15,7 +15,23 @@ impl Serialize for Event {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("table", self.table().as_str())?;
         m.serialize_entry("ts", &format_ms(self.ts))?;
-        if !matches!(self.body, EventBody::Traffic(_)) {
+        if let EventBody::Health(h) = &self.body {
+            // The health_events columns, as AWS reported the event.
+            let t = |v: Option<i64>| v.map(format_ms);
+            m.serialize_entry("event_arn", &h.event_arn)?;
+            m.serialize_entry("event_type_code", &h.event_type_code)?;
+            m.serialize_entry("event_type_category", &h.event_type_category)?;
+            m.serialize_entry("service", &h.service)?;
+            m.serialize_entry("region", &h.region)?;
+            m.serialize_entry("start_time", &t(h.start_time))?;
+            m.serialize_entry("end_time", &t(h.end_time))?;
+            m.serialize_entry("last_updated_time", &t(h.last_updated_time))?;
+            m.serialize_entry("status_code", &h.status_code)?;
+            m.serialize_entry("vpn_ids", &h.entities)?;
+            m.serialize_entry("description", &h.description)?;
+            m.serialize_entry("origin", "aws")?;
+        }
+        if !matches!(self.body, EventBody::Traffic(_) | EventBody::Health(_)) {
             m.serialize_entry("ingest_ts", &self.ingest_ts.map(format_ms))?;
         }
         m.serialize_entry("vpn_id", &self.vpn_id())?;
@@ -65,6 +81,7 @@ impl Serialize for Event {
                 m.serialize_entry("packets_out", &t.packets_out)?;
                 m.serialize_entry("concentrator_id", &t.concentrator_id)?;
             }
+            EventBody::Health(_) => {}
         }
         m.serialize_entry("source", &*self.source)?;
         m.serialize_entry("format", &self.format)?;

@@ -15,12 +15,15 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMillisecondArray};
 use tunnelwatch_monitor::MetricName;
 use tunnelwatch_monitor::alarm::{AlarmDefinition, AlarmEvaluator, InstanceStatus, Transition};
-use tunnelwatch_monitor::health::{HealthEvent, single_tunnel_events};
+use tunnelwatch_monitor::health::{
+    AwsEvent, CONFIRM_MARGIN_MS, HealthEvent, pair, single_tunnel_events,
+};
 use tunnelwatch_parsers::MessageKind;
-use tunnelwatch_queries::{Snapshot, TableName};
+use tunnelwatch_queries::rows::health_event_rows;
+use tunnelwatch_queries::{HealthRow, Snapshot, TableName};
 
 use crate::error::PipelineError;
 use crate::metrics::stored_datapoints_of_metrics;
@@ -39,8 +42,8 @@ pub struct Preview {
     /// The time evaluation ran up to (epoch ms).
     pub evaluated_until: Option<i64>,
     /// The Health events the TunnelState minutes give (single-tunnel, then inferred endpoint
-    /// replacements).
-    pub health: Vec<HealthEvent>,
+    /// replacements), paired with the stored AWS events.
+    pub health: Health,
 }
 
 /// Evaluates `alarms` over the datapoints stored in `since..until`.
@@ -79,7 +82,7 @@ pub fn preview(
     transitions.sort_by(|a, b| (a.ts, &a.instance_id).cmp(&(b.ts, &b.instance_id)));
     let health = match evaluated_until {
         Some(t) => health_events(snapshot, &tunnel_states, since, t)?,
-        None => Vec::new(),
+        None => Health::default(),
     };
     Ok(Preview {
         health,
@@ -239,16 +242,12 @@ pub fn catch_up(
         .collect();
     transitions.sort_by(|a, b| (a.ts, &a.instance_id).cmp(&(b.ts, &b.instance_id)));
 
-    let health = health_events(&snapshot, &tunnel_states, health_since, until)?;
-    let (health_batch, new_keys) = health_rows(&health, &file.health_rows);
     let mut batches = Vec::new();
     if !transitions.is_empty() {
         batches.push((TableName::AlarmHistory, history_rows(&transitions)));
     }
-    let health_count = health_batch.num_rows();
-    if health_count > 0 {
-        batches.push((TableName::HealthEvents, health_batch));
-    }
+    let health = health_events(&snapshot, &tunnel_states, health_since, until)?;
+    let health_rows = record_health(&health, &mut file, notify, until, &mut batches);
     if !batches.is_empty() {
         store.append(batches, None)?;
         store.flush()?;
@@ -260,14 +259,8 @@ pub fn catch_up(
             probable_cause(&snapshot, t, window).unwrap_or_default()
         }),
         None => 0,
-    };
-    let health_keys = match notify {
-        Some(n) => n.enqueue_health(&health, until, &file.health_notified),
-        None => Vec::new(),
-    };
-    let queued = queued + health_keys.len() * notify.map_or(0, |n| n.health_notify.len());
-    file.health_notified.extend(health_keys);
-    file.health_rows.extend(new_keys);
+    } + health_rows.1;
+    let health_count = health_rows.0;
     file.alarms = evaluator.save();
     file.evaluated_until = Some(until.max(done));
     file.saved_ms = crate::runner::now_ms();
@@ -281,23 +274,182 @@ pub fn catch_up(
     })
 }
 
-/// The Health events of the tunnel-level TunnelState minutes `tunnel_states` as of `now_ms`:
-/// single-tunnel, then inferred endpoint replacements (with the configuration errors stored
-/// since `since`).
+/// Adds the `health_events` rows of `health` that `file` does not list as stored to `batches`,
+/// queues the Health notifications due by `until` that it does not list as queued, and lists
+/// both in `file` (to be saved once `batches` are durable). Returns (rows, notifications).
+fn record_health(
+    health: &Health,
+    file: &mut crate::alarm_state::AlarmStateFile,
+    notify: Option<&crate::runner::Notify>,
+    until: i64,
+    batches: &mut Vec<(TableName, RecordBatch)>,
+) -> (usize, usize) {
+    let (batch, new_keys) = health_rows(health, &file.health_rows);
+    let rows = batch.num_rows();
+    if rows > 0 {
+        batches.push((TableName::HealthEvents, batch));
+    }
+    file.health_rows.extend(new_keys);
+    let keys = match notify {
+        Some(n) => n.enqueue_health(&health.to_notify(), until, &file.health_notified),
+        None => Vec::new(),
+    };
+    let queued = keys.len() * notify.map_or(0, |n| n.health_notify.len());
+    file.health_notified.extend(keys);
+    (rows, queued)
+}
+
+/// One Health round of a running pipeline (`serve`, `demo`): the Health of the TunnelState
+/// minutes stored in `snapshot` (from the start of the previous calendar month) as of the end
+/// of the newest one; the new rows are added to `batches` and the notifications queued, as
+/// [`catch_up`] does. `None` without stored TunnelState.
+///
+/// Limits: reads up to two months of tunnel-level TunnelState minutes per round (the runner
+/// calls it every few minutes).
+pub fn health_step(
+    snapshot: &Snapshot,
+    file: &mut crate::alarm_state::AlarmStateFile,
+    notify: Option<&crate::runner::Notify>,
+    batches: &mut Vec<(TableName, RecordBatch)>,
+) -> Result<Option<(usize, usize)>, PipelineError> {
+    let names = [MetricName::TunnelState.as_str()];
+    let since = crate::runner::now_ms() - 62 * 86_400_000;
+    let mut tunnel_states = Vec::new();
+    let mut last: Option<i64> = None;
+    for batch in stored_datapoints_of_metrics(snapshot, &names, Some(since), None)? {
+        for p in batch? {
+            if p.tunnel_ip.is_some() {
+                last = Some(last.map_or(p.ts, |l| l.max(p.ts)));
+                tunnel_states.push(p);
+            }
+        }
+    }
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    let until = last + 60_000;
+    let health = health_events(snapshot, &tunnel_states, Some(since), until)?;
+    Ok(Some(record_health(&health, file, notify, until, batches)))
+}
+
+/// What Health gives as of a time.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// The events tunnelwatch derives: single-tunnel, then inferred endpoint replacements (those
+    /// an AWS event confirms with `confirmed_by` set).
+    pub events: Vec<HealthEvent>,
+    /// The stored AWS events, each with the inference it confirms.
+    pub aws: Vec<(AwsEvent, Option<Confirmation>)>,
+}
+
+/// What an AWS event confirms: the tunnel the logs showed down, and the inference's ARN.
+pub type Confirmation = (Arc<str>, String);
+
+impl Health {
+    /// The events to notify: tunnelwatch's own that AWS did not confirm (AWS told its users
+    /// about the rest itself).
+    pub fn to_notify(&self) -> Vec<HealthEvent> {
+        self.events
+            .iter()
+            .filter(|e| e.confirmed_by.is_none())
+            .cloned()
+            .collect()
+    }
+}
+
+/// The Health of the tunnel-level TunnelState minutes `tunnel_states` as of `now_ms`:
+/// single-tunnel and inferred endpoint replacements (with the configuration errors stored since
+/// `since`), paired with the AWS Health events stored since then.
 fn health_events(
     snapshot: &Snapshot,
     tunnel_states: &[tunnelwatch_monitor::Datapoint],
     since: Option<i64>,
     now_ms: i64,
-) -> Result<Vec<HealthEvent>, PipelineError> {
+) -> Result<Health, PipelineError> {
     let mut events = single_tunnel_events(tunnel_states, now_ms);
     let errors = config_errors(snapshot, since)?;
-    events.extend(
-        tunnelwatch_monitor::health::redundancy_loss_events(tunnel_states, &errors, now_ms)
+    let mut inferred =
+        tunnelwatch_monitor::health::redundancy_loss_events(tunnel_states, &errors, now_ms);
+    let aws = stored_aws_events(snapshot, since.map(|t| t - CONFIRM_MARGIN_MS))?;
+    let mut confirmations = vec![None; aws.len()];
+    for (a, r) in pair(&aws, &inferred) {
+        inferred[r].confirmed_by = Some(aws[a].event_arn.clone());
+        confirmations[a] = Some((inferred[r].tunnel_ip.clone(), inferred[r].event_arn.clone()));
+    }
+    events.extend(inferred.iter().map(|r| r.to_event()));
+    Ok(Health {
+        events,
+        aws: aws.into_iter().zip(confirmations).collect(),
+    })
+}
+
+/// The AWS Health events stored in `health_events` (origin `aws`, start at or after `since`),
+/// their rows joined by ARN (a `describe-affected-entities` row adds connections).
+fn stored_aws_events(
+    snapshot: &Snapshot,
+    since: Option<i64>,
+) -> Result<Vec<AwsEvent>, PipelineError> {
+    let mut sql = "SELECT event_arn, event_type_code, CAST(start_time AS BIGINT), \
+         CAST(end_time AS BIGINT), CAST(last_updated_time AS BIGINT), status_code, description, \
+         event_type_category, region, vpn_id FROM health_events WHERE origin = 'aws'"
+        .to_owned();
+    if let Some(t) = since {
+        sql.push_str(&format!(" AND start_time >= to_timestamp_millis({t})"));
+    }
+    let mut by_arn: std::collections::BTreeMap<String, AwsEvent> = Default::default();
+    let mut batches = crate::metrics::Batches::open(snapshot, &sql)?;
+    while let Some(batch) = batches.next() {
+        let batch = batch?;
+        let utf8 = arrow::datatypes::DataType::Utf8;
+        let int = arrow::datatypes::DataType::Int64;
+        let texts: Vec<ArrayRef> = [0, 1, 5, 6, 7, 8, 9]
             .iter()
-            .map(|r| r.to_event()),
-    );
-    Ok(events)
+            .map(|&c| arrow::compute::cast(batch.column(c), &utf8))
+            .collect::<Result<_, _>>()?;
+        let times: Vec<ArrayRef> = [2, 3, 4]
+            .iter()
+            .map(|&c| arrow::compute::cast(batch.column(c), &int))
+            .collect::<Result<_, _>>()?;
+        let text = |c: usize, row: usize| {
+            let a = texts[c].as_string::<i32>();
+            a.is_valid(row).then(|| a.value(row).to_owned())
+        };
+        let time = |c: usize, row: usize| {
+            let a = times[c].as_primitive::<arrow::datatypes::Int64Type>();
+            a.is_valid(row).then(|| a.value(row))
+        };
+        for row in 0..batch.num_rows() {
+            let Some(arn) = text(0, row) else { continue };
+            let e = by_arn.entry(arn.clone()).or_insert_with(|| AwsEvent {
+                event_arn: arn,
+                start_time: i64::MAX,
+                ..Default::default()
+            });
+            let keep = |slot: &mut Option<String>, v: Option<String>| {
+                if slot.is_none() {
+                    *slot = v;
+                }
+            };
+            keep(&mut e.event_type_code, text(1, row));
+            keep(&mut e.status_code, text(2, row));
+            keep(&mut e.description, text(3, row));
+            keep(&mut e.event_type_category, text(4, row));
+            keep(&mut e.region, text(5, row));
+            if let Some(vpn) = text(6, row) {
+                e.vpn_ids.insert(Arc::from(vpn));
+            }
+            // An entities-only row has no event times of its own (its start is its record time).
+            if text(1, row).is_some() {
+                e.start_time = e.start_time.min(time(0, row).unwrap_or(i64::MAX));
+                e.end_time = e.end_time.or(time(1, row));
+                e.last_updated_time = e.last_updated_time.max(time(2, row));
+            }
+        }
+    }
+    Ok(by_arn
+        .into_values()
+        .filter(|e| e.start_time != i64::MAX)
+        .collect())
 }
 
 /// The message kinds that say a tunnel's configuration is wrong (an outage with these around it
@@ -352,55 +504,96 @@ fn config_errors(
     Ok(out)
 }
 
-/// The `health_events` rows of `events` not in `stored` (one row per event and connection and
-/// status: an event's row is written when the connection is added, and again when the event
-/// closes), and their keys.
+/// The `health_events` rows of `health` not in `stored` (keys `event_arn vpn_id tunnel_ip
+/// status [confirmed]`), and their keys:
+/// - tunnelwatch's events: one row per event and connection and status (written when the
+///   connection is added, and again when the event closes);
+/// - a confirmed pair: a version of the AWS event with the tunnel the logs showed, `confirmed`,
+///   and the inference's ARN; the inference itself only if it was stored before (a `confirmed`
+///   version pointing at the AWS event), never as an event of its own;
+/// - AWS events without a pair: nothing (their rows were stored as they arrived).
 pub fn health_rows(
-    events: &[HealthEvent],
+    health: &Health,
     stored: &std::collections::BTreeSet<String>,
 ) -> (RecordBatch, Vec<String>) {
-    struct Row<'a> {
-        e: &'a HealthEvent,
-        vpn: &'a str,
-    }
-    let mut rows: Vec<Row> = Vec::new();
+    let stored_arns: std::collections::BTreeSet<&str> =
+        stored.iter().filter_map(|k| k.split(' ').next()).collect();
+    let mut rows: Vec<HealthRow> = Vec::new();
     let mut keys = Vec::new();
-    for e in events {
+    let mut add = |key: String, row: HealthRow| {
+        if !stored.contains(&key) && !keys.contains(&key) {
+            keys.push(key);
+            rows.push(row);
+        }
+    };
+    for e in &health.events {
+        if e.confirmed_by.is_some() && !stored_arns.contains(e.event_arn.as_str()) {
+            continue;
+        }
         for vpn in e.connections.keys() {
-            let key = format!(
+            let mut key = format!(
                 "{} {} {} {}",
                 e.event_arn,
                 vpn,
                 e.tunnel_ip.as_deref().unwrap_or("-"),
                 e.status_code
             );
-            if !stored.contains(&key) {
-                keys.push(key);
-                rows.push(Row { e, vpn });
+            if e.confirmed_by.is_some() {
+                key.push_str(" confirmed");
             }
+            add(
+                key,
+                HealthRow {
+                    event_arn: e.event_arn.clone(),
+                    event_type_code: Some(e.event_type_code.to_owned()),
+                    start_time: e.start_time,
+                    end_time: e.end_time,
+                    last_updated_time: Some(e.last_updated_time),
+                    status_code: Some(e.status_code.to_owned()),
+                    vpn_id: Some(vpn.to_string()),
+                    tunnel_ip: e.tunnel_ip.as_deref().map(str::to_owned),
+                    description: Some(e.description.clone()),
+                    origin: "tunnelwatch",
+                    confirmed: e.confirmed_by.is_some(),
+                    matched_arn: e.confirmed_by.clone(),
+                    event_type_category: Some("accountNotification".into()),
+                    region: None,
+                    raw: None,
+                },
+            );
         }
     }
-    let ts = |f: &dyn Fn(&Row) -> Option<i64>| -> ArrayRef {
-        Arc::new(
-            TimestampMillisecondArray::from(rows.iter().map(f).collect::<Vec<_>>())
-                .with_timezone("UTC"),
-        )
-    };
-    let text = |f: &dyn Fn(&Row) -> Option<String>| -> ArrayRef {
-        Arc::new(rows.iter().map(f).collect::<StringArray>())
-    };
-    let columns: Vec<ArrayRef> = vec![
-        text(&|r| Some(r.e.event_arn.clone())),
-        text(&|r| Some(r.e.event_type_code.to_owned())),
-        ts(&|r| Some(r.e.start_time)),
-        ts(&|r| r.e.end_time),
-        ts(&|r| Some(r.e.last_updated_time)),
-        text(&|r| Some(r.e.status_code.to_owned())),
-        text(&|r| Some(r.vpn.to_owned())),
-        text(&|r| r.e.tunnel_ip.as_deref().map(str::to_owned)),
-        text(&|r| Some(r.e.description.clone())),
-    ];
-    let batch = RecordBatch::try_new(TableName::HealthEvents.schema(), columns)
-        .expect("the columns follow the health_events schema");
-    (batch, keys)
+    for (a, pair) in &health.aws {
+        let Some((ip, inferred_arn)) = pair else {
+            continue;
+        };
+        let vpn = health
+            .events
+            .iter()
+            .find(|e| &e.event_arn == inferred_arn)
+            .and_then(|e| e.connections.keys().next().cloned());
+        let Some(vpn) = vpn else { continue };
+        let status = a.status_code.as_deref().unwrap_or("-");
+        add(
+            format!("{} {vpn} {ip} {status} confirmed", a.event_arn),
+            HealthRow {
+                event_arn: a.event_arn.clone(),
+                event_type_code: a.event_type_code.clone(),
+                start_time: a.start_time,
+                end_time: a.end_time,
+                last_updated_time: a.last_updated_time,
+                status_code: a.status_code.clone(),
+                vpn_id: Some(vpn.to_string()),
+                tunnel_ip: Some(ip.to_string()),
+                description: a.description.clone(),
+                origin: "aws",
+                confirmed: true,
+                matched_arn: Some(inferred_arn.clone()),
+                event_type_category: a.event_type_category.clone(),
+                region: a.region.clone(),
+                raw: None,
+            },
+        );
+    }
+    (health_event_rows(&rows), keys)
 }

@@ -127,6 +127,8 @@ pub struct Shared {
     pub alarms: Mutex<Option<AlarmEvaluator>>,
     /// Where transitions with actions go: the outbox and the notifiers it delivers to.
     pub notify: Option<Notify>,
+    /// Whether the writer brings Health up to date every [`HEALTH_EVERY`].
+    pub health: bool,
     /// The alarm state file as this run loaded it (its Health fields are carried on), and
     /// when the alarm part was last handed to the writer (wall clock, ms).
     alarm_file: Mutex<(AlarmStateFile, i64)>,
@@ -163,6 +165,7 @@ impl Shared {
             live_since_ms,
             alarms: Mutex::new(None),
             notify: None,
+            health: false,
             alarm_file: Mutex::new((AlarmStateFile::default(), 0)),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         })
@@ -486,6 +489,41 @@ fn save_alarm_state(shared: &Shared, alarms: SavedAlarms, evaluated_until: i64) 
         .0 = file;
 }
 
+/// One Health round of the writer: the new `health_events` rows are appended and the state
+/// file lists them (and the notifications queued) once they are durable. A failed read is
+/// reported and retried next round; a failed append ends the writer like any other.
+fn health_round(store: &mut Store, snapshot: &Snapshot, shared: &Shared) -> Result<(), StoreError> {
+    let mut file = shared
+        .alarm_file
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .0
+        .clone();
+    let mut batches = Vec::new();
+    match crate::alarms::health_step(snapshot, &mut file, shared.notify.as_ref(), &mut batches) {
+        Ok(Some((rows, _))) => {
+            shared.counters.rows[TableName::HealthEvents as usize]
+                .fetch_add(rows as u64, Ordering::Relaxed);
+        }
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            eprintln!("tunnelwatch: Health: {e}");
+            return Ok(());
+        }
+    }
+    if !batches.is_empty() {
+        store.append(batches, Vec::new())?;
+    }
+    let mut guard = shared.alarm_file.lock().unwrap_or_else(|p| p.into_inner());
+    guard.0.health_rows = file.health_rows;
+    guard.0.health_notified = file.health_notified;
+    guard.0.saved_ms = now_ms();
+    if let Err(e) = alarm_state::save(&shared.data, &guard.0) {
+        eprintln!("tunnelwatch: alarm state: {e}");
+    }
+    Ok(())
+}
+
 /// The store writer: appends what arrives (coalescing what is queued into one WAL write),
 /// answers acks, publishes the unflushed snapshot, flushes to Parquet every few minutes and at
 /// the end.
@@ -497,6 +535,7 @@ pub fn run_writer(
 ) -> Result<Store, StoreError> {
     let mut last_flush = Instant::now();
     let mut last_maintenance = Instant::now();
+    let mut last_health = Instant::now();
     // The Parquet file list changes only when this thread flushes.
     let mut files = Snapshot::list_files(store.root())?;
     let publish = |store: &Store, files: &BTreeMap<TableName, Vec<PathBuf>>| {
@@ -552,6 +591,15 @@ pub fn run_writer(
             publish(&store, &files);
             last_flush = Instant::now();
         }
+        if shared.health && last_health.elapsed() >= HEALTH_EVERY {
+            let snapshot = Snapshot {
+                files: files.clone(),
+                unflushed: store.unflushed().clone(),
+            };
+            health_round(&mut store, &snapshot, &shared)?;
+            publish(&store, &files);
+            last_health = Instant::now();
+        }
         if last_maintenance.elapsed() >= MAINTENANCE_EVERY {
             // A long run flushes every few minutes: merge a day's small files, drop old days.
             let mut changed = store.compact(COMPACT_MIN_FILES)? > 0;
@@ -564,6 +612,13 @@ pub fn run_writer(
             publish(&store, &files);
             last_maintenance = Instant::now();
         }
+    }
+    if shared.health {
+        let snapshot = Snapshot {
+            files: files.clone(),
+            unflushed: store.unflushed().clone(),
+        };
+        health_round(&mut store, &snapshot, &shared)?;
     }
     store.flush()?;
     files = Snapshot::list_files(store.root())?;
@@ -633,7 +688,13 @@ pub struct RunSpec<'a> {
     pub alarms: Vec<AlarmDefinition>,
     /// The notifiers the alarms' `actions` name.
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
+    /// Health evaluated every [`HEALTH_EVERY`] (with `live_metrics`), its events notified to
+    /// these notifiers; `None`: no Health.
+    pub health_notify: Option<Vec<String>>,
 }
+
+/// How often a running pipeline brings Health up to its newest stored minute.
+pub const HEALTH_EVERY: Duration = Duration::from_secs(300);
 
 /// Alarm notifications: definitions by name (for their actions), the outbox, the notifiers,
 /// and each tunnel's recent error and warning message kinds (the probable cause a message
@@ -713,7 +774,7 @@ impl Notify {
         let message = match &e.body {
             EventBody::Activity(a) => &a.message,
             EventBody::Bgp(b) => &b.message,
-            EventBody::Traffic(_) => return,
+            EventBody::Traffic(_) | EventBody::Health(_) => return,
         };
         if message.severity == Severity::Info {
             return;
@@ -831,17 +892,26 @@ pub fn start_run(spec: RunSpec<'_>) -> Result<Started, PipelineError> {
         spec.live_since_ms,
     )?;
     shared.live_metrics = spec.live_metrics;
-    if spec.live_metrics && !spec.alarms.is_empty() {
-        if !spec.notifiers.is_empty() {
-            shared.notify = Some(Notify::new(
+    let health = spec.live_metrics && spec.health_notify.is_some();
+    if spec.live_metrics && (!spec.alarms.is_empty() || health) && !spec.notifiers.is_empty() {
+        shared.notify = Some(
+            Notify::new(
                 spec.alarms
                     .iter()
                     .map(|d| (d.name.clone(), d.clone()))
                     .collect(),
                 Outbox::open(&data_dir, NOTIFICATION_EXPIRY_MS)?,
                 spec.notifiers,
-            ));
-        }
+            )
+            .with_health(spec.health_notify.clone().unwrap_or_default()),
+        );
+    }
+    if health {
+        shared.health = true;
+        let loaded = alarm_state::load(&data_dir)?.unwrap_or_default();
+        shared.alarm_file = Mutex::new((loaded, now_ms()));
+    }
+    if spec.live_metrics && !spec.alarms.is_empty() {
         let mut evaluator = AlarmEvaluator::new(spec.alarms)?;
         // A restart: instances keep their state and start new series at their next datapoint
         // (the minutes this process was not running are not data).

@@ -27,7 +27,7 @@ pub mod wal;
 
 pub use engine::{Engine, QueryOptions, QueryResult, Snapshot};
 pub use error::StoreError;
-pub use rows::{MetricRow, MetricRows, RowBuilder};
+pub use rows::{HealthRow, MetricRow, MetricRows, RowBuilder};
 pub use schema::TableName;
 pub use store::{Recovery, Store, StoreOptions, StoredCheckpoint};
 pub use wal::{SourceMark, Sync};

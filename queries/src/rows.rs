@@ -192,12 +192,14 @@ pub struct RowBuilder {
     bgp: BgpRows,
     traffic: TrafficRows,
     rejects: RejectRows,
+    /// AWS Health events (rare: kept as plain rows).
+    health: Vec<HealthRow>,
 }
 
 impl RowBuilder {
     /// Rows held so far, all tables together.
     pub fn len(&self) -> usize {
-        self.activity.len + self.bgp.len + self.traffic.len + self.rejects.len
+        self.activity.len + self.bgp.len + self.traffic.len + self.rejects.len + self.health.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -275,6 +277,7 @@ impl RowBuilder {
                 r.prov.push(e, None);
                 r.len += 1;
             }
+            EventBody::Health(h) => self.health.extend(HealthRow::of_aws(e.ts, h)),
         }
     }
 
@@ -363,6 +366,10 @@ impl RowBuilder {
             r.len = 0;
             out.push((TableName::Traffic, batch(TableName::Traffic, c)));
         }
+        if !self.health.is_empty() {
+            let rows = std::mem::take(&mut self.health);
+            out.push((TableName::HealthEvents, health_event_rows(&rows)));
+        }
         if self.rejects.len > 0 {
             let x = &mut self.rejects;
             let c: Vec<ArrayRef> = vec![
@@ -393,7 +400,96 @@ pub fn table_of(e: &Event) -> TableName {
         Table::TunnelActivity => TableName::TunnelActivity,
         Table::BgpEvents => TableName::BgpEvents,
         Table::Traffic => TableName::Traffic,
+        Table::HealthEvents => TableName::HealthEvents,
     }
+}
+
+/// One `health_events` row, as plain values: an AWS event's (one per affected connection) or
+/// one the pipeline derives (single-tunnel, inferred endpoint replacement).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HealthRow {
+    pub event_arn: String,
+    pub event_type_code: Option<String>,
+    /// Epoch ms; an AWS record without one (`describe-affected-entities`) takes its record time.
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+    pub last_updated_time: Option<i64>,
+    pub status_code: Option<String>,
+    pub vpn_id: Option<String>,
+    pub tunnel_ip: Option<String>,
+    pub description: Option<String>,
+    /// `aws` or `tunnelwatch`.
+    pub origin: &'static str,
+    pub confirmed: bool,
+    pub matched_arn: Option<String>,
+    pub event_type_category: Option<String>,
+    pub region: Option<String>,
+    pub raw: Option<String>,
+}
+
+impl HealthRow {
+    /// The rows of an AWS event recorded at `ts`: one per affected entity (one without a
+    /// connection when it names none).
+    pub fn of_aws(ts: i64, h: &tunnelwatch_parsers::AwsHealth) -> Vec<HealthRow> {
+        let row = |vpn: Option<&String>| HealthRow {
+            event_arn: h.event_arn.clone(),
+            event_type_code: h.event_type_code.clone(),
+            start_time: h.start_time.unwrap_or(ts),
+            end_time: h.end_time,
+            last_updated_time: h.last_updated_time,
+            status_code: h.status_code.clone(),
+            vpn_id: vpn.cloned(),
+            tunnel_ip: None,
+            description: h.description.clone(),
+            origin: "aws",
+            confirmed: false,
+            matched_arn: None,
+            event_type_category: h.event_type_category.clone(),
+            region: h.region.clone(),
+            raw: Some(h.raw.clone()),
+        };
+        if h.entities.is_empty() {
+            vec![row(None)]
+        } else {
+            h.entities.iter().map(|v| row(Some(v))).collect()
+        }
+    }
+}
+
+/// `rows` as a `health_events` batch.
+pub fn health_event_rows(rows: &[HealthRow]) -> RecordBatch {
+    use arrow::array::{BooleanArray, StringArray, TimestampMillisecondArray};
+    let ts = |f: &dyn Fn(&HealthRow) -> Option<i64>| -> ArrayRef {
+        Arc::new(
+            TimestampMillisecondArray::from(rows.iter().map(f).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        )
+    };
+    let text = |f: &dyn Fn(&HealthRow) -> Option<&str>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    let cols: Vec<ArrayRef> = vec![
+        text(&|r| Some(&r.event_arn)),
+        text(&|r| r.event_type_code.as_deref()),
+        ts(&|r| Some(r.start_time)),
+        ts(&|r| r.end_time),
+        ts(&|r| r.last_updated_time),
+        text(&|r| r.status_code.as_deref()),
+        text(&|r| r.vpn_id.as_deref()),
+        text(&|r| r.tunnel_ip.as_deref()),
+        text(&|r| r.description.as_deref()),
+        text(&|r| Some(r.origin)),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.confirmed))
+                .collect::<BooleanArray>(),
+        ),
+        text(&|r| r.matched_arn.as_deref()),
+        text(&|r| r.event_type_category.as_deref()),
+        text(&|r| r.region.as_deref()),
+        text(&|r| r.raw.as_deref()),
+    ];
+    batch(TableName::HealthEvents, cols)
 }
 
 /// One datapoint of the `metrics` table, as plain values (the store knows nothing of how it was

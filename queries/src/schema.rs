@@ -220,6 +220,16 @@ static HEALTH_EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         text("vpn_id"),
         text("tunnel_ip"),
         text("description"),
+        // `aws` (an AWS Health event as AWS sent it) or `tunnelwatch` (inferred from the logs).
+        text("origin"),
+        // An inference and an AWS event agree (AWS confirmed the endpoint replacement).
+        Field::new("confirmed", DataType::Boolean, true),
+        // The other half of a confirmed pair: on an AWS row the inference, and back.
+        text("matched_arn"),
+        text("event_type_category"),
+        text("region"),
+        // The AWS event's JSON as it arrived.
+        text("raw"),
     ])
 });
 

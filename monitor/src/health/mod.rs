@@ -4,10 +4,12 @@
 //!   exactly one tunnel up).
 //! - [`redundancy`]: `AWS_VPN_REDUNDANCY_LOSS`, *inferred* from a tunnel's short complete down
 //!   episode while the other tunnel stayed up (an endpoint replacement, as AWS describes it).
-//! - AWS Health input (parsing, confirmation) is not written yet.
+//! - [`aws`]: AWS Health events as input (the parsers read them; they are stored in
+//!   `health_events`): which inferred endpoint replacements an AWS event confirms.
 //!
-//! Must not: fetch anything from AWS; callers hand in the bytes.
+//! Must not: fetch anything from AWS; callers hand in the events.
 
+pub mod aws;
 pub mod redundancy;
 pub mod single_tunnel;
 
@@ -54,5 +56,6 @@ fn tunnel_minute(vpn: &str, ip: &str, ts: i64, up: f64) -> Datapoint {
     }
 }
 
+pub use aws::{AwsEvent, CONFIRM_MARGIN_MS, pair};
 pub use redundancy::{MAX_DOWN_MS, REDUNDANCY_LOSS, RedundancyLoss, redundancy_loss_events};
 pub use single_tunnel::{HealthEvent, SINGLE_TUNNEL, single_tunnel_events};

@@ -1,8 +1,8 @@
 //! `AWS_VPN_REDUNDANCY_LOSS`, inferred from the per-tunnel TunnelState minutes. AWS sends it
 //! when one of a connection's two tunnel endpoints is replaced: that tunnel goes down and comes
 //! back up (same outside IP) while the other tunnel stays up. Only AWS knows an endpoint was
-//! replaced, so tunnelwatch's event is an inference; an AWS Health cross-check (not written yet) would mark the ones an
-//! AWS Health event backs.
+//! replaced, so tunnelwatch's event is an inference; [`super::aws`] pairs it with the AWS Health
+//! event that confirms it, when one arrives.
 //!
 //! Rule, per connection with exactly two tunnels in the data: a *down episode* of tunnel T is a
 //! maximal run of consecutive minutes with T's up fraction (sum / sample_count) below 1,
@@ -19,8 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::alarm::iso_time;
 use crate::Datapoint;
+use crate::alarm::iso_time;
 
 pub const REDUNDANCY_LOSS: &str = "AWS_VPN_REDUNDANCY_LOSS";
 
@@ -41,8 +41,8 @@ pub struct RedundancyLoss {
     /// The start of the minute the tunnel was fully up again.
     pub end_time: i64,
     pub description: String,
-    /// Backed by an AWS Health event (set by a cross-check, not written yet).
-    pub confirmed: bool,
+    /// The ARN of the AWS Health event that confirms it ([`super::aws::pair`]), if one does.
+    pub confirmed_by: Option<String>,
 }
 
 /// vpn → tunnel → minute → up fraction.
@@ -140,7 +140,7 @@ fn event(vpn: &Arc<str>, ip: &Arc<str>, start: i64, end: i64) -> RedundancyLoss 
             iso_time(start),
             iso_time(end)
         ),
-        confirmed: false,
+        confirmed_by: None,
     }
 }
 
@@ -161,6 +161,7 @@ impl RedundancyLoss {
             tunnel_ip: Some(self.tunnel_ip.clone()),
             notified: vec![self.end_time],
             description: self.description.clone(),
+            confirmed_by: self.confirmed_by.clone(),
         }
     }
 }
@@ -326,6 +327,6 @@ mod tests {
         assert!(e.description.contains("2025-12-01T00:10:00.000+0000"));
         assert!(e.description.contains("2025-12-01T00:15:00.000+0000"));
         assert!(e.description.contains("Inferred by tunnelwatch"));
-        assert!(!e.confirmed);
+        assert_eq!(e.confirmed_by, None);
     }
 }

@@ -51,6 +51,8 @@ pub struct HealthEvent {
     /// When notifications went out (weekly, while connections were added).
     pub notified: Vec<i64>,
     pub description: String,
+    /// For an inferred event: the AWS Health event that confirms it.
+    pub confirmed_by: Option<String>,
 }
 
 /// (year, month) of a UTC instant, and the month's bounds (epoch ms).
@@ -121,6 +123,7 @@ pub fn single_tunnel_events<'a>(
             notified: Vec::new(),
             tunnel_ip: None,
             description: String::new(),
+            confirmed_by: None,
         });
         let mut added = false;
         for (vpn, ()) in vpns {

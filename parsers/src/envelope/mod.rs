@@ -28,9 +28,11 @@ mod syslog;
 use std::sync::Arc;
 
 use crate::error::ParseError;
-use crate::event::{Envelope, Event, ParseQuality, Parsed, Position, RecordFormat, Reject};
+use crate::event::{
+    Envelope, Event, EventBody, ParseQuality, Parsed, Position, RecordFormat, Reject,
+};
 use crate::record::json::{self, JsonDoc};
-use crate::record::{self, Fields, Identities, RecordContext, text};
+use crate::record::{self, Fields, Identities, RecordContext, health, text};
 use crate::time;
 
 /// Envelopes nested deeper than this are refused (a Firehose record holding a subscription
@@ -561,6 +563,12 @@ impl Decoder {
                     self.json_record(item.get().as_bytes(), frame, out);
                 }
             }
+            // `aws health describe-events` output has `events[]` too, of Health events.
+            JsonDoc::CliEvents(events)
+                if events
+                    .first()
+                    .is_some_and(|e| e.message.is_none() && e.log_stream_name.is_none())
+                    && self.health(bytes, frame, out) => {}
             JsonDoc::CliEvents(events) => {
                 cloudwatch::cli_events(self, events, frame, out);
             }
@@ -612,6 +620,9 @@ impl Decoder {
             fallback_ts: frame.event_ts.or(frame.ingest_ts),
         };
         match record::build(fields, &ctx, &mut self.ids) {
+            // Not a log record: perhaps an AWS Health event (only then is it read again).
+            Err(ParseError::NotAVpnRecord(_))
+                if format == RecordFormat::Json && self.health(raw, frame, out) => {}
             Ok(built) => out(Parsed::Event(Event {
                 ts: built.ts,
                 ingest_ts: frame.ingest_ts,
@@ -631,6 +642,67 @@ impl Decoder {
                 frame.ingest_ts,
             ))),
         }
+    }
+}
+
+impl Decoder {
+    /// Emits the AWS Health events of the JSON document `raw`, if it is one (then `true`); an
+    /// event in it that cannot be read becomes a reject naming the field.
+    fn health(&mut self, raw: &[u8], frame: Frame<'_>, out: &mut dyn FnMut(Parsed)) -> bool {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(raw) else {
+            return false;
+        };
+        if !health::is_health(&value) {
+            return false;
+        }
+        let events = match health::events(&value) {
+            Ok(events) => events,
+            Err(e) => {
+                out(Parsed::Reject(self.reject(
+                    frame.position,
+                    e,
+                    raw,
+                    frame.ingest_ts,
+                )));
+                return true;
+            }
+        };
+        let many = events.len() > 1;
+        for (i, h) in events.into_iter().enumerate() {
+            let position = if many {
+                with_index(frame.position, i)
+            } else {
+                frame.position
+            };
+            let ts = h
+                .start_time
+                .or(h.last_updated_time)
+                .or(frame.event_ts)
+                .or(frame.ingest_ts);
+            let Some(ts) = ts else {
+                let raw = h.raw.into_bytes();
+                out(Parsed::Reject(self.reject(
+                    position,
+                    ParseError::MissingTimestamp,
+                    &raw,
+                    frame.ingest_ts,
+                )));
+                continue;
+            };
+            out(Parsed::Event(Event {
+                ts,
+                ingest_ts: frame.ingest_ts,
+                tunnel: None,
+                source: self.source.clone(),
+                position,
+                format: RecordFormat::Json,
+                envelope: frame.envelope,
+                parse_quality: ParseQuality::Exact,
+                log_stream: frame.stream.map(|s| self.ids.stream(s)),
+                body: EventBody::Health(Box::new(h)),
+            }));
+        }
+        true
     }
 }
 

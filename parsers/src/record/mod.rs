@@ -5,6 +5,7 @@
 //! and documented aliases); [`build`] then decides the table, normalises values and classifies
 //! the message. Keys nobody documented are kept as JSON text in `extra`, never dropped.
 
+pub(crate) mod health;
 pub(crate) mod json;
 pub(crate) mod text;
 
