@@ -71,17 +71,40 @@ pub fn decide(
     evaluation_periods: u32,
     treat: TreatMissingData,
 ) -> RangeDecision {
+    let mut out = RangeDecision {
+        outcome: RangeOutcome::InsufficientData,
+        evaluated: Vec::new(),
+        filled: Vec::new(),
+        filled_breaching: false,
+    };
+    decide_into(
+        slots,
+        datapoints_to_alarm,
+        evaluation_periods,
+        treat,
+        &mut out,
+    );
+    out
+}
+
+/// [`decide`] into `out`, reusing its vectors (the evaluator's hot path allocates nothing).
+pub fn decide_into(
+    slots: &[Option<bool>],
+    datapoints_to_alarm: u32,
+    evaluation_periods: u32,
+    treat: TreatMissingData,
+    out: &mut RangeDecision,
+) {
     let m = datapoints_to_alarm as usize;
     let n = evaluation_periods as usize;
-    let real: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_some()).collect();
+    out.evaluated.clear();
+    out.filled.clear();
+    out.filled_breaching = false;
+    // The real datapoints, oldest first (what is evaluated unless case 1 trims it).
+    out.evaluated
+        .extend((0..slots.len()).filter(|&i| slots[i].is_some()));
+    let real = out.evaluated.len();
     let breaching = |idx: &[usize]| idx.iter().filter(|&&i| slots[i] == Some(true)).count();
-    let decision =
-        |outcome, evaluated: Vec<usize>, filled: Vec<usize>, filled_breaching| RangeDecision {
-            outcome,
-            evaluated,
-            filled,
-            filled_breaching,
-        };
     let alarm_if = |yes: bool| {
         if yes {
             RangeOutcome::Alarm
@@ -90,65 +113,69 @@ pub fn decide(
         }
     };
     // The most recent `count` missing slots, oldest first.
-    let fill = |count: usize| {
-        let mut missing: Vec<usize> = (0..slots.len())
-            .rev()
-            .filter(|&i| slots[i].is_none())
-            .take(count)
-            .collect();
-        missing.reverse();
-        missing
+    let fill = |count: usize, filled: &mut Vec<usize>| {
+        filled.extend(
+            (0..slots.len())
+                .rev()
+                .filter(|&i| slots[i].is_none())
+                .take(count),
+        );
+        filled.reverse();
     };
 
     // 1. Enough real datapoints: the treatment is not needed.
-    if real.len() >= n {
-        let evaluated = real[real.len() - n..].to_vec();
-        let b = breaching(&evaluated);
-        return decision(alarm_if(b >= m), evaluated, Vec::new(), false);
+    if real >= n {
+        out.evaluated.drain(..real - n);
+        out.outcome = alarm_if(breaching(&out.evaluated) >= m);
+        return;
     }
     // 2. Nothing at all.
-    if real.is_empty() {
-        return match treat {
-            TreatMissingData::Missing => decision(
-                RangeOutcome::InsufficientData,
-                Vec::new(),
-                Vec::new(),
-                false,
-            ),
-            TreatMissingData::Ignore => {
-                decision(RangeOutcome::RetainCurrent, Vec::new(), Vec::new(), false)
+    if real == 0 {
+        out.outcome = match treat {
+            TreatMissingData::Missing => RangeOutcome::InsufficientData,
+            TreatMissingData::Ignore => RangeOutcome::RetainCurrent,
+            TreatMissingData::Breaching => {
+                fill(n, &mut out.filled);
+                out.filled_breaching = true;
+                RangeOutcome::Alarm
             }
-            TreatMissingData::Breaching => decision(RangeOutcome::Alarm, Vec::new(), fill(n), true),
             TreatMissingData::NotBreaching => {
-                decision(RangeOutcome::Ok, Vec::new(), fill(n), false)
+                fill(n, &mut out.filled);
+                RangeOutcome::Ok
             }
         };
+        return;
     }
     // 3. Some, but fewer than N.
-    let b = breaching(&real);
+    let b = breaching(&out.evaluated);
     if b >= m {
-        return decision(RangeOutcome::Alarm, real, Vec::new(), false);
+        out.outcome = RangeOutcome::Alarm;
+        return;
     }
-    let to_fill = n - real.len();
-    match treat {
+    let to_fill = n - real;
+    out.outcome = match treat {
         TreatMissingData::Breaching => {
             // A range cut at the start of its series may hold fewer missing slots than that.
-            let filled = fill(to_fill);
-            decision(alarm_if(b + filled.len() >= m), real, filled, true)
+            fill(to_fill, &mut out.filled);
+            out.filled_breaching = true;
+            alarm_if(b + out.filled.len() >= m)
         }
-        TreatMissingData::NotBreaching => decision(RangeOutcome::Ok, real, fill(to_fill), false),
+        TreatMissingData::NotBreaching => {
+            fill(to_fill, &mut out.filled);
+            RangeOutcome::Ok
+        }
         TreatMissingData::Missing | TreatMissingData::Ignore => {
-            if b < real.len() {
-                return decision(RangeOutcome::Ok, real, Vec::new(), false);
+            if b < real {
+                RangeOutcome::Ok
+            } else {
+                // Every real datapoint breaches but there are fewer than M of them.
+                let oldest_age = slots.len() - out.evaluated[0];
+                match (treat, oldest_age >= m) {
+                    (TreatMissingData::Missing, true) => RangeOutcome::Alarm,
+                    (TreatMissingData::Missing, false) => RangeOutcome::InsufficientData,
+                    _ => RangeOutcome::RetainCurrent,
+                }
             }
-            // Every real datapoint breaches but there are fewer than M of them.
-            let oldest_age = slots.len() - real[0];
-            let outcome = match (treat, oldest_age >= m) {
-                (TreatMissingData::Missing, true) => RangeOutcome::Alarm,
-                (TreatMissingData::Missing, false) => RangeOutcome::InsufficientData,
-                _ => RangeOutcome::RetainCurrent,
-            };
-            decision(outcome, real, Vec::new(), false)
         }
-    }
+    };
 }

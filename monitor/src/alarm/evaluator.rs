@@ -52,7 +52,7 @@ use crate::alarm::definition::{
     AlarmConfigError, AlarmDefinition, DIMENSION_TUNNEL_IP, DIMENSION_VPN_ID, DIMENSION_WILDCARD,
     Statistic, TreatMissingData,
 };
-use crate::alarm::evaluate::{RangeOutcome, decide, evaluation_range};
+use crate::alarm::evaluate::{RangeDecision, RangeOutcome, decide_into, evaluation_range};
 use crate::alarm::reason::{
     ReasonDataInput, ReasonPoint, ThresholdCrossing, insufficient_data, reason_data,
     threshold_crossed,
@@ -248,7 +248,8 @@ struct Instance {
     id: Arc<str>,
     vpn_id: Arc<str>,
     tunnel_ip: Option<Arc<str>>,
-    periods: BTreeMap<i64, PeriodAggregate>,
+    /// (period start, aggregate), sorted by start; only periods some future range can hold.
+    periods: Vec<(i64, PeriodAggregate)>,
     next_eval_ms: i64,
     state: AlarmState,
     /// Consecutive newest periods, as evaluated, that were not breaching.
@@ -269,9 +270,20 @@ type InstanceKey = (usize, Arc<str>, Option<Arc<str>>);
 #[derive(Debug, Clone)]
 pub struct AlarmEvaluator {
     alarms: Vec<CompiledAlarm>,
-    instances: HashMap<InstanceKey, Instance>,
+    /// foldhash (seeded per process): cheaper than std's SipHash on these short keys.
+    instances: HashMap<InstanceKey, Instance, foldhash::fast::RandomState>,
     /// Instance id → key, for [`AlarmEvaluator::state`].
     by_id: HashMap<Arc<str>, InstanceKey>,
+    /// Buffers one evaluation reuses (so a cycle allocates only for transitions).
+    scratch: Scratch,
+}
+
+/// The per-evaluation buffers of [`evaluate_once`].
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    points: Vec<Option<ReasonPoint>>,
+    slots: Vec<Option<bool>>,
+    decision: Option<RangeDecision>,
 }
 
 impl AlarmEvaluator {
@@ -288,8 +300,9 @@ impl AlarmEvaluator {
         }
         Ok(AlarmEvaluator {
             alarms,
-            instances: HashMap::new(),
+            instances: HashMap::default(),
             by_id: HashMap::new(),
+            scratch: Scratch::default(),
         })
     }
 
@@ -309,14 +322,14 @@ impl AlarmEvaluator {
             let start = alarm.period_start(d.ts);
             let key: InstanceKey = (idx, d.vpn_id.clone(), d.tunnel_ip.clone());
             let by_id = &mut self.by_id;
-            let instance = self.instances.entry(key.clone()).or_insert_with(|| {
+            let instance = self.instances.entry(key).or_insert_with(|| {
                 let id = instance_id(&alarm.name, &d.vpn_id, d.tunnel_ip.as_deref());
-                by_id.insert(id.clone(), key);
+                by_id.insert(id.clone(), (idx, d.vpn_id.clone(), d.tunnel_ip.clone()));
                 Instance {
                     id,
                     vpn_id: d.vpn_id.clone(),
                     tunnel_ip: d.tunnel_ip.clone(),
-                    periods: BTreeMap::new(),
+                    periods: Vec::with_capacity(alarm.range + 1),
                     next_eval_ms: start + alarm.period_ms,
                     state: AlarmState::InsufficientData,
                     clear_run: 0,
@@ -336,16 +349,23 @@ impl AlarmEvaluator {
                 continue;
             }
             instance.first_period = instance.first_period.min(start);
-            instance
-                .periods
-                .entry(start)
-                .and_modify(|a| a.add(d))
-                .or_insert(PeriodAggregate {
-                    sample_count: d.sample_count,
-                    sum: d.sum,
-                    minimum: d.minimum,
-                    maximum: d.maximum,
-                });
+            // Usually the newest period: search from the end.
+            let at = instance.periods.partition_point(|(s, _)| *s < start);
+            match instance.periods.get_mut(at) {
+                Some((s, agg)) if *s == start => agg.add(d),
+                _ => instance.periods.insert(
+                    at,
+                    (
+                        start,
+                        PeriodAggregate {
+                            sample_count: d.sample_count,
+                            sum: d.sum,
+                            minimum: d.minimum,
+                            maximum: d.maximum,
+                        },
+                    ),
+                ),
+            }
             fed += 1;
         }
         fed
@@ -356,17 +376,19 @@ impl AlarmEvaluator {
     /// instance id.
     pub fn evaluate(&mut self, now_ms: i64) -> Vec<Transition> {
         let mut out: Vec<(usize, Transition)> = Vec::new();
+        let scratch = &mut self.scratch;
         for ((idx, _, _), instance) in self.instances.iter_mut() {
             let alarm = &self.alarms[*idx];
             while instance.next_eval_ms <= now_ms {
                 let t = instance.next_eval_ms;
                 instance.evaluated = true;
-                if let Some(tr) = evaluate_once(alarm, instance, t) {
+                if let Some(tr) = evaluate_once(alarm, instance, t, scratch) {
                     out.push((*idx, tr));
                 }
                 instance.next_eval_ms += alarm.period_ms;
                 let keep_from = instance.next_eval_ms - alarm.range as i64 * alarm.period_ms;
-                instance.periods = instance.periods.split_off(&keep_from);
+                let stale = instance.periods.partition_point(|(s, _)| *s < keep_from);
+                instance.periods.drain(..stale);
             }
         }
         out.sort_by(|(ia, a), (ib, b)| (a.ts, ia, &a.instance_id).cmp(&(b.ts, ib, &b.instance_id)));
@@ -462,7 +484,7 @@ impl AlarmEvaluator {
                     id,
                     vpn_id,
                     tunnel_ip,
-                    periods: BTreeMap::new(),
+                    periods: Vec::new(),
                     next_eval_ms,
                     state: s.state,
                     clear_run: s.clear_run,
@@ -507,27 +529,48 @@ fn instance_id(alarm: &str, vpn_id: &str, tunnel_ip: Option<&str>) -> Arc<str> {
 }
 
 /// One evaluation of one instance at boundary `t`.
-fn evaluate_once(alarm: &CompiledAlarm, instance: &mut Instance, t: i64) -> Option<Transition> {
+fn evaluate_once(
+    alarm: &CompiledAlarm,
+    instance: &mut Instance,
+    t: i64,
+    scratch: &mut Scratch,
+) -> Option<Transition> {
     let def = &alarm.def;
     // The range, cut at the series' first period.
     let range_start = (t - alarm.range as i64 * alarm.period_ms).max(instance.first_period);
     let slots_in_range = ((t - range_start) / alarm.period_ms).max(0) as usize;
-    let points: Vec<Option<ReasonPoint>> = (0..slots_in_range)
-        .map(|k| {
-            let ts = range_start + k as i64 * alarm.period_ms;
-            let agg = instance.periods.get(&ts)?;
-            Some(ReasonPoint {
-                ts,
-                value: agg.value(def.statistic)?,
-                sample_count: agg.sample_count,
-            })
+    let Scratch {
+        points,
+        slots,
+        decision,
+    } = scratch;
+    points.clear();
+    // Both sorted by start: one walk over the stored periods.
+    let mut stored = instance.periods.iter().peekable();
+    points.extend((0..slots_in_range).map(|k| {
+        let ts = range_start + k as i64 * alarm.period_ms;
+        while stored.next_if(|(s, _)| *s < ts).is_some() {}
+        let (_, agg) = stored.next_if(|(s, _)| *s == ts)?;
+        Some(ReasonPoint {
+            ts,
+            value: agg.value(def.statistic)?,
+            sample_count: agg.sample_count,
         })
-        .collect();
-    let slots: Vec<Option<bool>> = points
-        .iter()
-        .map(|p| p.map(|p| def.comparison.breaches(p.value, def.threshold)))
-        .collect();
-    let decision = decide(&slots, alarm.m, alarm.n, def.treat_missing_data);
+    }));
+    slots.clear();
+    slots.extend(
+        points
+            .iter()
+            .map(|p| p.map(|p| def.comparison.breaches(p.value, def.threshold))),
+    );
+    let decision = decision.get_or_insert_with(|| RangeDecision {
+        outcome: RangeOutcome::InsufficientData,
+        evaluated: Vec::new(),
+        filled: Vec::new(),
+        filled_breaching: false,
+    });
+    decide_into(slots, alarm.m, alarm.n, def.treat_missing_data, decision);
+    let (points, slots, decision) = (&*points, &*slots, &*decision);
     let newest_clear = match slots.last() {
         Some(Some(breaching)) => !breaching,
         Some(None) => def.treat_missing_data == TreatMissingData::NotBreaching,
