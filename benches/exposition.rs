@@ -35,6 +35,7 @@ fn fleet() -> FleetStatus {
                 tunnel_ip: format!("198.18.{}.{}", (c * 2 + t) / 256, (c * 2 + t) % 256).into(),
                 routing: if bgp { Routing::Bgp } else { Routing::Static },
                 state: Some(t == 0 || c % 7 != 0),
+                state_since_ms: None,
                 phase1_up: Some(true),
                 phase2_up: Some(true),
                 bgp_established: bgp.then_some(true),

@@ -72,6 +72,30 @@ pub struct Config {
     /// Health notifications (`[health] notify = ["NAME", …]`).
     #[serde(default)]
     pub health: Option<toml::Spanned<HealthConfig>>,
+    /// The HTTP server's API protection and limits (`[http]`).
+    #[serde(default)]
+    pub http: Option<toml::Spanned<HttpConfig>>,
+}
+
+/// `[http]`: bearer token for `/api`, whether `/metrics` needs it too, request limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Bearer token every `/api` route requires (`Authorization: Bearer …`); none: open.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Name of an environment variable holding the token (instead of `token`).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Whether `/metrics` requires the token too (default: open, as Prometheus scrapes it).
+    #[serde(default)]
+    pub protect_metrics: bool,
+    /// Largest request body (default "1MiB").
+    #[serde(default)]
+    pub max_body: Option<String>,
+    /// Longest request (default "60s"); a query past it is cancelled with 504.
+    #[serde(default)]
+    pub request_timeout: Option<String>,
 }
 
 /// `[health]`: which notifiers get Health events (in AWS Health's EventBridge shape).
@@ -169,6 +193,7 @@ pub struct Loaded {
     pub notifiers: BTreeMap<String, Box<dyn Notifier>>,
     /// The notifiers Health events go to.
     pub health_notify: Vec<String>,
+    pub http: crate::http::Settings,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -386,6 +411,12 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
             ));
         }
     }
+    let http = match &config.http {
+        None => Ok(crate::http::Settings::default()),
+        Some(h) => http_settings(h.get_ref()).map_err(|e| at(Some(h.span()), format!("http: {e}"))),
+    }
+    .map_err(|e| errors.push(e))
+    .ok();
     let mut notifiers = BTreeMap::new();
     for (name, spanned) in &config.notifiers {
         match spanned.get_ref().build(name) {
@@ -402,6 +433,7 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
         alarms,
         notifiers,
         health_notify,
+        http: http.expect("checked"),
         listen: listen.expect("checked"),
         budget_bytes: budget_bytes.expect("checked"),
         sync: sync.expect("checked"),
@@ -412,6 +444,41 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
             ..MonitorConfig::default()
         },
         config,
+    })
+}
+
+/// The `[http]` table as settings: the token resolved, the limits parsed.
+fn http_settings(h: &HttpConfig) -> Result<crate::http::Settings, String> {
+    let defaults = crate::http::Settings::default();
+    let token = match (&h.token, &h.token_env) {
+        (Some(_), Some(_)) => return Err("token and token_env: give one of them".into()),
+        (Some(t), None) => Some(t.clone()),
+        (None, Some(var)) => Some(
+            std::env::var(var)
+                .map_err(|_| format!("token_env: the environment variable {var} is not set"))?,
+        ),
+        (None, None) => None,
+    };
+    if token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err("token: use at least 16 characters".into());
+    }
+    if h.protect_metrics && token.is_none() {
+        return Err("protect_metrics needs a token (token or token_env)".into());
+    }
+    let max_body_bytes = match &h.max_body {
+        Some(s) => parse_bytes(s).map_err(|e| format!("max_body: {e}"))?,
+        None => defaults.max_body_bytes,
+    };
+    let request_timeout = match &h.request_timeout {
+        Some(s) => tunnelwatch_ingest::sources::parse_duration(s)
+            .map_err(|e| format!("request_timeout: {e}"))?,
+        None => defaults.request_timeout,
+    };
+    Ok(crate::http::Settings {
+        token,
+        protect_metrics: h.protect_metrics,
+        max_body_bytes,
+        request_timeout,
     })
 }
 

@@ -112,6 +112,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         alarms,
         notifiers,
         health_notify: vec![DEMO_NOTIFIER.to_owned()],
+        http: crate::http::Settings::default(),
     })
 }
 

@@ -103,6 +103,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         alarms: loaded.alarms,
         notifiers: loaded.notifiers,
         health_notify: loaded.health_notify,
+        http: loaded.http,
     })
 }
 
@@ -130,9 +131,12 @@ pub struct Spec {
         std::collections::BTreeMap<String, Box<dyn tunnelwatch_exporters::notify::Notifier>>,
     /// The notifiers Health events go to (Health is evaluated every few minutes either way).
     pub health_notify: Vec<String>,
+    /// API token and request limits of the HTTP server.
+    pub http: crate::http::Settings,
 }
 
 pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
+    let http_settings = spec.http.clone();
     let run = match pipeline::start_run(RunSpec {
         data: spec.data.clone(),
         store: spec.store.clone(),
@@ -198,7 +202,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         &checkpoints,
     );
 
-    let app = crate::http::router(shared.clone());
+    let app = crate::http::router(shared.clone(), http_settings);
     let http_stop = shutdown.clone();
     let server = runtime.spawn(async move {
         axum::serve(listener, app)

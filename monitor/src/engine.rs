@@ -182,6 +182,20 @@ struct Tunnel {
     /// Sample rates (bits/s) in the open minute.
     rate: Samples,
     events: [u64; MessageKind::ALL.len()],
+    /// The applied TunnelState and the event time it took that value.
+    since: Option<(Option<bool>, i64)>,
+}
+
+/// `since` after a record at `ts` left the tunnel in `state`: unchanged while the state is.
+fn state_since(
+    since: Option<(Option<bool>, i64)>,
+    state: Option<bool>,
+    ts: i64,
+) -> (Option<bool>, i64) {
+    match since {
+        Some((s, t)) if s == state => (s, t),
+        _ => (state, ts),
+    }
 }
 
 struct Connection {
@@ -215,6 +229,8 @@ pub struct TunnelStatus {
     pub routing: Routing,
     /// TunnelState (`None` before the first record that says).
     pub state: Option<bool>,
+    /// Event time of the record since which `state` holds (the first record that said it).
+    pub state_since_ms: Option<i64>,
     pub phase1_up: Option<bool>,
     pub phase2_up: Option<bool>,
     pub bgp_established: Option<bool>,
@@ -348,6 +364,7 @@ impl Monitor {
             data_out: Samples::default(),
             rate: Samples::default(),
             events: [0; MessageKind::ALL.len()],
+            since: None,
         });
         self.tunnel_index
             .insert((vpn_id.clone(), tunnel_ip.clone()), i);
@@ -436,6 +453,7 @@ impl Monitor {
             data_in,
             data_out,
         } = tun.core.apply(ts, body);
+        tun.since = Some(state_since(tun.since, tun.core.tunnel_state(routing), ts));
         match body {
             ObservationBody::Activity { kind, .. } => {
                 tun.phase1
@@ -592,18 +610,24 @@ impl Monitor {
     /// applied, in order, to a copy), for exposition. Tunnels and connections in first-seen order.
     pub fn status(&self) -> FleetStatus {
         let mut cores: Vec<TunnelCore> = self.tunnels.iter().map(|t| t.core.clone()).collect();
+        let mut since: Vec<_> = self.tunnels.iter().map(|t| t.since).collect();
         for (t, ts, body) in self.pending.values() {
             cores[*t].apply(*ts, body);
+            let conn = &self.conns[self.tunnels[*t].conn];
+            let routing = conn.routing(conn.bgp_seen || conn.bgp_pushed);
+            since[*t] = Some(state_since(since[*t], cores[*t].tunnel_state(routing), *ts));
         }
         let mut tunnels = Vec::with_capacity(self.tunnels.len());
-        for (tun, core) in self.tunnels.iter().zip(&cores) {
+        for ((tun, core), since) in self.tunnels.iter().zip(&cores).zip(since) {
             let conn = &self.conns[tun.conn];
             let routing = conn.routing(conn.bgp_seen || conn.bgp_pushed);
+            let state = core.tunnel_state(routing);
             tunnels.push(TunnelStatus {
                 vpn_id: tun.vpn_id.clone(),
                 tunnel_ip: tun.tunnel_ip.clone(),
                 routing,
-                state: core.tunnel_state(routing),
+                state,
+                state_since_ms: since.filter(|(s, _)| *s == state).map(|(_, t)| t),
                 phase1_up: core.phase1.map(|p| p.is_up()),
                 phase2_up: core.phase2.map(|p| p.is_up()),
                 bgp_established: core.bgp_established,

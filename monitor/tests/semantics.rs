@@ -644,3 +644,35 @@ fn status_view_and_parsed_events() {
         .is_err()
     );
 }
+
+/// Time in state in the live view: the event time of the first record that put the tunnel in
+/// its current state, the same whether that record is applied or still in the lateness window;
+/// records that keep the state do not move it.
+#[test]
+fn state_since_is_the_first_record_of_the_current_state() {
+    let mut m = Monitor::new(MonitorConfig {
+        inventory: [(VPN.to_owned(), Routing::Static)].into_iter().collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    let since = |m: &Monitor| m.status().tunnels[0].state_since_ms;
+    m.push(ike(10 * MIN, A, Established, Established));
+    m.push(ike(11 * MIN, A, Established, Rekeying));
+    assert_eq!(since(&m), Some(10 * MIN), "pending");
+    m.advance(HOUR);
+    assert_eq!(since(&m), Some(10 * MIN), "applied");
+    m.push(ike(70 * MIN, A, Down, Down));
+    m.push(ike(71 * MIN, A, Down, Down));
+    assert_eq!(since(&m), Some(70 * MIN), "down, pending");
+    m.advance(2 * HOUR);
+    assert_eq!(since(&m), Some(70 * MIN), "down, applied");
+    m.push(ike(130 * MIN, A, Established, Negotiating));
+    m.push(ike(131 * MIN, A, Established, Established));
+    m.advance(3 * HOUR);
+    assert_eq!(m.status().tunnels[0].state, Some(true));
+    assert_eq!(
+        since(&m),
+        Some(131 * MIN),
+        "up again at the record that completed phase 2"
+    );
+}

@@ -12,6 +12,8 @@
 //!   datapoints back for export.
 //! - [`alarms`]: the `alarms test` preview, alarm definitions evaluated over stored metrics.
 //! - [`alarm_state`]: the alarm state file that carries alarm instances over restarts.
+//! - [`fleet`]: the fleet view (connections, tunnels, time in state, alarms firing), trouble
+//!   first, for the HTTP API and the status page.
 //! - [`outbox`]: the durable outbox of notifications (written before sent, retried until
 //!   acknowledged or expired).
 //!
@@ -24,6 +26,7 @@ pub mod alarm_state;
 pub mod alarms;
 pub mod error;
 pub mod file_ingest;
+pub mod fleet;
 pub mod metrics;
 pub mod outbox;
 pub mod runner;

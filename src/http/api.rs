@@ -1,0 +1,448 @@
+//! The HTTP API, `/api/v1/…` (documented in `docs/openapi.yaml`):
+//!
+//! - `POST /api/v1/query` — SQL (the body as text, or `{"sql": "…"}` as JSON) through the
+//!   read-only guard; the answer in the form `Accept` asks for: `application/json` (default),
+//!   `application/x-ndjson`, `text/csv` or `application/vnd.apache.arrow.stream` (Arrow IPC
+//!   stream); `?format=json|ndjson|csv|arrow` overrides it.
+//! - `GET /api/v1/connections` — the fleet: each connection with its tunnels, state, time in
+//!   state, alarms firing and last error, in trouble first.
+//! - `GET /api/v1/connections/{vpn_id}` — one connection: the same, its tunnels' TunnelState
+//!   minutes of the last 24 hours, its recent IKE/BGP events and alarm history, and the SQL
+//!   that reproduces each part.
+//! - `GET /api/v1/alarms[?state=ALARM|OK|INSUFFICIENT_DATA]` — the alarm instances.
+//! - `GET /api/v1/health` — the current Health events (one per event and connection).
+//!
+//! Limits: "the last 24 hours" are counted back from the newest event time seen (the demo's
+//! and a replay's data are not at the wall clock).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tunnelwatch_pipeline::fleet::{Problem, fleet_view};
+
+use super::{ApiError, AppState, QueryParams, alarm_instances, error, fleet_status, run_sql};
+use crate::output::{Output, render};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/query", post(query_v1))
+        .route("/api/v1/connections", get(connections))
+        .route("/api/v1/connections/{vpn_id}", get(connection))
+        .route("/api/v1/alarms", get(alarms))
+        .route("/api/v1/health", get(health))
+}
+
+/// The answer forms of a query.
+#[derive(Clone, Copy)]
+enum Form {
+    Text(Output),
+    Arrow,
+}
+
+const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// `?format=` if given, else the first `Accept` type we serve, else JSON.
+fn form(format: Option<&str>, headers: &HeaderMap) -> Result<Form, ApiError> {
+    if let Some(f) = format {
+        return match f {
+            "arrow" => Ok(Form::Arrow),
+            _ => match Output::parse(f) {
+                Some(o @ (Output::Json | Output::Ndjson | Output::Csv)) => Ok(Form::Text(o)),
+                _ => Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown format {f:?}: json, ndjson, csv or arrow"),
+                )),
+            },
+        };
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for t in accept.split(',') {
+        let t = t.split(';').next().unwrap_or("").trim();
+        match t {
+            "application/json" | "*/*" | "application/*" => return Ok(Form::Text(Output::Json)),
+            "application/x-ndjson" | "application/ndjson" => {
+                return Ok(Form::Text(Output::Ndjson));
+            }
+            "text/csv" => return Ok(Form::Text(Output::Csv)),
+            ARROW_STREAM => return Ok(Form::Arrow),
+            _ => {}
+        }
+    }
+    if accept.trim().is_empty() {
+        Ok(Form::Text(Output::Json))
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_ACCEPTABLE,
+            format!(
+                "cannot answer in {accept:?}: application/json, application/x-ndjson, \
+                 text/csv or {ARROW_STREAM}"
+            ),
+        ))
+    }
+}
+
+/// Runs `sql` and answers in `form`.
+async fn answer(app: &AppState, sql: &str, form: Form) -> Response {
+    let result = match run_sql(app, sql).await {
+        Ok(r) => r,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match form {
+        Form::Text(output) => match render(output, &result) {
+            Ok(b) => ([(header::CONTENT_TYPE, output.content_type())], b).into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        Form::Arrow => {
+            let mut out = Vec::new();
+            let written = (|| {
+                let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut out, &result.schema)?;
+                for b in &result.batches {
+                    w.write(b)?;
+                }
+                w.finish()
+            })();
+            match written {
+                Ok(()) => ([(header::CONTENT_TYPE, ARROW_STREAM)], out).into_response(),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SqlBody {
+    sql: String,
+}
+
+/// `POST /api/v1/query`.
+async fn query_v1(
+    State(app): State<AppState>,
+    Query(p): Query<QueryParams>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let form = match form(p.format.as_deref(), &headers) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let sql = if is_json {
+        match serde_json::from_str::<SqlBody>(&body) {
+            Ok(b) => b.sql,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("a JSON body is {{\"sql\": \"…\"}}: {e}"),
+                );
+            }
+        }
+    } else {
+        body
+    };
+    if sql.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "no SQL in the request body");
+    }
+    answer(&app, &sql, form).await
+}
+
+/// `GET /api/query?sql=…&format=…` (the old route).
+pub(super) async fn query_get(
+    State(app): State<AppState>,
+    Query(p): Query<QueryParams>,
+) -> Response {
+    let form = match form(
+        Some(p.format.as_deref().unwrap_or("json")),
+        &HeaderMap::new(),
+    ) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    match p.sql {
+        Some(sql) => answer(&app, &sql, form).await,
+        None => error(StatusCode::BAD_REQUEST, "missing the sql parameter"),
+    }
+}
+
+/// `POST /api/query?format=…` (the old route; body: the SQL text).
+pub(super) async fn query_post_alias(
+    State(app): State<AppState>,
+    Query(p): Query<QueryParams>,
+    body: String,
+) -> Response {
+    let form = match form(
+        Some(p.format.as_deref().unwrap_or("json")),
+        &HeaderMap::new(),
+    ) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    answer(&app, &body, form).await
+}
+
+/// The rows of `sql` as JSON objects (for the small results the API composes).
+async fn rows(app: &AppState, sql: &str) -> Result<Vec<Value>, ApiError> {
+    let result = run_sql(app, sql).await?;
+    let bytes = render(Output::Json, &result).map_err(ApiError::internal)?;
+    serde_json::from_slice(&bytes).map_err(ApiError::internal)
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The newest event time seen, or the wall clock before any.
+fn data_now(app: &AppState) -> i64 {
+    match app.shared.counters.last_event_ms.load(Ordering::Relaxed) {
+        t if t > 0 => t,
+        _ => tunnelwatch_pipeline::runner::now_ms(),
+    }
+}
+
+/// `'text'` as an SQL literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The last error or warning record of each connection in the day before `until`, or of one.
+fn problems_sql(until: i64, vpn: Option<&str>) -> String {
+    let mut filter = format!(
+        "severity IN ('error', 'warning') AND vpn_id IS NOT NULL AND ts >= to_timestamp_millis({})",
+        until - DAY_MS
+    );
+    if let Some(v) = vpn {
+        filter.push_str(&format!(" AND vpn_id = {}", literal(v)));
+    }
+    format!(
+        "SELECT vpn_id, tunnel_ip, CAST(message_kind AS VARCHAR) AS message_kind, \
+         CAST(ts AS BIGINT) AS ts_ms FROM (\
+           SELECT *, row_number() OVER (PARTITION BY vpn_id ORDER BY ts DESC) AS rn FROM (\
+             SELECT vpn_id, tunnel_ip, message_kind, ts FROM tunnel_activity WHERE {filter} \
+             UNION ALL SELECT vpn_id, tunnel_ip, message_kind, ts FROM bgp_events WHERE {filter})) \
+         WHERE rn = 1"
+    )
+}
+
+async fn problems(
+    app: &AppState,
+    vpn: Option<&str>,
+) -> Result<HashMap<Arc<str>, Problem>, ApiError> {
+    let mut out = HashMap::new();
+    for r in rows(app, &problems_sql(data_now(app), vpn)).await? {
+        let (Some(vpn), Some(kind), Some(ts)) = (
+            r["vpn_id"].as_str(),
+            r["message_kind"].as_str(),
+            r["ts_ms"].as_i64(),
+        ) else {
+            continue;
+        };
+        out.insert(
+            Arc::from(vpn),
+            Problem {
+                ts_ms: ts,
+                tunnel_ip: r["tunnel_ip"].as_str().map(Arc::from),
+                message_kind: kind.to_owned(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// `GET /api/v1/connections`.
+async fn connections(State(app): State<AppState>) -> Response {
+    let problems = match problems(&app, None).await {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let status = fleet_status(&app.shared);
+    let alarms = alarm_instances(&app.shared).unwrap_or_default();
+    let view = fleet_view(&status, &alarms, &problems);
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for c in &view {
+        let key = serde_json::to_value(c.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned));
+        if let Some(k) = key {
+            *counts
+                .entry(match k.as_str() {
+                    "up" => "up",
+                    "degraded" => "degraded",
+                    "down" => "down",
+                    _ => "unknown",
+                })
+                .or_default() += 1;
+        }
+    }
+    axum::Json(json!({
+        "connections": view,
+        "counts": counts,
+        "applied_until_ms": status.applied_until_ms,
+    }))
+    .into_response()
+}
+
+/// A connection id as the API takes it: `vpn-` and letters, digits or `-`.
+fn valid_vpn_id(v: &str) -> bool {
+    v.starts_with("vpn-")
+        && v.len() <= 64
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// `GET /api/v1/connections/{vpn_id}`.
+async fn connection(State(app): State<AppState>, Path(vpn): Path<String>) -> Response {
+    if !valid_vpn_id(&vpn) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("{vpn:?} is not a VPN connection id (vpn-…)"),
+        );
+    }
+    let problems = match problems(&app, Some(&vpn)).await {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let status = fleet_status(&app.shared);
+    let alarms = alarm_instances(&app.shared).unwrap_or_default();
+    let view = fleet_view(&status, &alarms, &problems)
+        .into_iter()
+        .find(|c| *c.vpn_id == *vpn);
+    let until = data_now(&app);
+    let v = literal(&vpn);
+    let queries = [
+        (
+            "timeline",
+            format!(
+                "SELECT tunnel_ip, CAST(ts AS BIGINT) AS ts_ms, sum / sample_count AS up \
+                 FROM metrics WHERE metric_name = 'TunnelState' AND vpn_id = {v} \
+                 AND tunnel_ip IS NOT NULL AND ts >= to_timestamp_millis({}) \
+                 ORDER BY tunnel_ip, ts",
+                until - DAY_MS
+            ),
+        ),
+        (
+            "events",
+            format!(
+                "SELECT CAST(ts AS BIGINT) AS ts_ms, tunnel_ip, table_name, \
+                 CAST(message_kind AS VARCHAR) AS message_kind, CAST(severity AS VARCHAR) AS severity, details FROM (\
+                   SELECT ts, tunnel_ip, 'tunnel_activity' AS table_name, message_kind, severity, details \
+                   FROM tunnel_activity WHERE vpn_id = {v} \
+                   UNION ALL SELECT ts, tunnel_ip, 'bgp_events' AS table_name, message_kind, severity, details \
+                   FROM bgp_events WHERE vpn_id = {v}) ORDER BY ts DESC LIMIT 50"
+            ),
+        ),
+        (
+            "alarm_history",
+            format!(
+                "SELECT CAST(ts AS BIGINT) AS ts_ms, alarm_instance, tunnel_ip, old_state, new_state, reason \
+                 FROM alarm_history WHERE vpn_id = {v} ORDER BY ts DESC LIMIT 20"
+            ),
+        ),
+    ];
+    let mut parts = serde_json::Map::new();
+    for (name, sql) in &queries {
+        match rows(&app, sql).await {
+            Ok(r) => {
+                parts.insert((*name).to_owned(), Value::Array(r));
+            }
+            Err(r) => return r.into_response(),
+        }
+    }
+    let events_empty = parts["events"].as_array().is_none_or(|a| a.is_empty());
+    if view.is_none() && events_empty {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("no connection {vpn} in the live view or the store"),
+        );
+    }
+    // The timeline as one series per tunnel.
+    let mut series: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    if let Some(points) = parts.remove("timeline").and_then(|t| match t {
+        Value::Array(a) => Some(a),
+        _ => None,
+    }) {
+        for p in points {
+            if let Some(ip) = p["tunnel_ip"].as_str() {
+                series
+                    .entry(ip.to_owned())
+                    .or_default()
+                    .push(json!([p["ts_ms"], p["up"]]));
+            }
+        }
+    }
+    axum::Json(json!({
+        "connection": view,
+        "timeline": {
+            "from_ms": until - DAY_MS,
+            "until_ms": until,
+            "tunnels": series.into_iter().map(|(ip, points)| json!({"tunnel_ip": ip, "points": points})).collect::<Vec<_>>(),
+        },
+        "events": parts.remove("events"),
+        "alarm_history": parts.remove("alarm_history"),
+        "sql": queries.iter().map(|(n, s)| ((*n).to_owned(), Value::String(s.clone()))).collect::<serde_json::Map<_, _>>(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct AlarmParams {
+    state: Option<String>,
+}
+
+/// `GET /api/v1/alarms`.
+async fn alarms(State(app): State<AppState>, Query(p): Query<AlarmParams>) -> Response {
+    let instances = alarm_instances(&app.shared).unwrap_or_default();
+    if let Some(s) = &p.state
+        && !["OK", "ALARM", "INSUFFICIENT_DATA"].contains(&s.as_str())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("state {s:?}: OK, ALARM or INSUFFICIENT_DATA"),
+        );
+    }
+    let list: Vec<Value> = instances
+        .iter()
+        .filter(|i| p.state.as_deref().is_none_or(|s| i.state.as_str() == s))
+        .map(|i| {
+            json!({
+                "alarm_name": &*i.alarm_name,
+                "alarm_instance": &*i.instance_id,
+                "vpn_id": &*i.vpn_id,
+                "tunnel_ip": i.tunnel_ip.as_deref(),
+                "state": i.state.as_str(),
+                "since_ms": i.since,
+                "reason": i.reason,
+                "next_evaluation_ms": i.next_evaluation,
+            })
+        })
+        .collect();
+    axum::Json(json!({ "alarms": list })).into_response()
+}
+
+/// The current Health events: the newest version of each event and connection, without the
+/// inferences an AWS event confirmed (docs/alarms.md).
+const CURRENT_HEALTH: &str = "SELECT event_arn, event_type_code, origin, confirmed, vpn_id, tunnel_ip, \
+       CAST(start_time AS BIGINT) AS start_ms, CAST(end_time AS BIGINT) AS end_ms, \
+       CAST(last_updated_time AS BIGINT) AS last_updated_ms, status_code, matched_arn, description \
+     FROM (SELECT *, row_number() OVER (PARTITION BY event_arn, vpn_id \
+       ORDER BY coalesce(confirmed, false) DESC, last_updated_time DESC) AS version \
+       FROM health_events) \
+     WHERE version = 1 AND NOT (origin = 'tunnelwatch' AND coalesce(confirmed, false)) \
+     ORDER BY start_time DESC";
+
+/// `GET /api/v1/health`.
+async fn health(State(app): State<AppState>) -> Response {
+    match rows(&app, CURRENT_HEALTH).await {
+        Ok(r) => axum::Json(json!({ "events": r, "sql": CURRENT_HEALTH })).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
