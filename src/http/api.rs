@@ -15,7 +15,7 @@
 //! Limits: "the last 24 hours" are counted back from the newest event time seen (the demo's
 //! and a replay's data are not at the wall clock).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -24,9 +24,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tunnelwatch_pipeline::fleet::{Problem, fleet_view};
+use tunnelwatch_pipeline::fleet::{ConnectionState, ConnectionView, Problem, fleet_view};
 
 use super::{ApiError, AppState, QueryParams, alarm_instances, error, fleet_status, run_sql};
 use crate::output::{Output, render};
@@ -259,37 +259,47 @@ async fn problems(
     Ok(out)
 }
 
-/// `GET /api/v1/connections`.
-async fn connections(State(app): State<AppState>) -> Response {
-    let problems = match problems(&app, None).await {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
+/// The fleet view with its counts per state.
+#[derive(Serialize)]
+pub(super) struct Fleet {
+    pub connections: Vec<ConnectionView>,
+    /// Connections per state (`up`, `degraded`, `down`, `unknown`).
+    pub counts: BTreeMap<&'static str, usize>,
+    pub applied_until_ms: Option<i64>,
+}
+
+/// The fleet, in trouble first (what `/api/v1/connections` and the status page show).
+pub(super) async fn fleet(app: &AppState) -> Result<Fleet, ApiError> {
+    let problems = problems(app, None).await?;
     let status = fleet_status(&app.shared);
     let alarms = alarm_instances(&app.shared).unwrap_or_default();
-    let view = fleet_view(&status, &alarms, &problems);
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for c in &view {
-        let key = serde_json::to_value(c.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned));
-        if let Some(k) = key {
-            *counts
-                .entry(match k.as_str() {
-                    "up" => "up",
-                    "degraded" => "degraded",
-                    "down" => "down",
-                    _ => "unknown",
-                })
-                .or_default() += 1;
-        }
+    let connections = fleet_view(&status, &alarms, &problems);
+    let mut counts = BTreeMap::new();
+    for c in &connections {
+        *counts.entry(state_name(c.state)).or_default() += 1;
     }
-    axum::Json(json!({
-        "connections": view,
-        "counts": counts,
-        "applied_until_ms": status.applied_until_ms,
-    }))
-    .into_response()
+    Ok(Fleet {
+        connections,
+        counts,
+        applied_until_ms: status.applied_until_ms,
+    })
+}
+
+pub(super) fn state_name(s: ConnectionState) -> &'static str {
+    match s {
+        ConnectionState::Up => "up",
+        ConnectionState::Degraded => "degraded",
+        ConnectionState::Down => "down",
+        ConnectionState::Unknown => "unknown",
+    }
+}
+
+/// `GET /api/v1/connections`.
+async fn connections(State(app): State<AppState>) -> Response {
+    match fleet(&app).await {
+        Ok(f) => axum::Json(f).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// A connection id as the API takes it: `vpn-` and letters, digits or `-`.
@@ -299,26 +309,52 @@ fn valid_vpn_id(v: &str) -> bool {
         && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// `GET /api/v1/connections/{vpn_id}`.
-async fn connection(State(app): State<AppState>, Path(vpn): Path<String>) -> Response {
-    if !valid_vpn_id(&vpn) {
-        return error(
+/// One tunnel's TunnelState minutes: (minute start ms, up fraction).
+#[derive(Serialize)]
+pub(super) struct Series {
+    pub tunnel_ip: String,
+    pub points: Vec<(i64, f64)>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Timeline {
+    pub from_ms: i64,
+    pub until_ms: i64,
+    pub tunnels: Vec<Series>,
+}
+
+/// One connection, as `/api/v1/connections/{vpn_id}` and its status page show it.
+#[derive(Serialize)]
+pub(super) struct ConnectionDetail {
+    /// `None` when only the store knows the connection.
+    pub connection: Option<ConnectionView>,
+    pub timeline: Timeline,
+    pub events: Vec<Value>,
+    pub alarm_history: Vec<Value>,
+    /// The SQL of `timeline`, `events` and `alarm_history`.
+    pub sql: BTreeMap<&'static str, String>,
+}
+
+/// One connection's detail; 400 for an id that is not one, 404 for one nobody knows.
+pub(super) async fn connection_detail(
+    app: &AppState,
+    vpn: &str,
+) -> Result<ConnectionDetail, ApiError> {
+    if !valid_vpn_id(vpn) {
+        return Err(ApiError(
             StatusCode::BAD_REQUEST,
-            &format!("{vpn:?} is not a VPN connection id (vpn-…)"),
-        );
+            format!("{vpn:?} is not a VPN connection id (vpn-…)"),
+        ));
     }
-    let problems = match problems(&app, Some(&vpn)).await {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
+    let problems = problems(app, Some(vpn)).await?;
     let status = fleet_status(&app.shared);
     let alarms = alarm_instances(&app.shared).unwrap_or_default();
-    let view = fleet_view(&status, &alarms, &problems)
+    let connection = fleet_view(&status, &alarms, &problems)
         .into_iter()
         .find(|c| *c.vpn_id == *vpn);
-    let until = data_now(&app);
-    let v = literal(&vpn);
-    let queries = [
+    let until = data_now(app);
+    let v = literal(vpn);
+    let sql: BTreeMap<&'static str, String> = [
         (
             "timeline",
             format!(
@@ -333,64 +369,66 @@ async fn connection(State(app): State<AppState>, Path(vpn): Path<String>) -> Res
             "events",
             format!(
                 "SELECT CAST(ts AS BIGINT) AS ts_ms, tunnel_ip, table_name, \
-                 CAST(message_kind AS VARCHAR) AS message_kind, CAST(severity AS VARCHAR) AS severity, details FROM (\
-                   SELECT ts, tunnel_ip, 'tunnel_activity' AS table_name, message_kind, severity, details \
-                   FROM tunnel_activity WHERE vpn_id = {v} \
-                   UNION ALL SELECT ts, tunnel_ip, 'bgp_events' AS table_name, message_kind, severity, details \
-                   FROM bgp_events WHERE vpn_id = {v}) ORDER BY ts DESC LIMIT 50"
+                 CAST(message_kind AS VARCHAR) AS message_kind, \
+                 CAST(severity AS VARCHAR) AS severity, details FROM (\
+                   SELECT ts, tunnel_ip, 'tunnel_activity' AS table_name, message_kind, severity, \
+                   details FROM tunnel_activity WHERE vpn_id = {v} \
+                   UNION ALL SELECT ts, tunnel_ip, 'bgp_events' AS table_name, message_kind, \
+                   severity, details FROM bgp_events WHERE vpn_id = {v}) \
+                 ORDER BY ts DESC LIMIT 50"
             ),
         ),
         (
             "alarm_history",
             format!(
-                "SELECT CAST(ts AS BIGINT) AS ts_ms, alarm_instance, tunnel_ip, old_state, new_state, reason \
-                 FROM alarm_history WHERE vpn_id = {v} ORDER BY ts DESC LIMIT 20"
+                "SELECT CAST(ts AS BIGINT) AS ts_ms, alarm_instance, tunnel_ip, old_state, \
+                 new_state, reason FROM alarm_history WHERE vpn_id = {v} \
+                 ORDER BY ts DESC LIMIT 20"
             ),
         ),
-    ];
-    let mut parts = serde_json::Map::new();
-    for (name, sql) in &queries {
-        match rows(&app, sql).await {
-            Ok(r) => {
-                parts.insert((*name).to_owned(), Value::Array(r));
-            }
-            Err(r) => return r.into_response(),
-        }
-    }
-    let events_empty = parts["events"].as_array().is_none_or(|a| a.is_empty());
-    if view.is_none() && events_empty {
-        return error(
+    ]
+    .into_iter()
+    .collect();
+    let events = rows(app, &sql["events"]).await?;
+    if connection.is_none() && events.is_empty() {
+        return Err(ApiError(
             StatusCode::NOT_FOUND,
-            &format!("no connection {vpn} in the live view or the store"),
-        );
+            format!("no connection {vpn} in the live view or the store"),
+        ));
     }
-    // The timeline as one series per tunnel.
-    let mut series: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
-    if let Some(points) = parts.remove("timeline").and_then(|t| match t {
-        Value::Array(a) => Some(a),
-        _ => None,
-    }) {
-        for p in points {
-            if let Some(ip) = p["tunnel_ip"].as_str() {
-                series
-                    .entry(ip.to_owned())
-                    .or_default()
-                    .push(json!([p["ts_ms"], p["up"]]));
-            }
+    let alarm_history = rows(app, &sql["alarm_history"]).await?;
+    let mut series: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    for p in rows(app, &sql["timeline"]).await? {
+        if let (Some(ip), Some(ts), Some(up)) = (
+            p["tunnel_ip"].as_str(),
+            p["ts_ms"].as_i64(),
+            p["up"].as_f64(),
+        ) {
+            series.entry(ip.to_owned()).or_default().push((ts, up));
         }
     }
-    axum::Json(json!({
-        "connection": view,
-        "timeline": {
-            "from_ms": until - DAY_MS,
-            "until_ms": until,
-            "tunnels": series.into_iter().map(|(ip, points)| json!({"tunnel_ip": ip, "points": points})).collect::<Vec<_>>(),
+    Ok(ConnectionDetail {
+        connection,
+        timeline: Timeline {
+            from_ms: until - DAY_MS,
+            until_ms: until,
+            tunnels: series
+                .into_iter()
+                .map(|(tunnel_ip, points)| Series { tunnel_ip, points })
+                .collect(),
         },
-        "events": parts.remove("events"),
-        "alarm_history": parts.remove("alarm_history"),
-        "sql": queries.iter().map(|(n, s)| ((*n).to_owned(), Value::String(s.clone()))).collect::<serde_json::Map<_, _>>(),
-    }))
-    .into_response()
+        events,
+        alarm_history,
+        sql,
+    })
+}
+
+/// `GET /api/v1/connections/{vpn_id}`.
+async fn connection(State(app): State<AppState>, Path(vpn): Path<String>) -> Response {
+    match connection_detail(&app, &vpn).await {
+        Ok(d) => axum::Json(d).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Deserialize)]

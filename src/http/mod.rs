@@ -1,7 +1,7 @@
 //! The HTTP server of `serve` and `demo`: the status page, the HTTP API (`api`, documented by
 //! `docs/openapi.yaml`), `/metrics` and `/healthz`.
 //!
-//! - `GET /` — the status page ([`status`]).
+//! - `GET /` and `GET /connections/{vpn_id}` — the status pages ([`status`]).
 //! - `/api/v1/…` — the API ([`api`]); `GET|POST /api/query` is kept as an alias of
 //!   `/api/v1/query` with its old `?format=` parameter.
 //! - `GET /metrics` — OpenMetrics text for Prometheus: pipeline self-metrics, the monitor's live
@@ -80,6 +80,7 @@ pub fn router(shared: Arc<Shared>, settings: Settings) -> Router {
     };
     Router::new()
         .route("/", get(status::status_page))
+        .route("/connections/{vpn_id}", get(status::connection_page))
         .merge(api)
         .merge(metrics_route)
         .route("/healthz", get(|| async { "ok\n" }))
