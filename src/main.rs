@@ -29,6 +29,42 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Operational log level (error, warn, info, debug, trace) or a RUST_LOG-style filter
+    /// (`info,tunnelwatch_ingest=debug`); default: RUST_LOG, else info. Logs go to stderr.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Operational log lines as text or JSON (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the operational log: `tracing` events to stderr, filtered by `--log-level` (else
+/// `RUST_LOG`, else `info`). Secrets (tokens, keys) are never in an event's fields or message.
+fn init_logging(level: Option<&str>, format: LogFormat) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let spec = level
+        .map(str::to_owned)
+        .or(from_env)
+        .unwrap_or_else(|| "info".into());
+    let filter = EnvFilter::try_new(&spec).map_err(|e| format!("--log-level {spec:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    }
+    .map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -66,6 +102,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if let Err(e) = init_logging(cli.log_level.as_deref(), cli.log_format) {
+        eprintln!("tunnelwatch: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Parse(args) => parse_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),

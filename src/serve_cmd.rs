@@ -238,12 +238,12 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         loop {
             tokio::select! {
                 _ = &mut stop => {
-                    eprintln!("tunnelwatch: stopping: sources first, then the store flushes…");
+                    tracing::info!("stopping: sources first, then the store flushes");
                     return None;
                 }
                 done = tasks.join_next() => match done {
                     None => {
-                        eprintln!("tunnelwatch: every source has ended; stopping");
+                        tracing::info!("every source has ended; stopping");
                         return None;
                     }
                     Some(done) => {
@@ -271,20 +271,20 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         })
         .await;
         if drained.is_err() {
-            eprintln!("tunnelwatch: sources did not stop within 30 s; abandoning them");
+            tracing::warn!("sources did not stop within 30 s; abandoning them");
             tasks.abort_all();
         }
     });
     let store = running.join()?;
     match runtime.block_on(server) {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("tunnelwatch: HTTP server: {e}"),
-        Err(e) => eprintln!("tunnelwatch: HTTP server: {e}"),
+        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
+        Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
     }
     drop(store);
     let c = &shared.counters;
-    eprintln!(
-        "tunnelwatch: stopped after {} records ({} rejected); data kept in {}",
+    tracing::info!(
+        "stopped after {} records ({} rejected); data kept in {}",
         c.records.load(Ordering::Relaxed),
         c.rejects.load(Ordering::Relaxed),
         spec.data.display()
@@ -302,11 +302,11 @@ fn report(
     match done {
         Ok((_, Ok(()))) => None,
         Ok((name, Err(e))) => {
-            eprintln!("tunnelwatch: source `{name}` failed: {e}");
+            tracing::error!(source = %name, "source `{name}` failed: {e}");
             Some(name)
         }
         Err(e) => {
-            eprintln!("tunnelwatch: a source task failed: {e}");
+            tracing::error!(error = %e, "a source task failed");
             Some(String::from("?"))
         }
     }

@@ -283,7 +283,8 @@ include = ["{}/*.log"]
     write(false);
     // SAFETY: set before any thread of this test process reads the environment; the child reads it.
     unsafe { std::env::set_var("TW_TEST_API_TOKEN", TOKEN) };
-    let mut served = start_serve(&config);
+    let mut served =
+        common::start_serve_with(&config, &["--log-format", "json", "--log-level", "debug"]);
     let addr = served.http.clone();
     let bearer = format!("Bearer {TOKEN}");
     for path in [

@@ -266,7 +266,7 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("tunnelwatch: cannot start the decode stage: {e}");
+            tracing::error!(error = %e, "cannot start the decode stage");
             return;
         }
     };
@@ -480,7 +480,7 @@ fn save_alarm_state(shared: &Shared, alarms: SavedAlarms, evaluated_until: i64) 
     file.evaluated_until = Some(evaluated_until.max(file.evaluated_until.unwrap_or(i64::MIN)));
     file.alarms = alarms;
     if let Err(e) = alarm_state::save(&shared.data, &file) {
-        eprintln!("tunnelwatch: alarm state: {e}");
+        tracing::warn!(error = %e, "alarm state not saved");
     }
     shared
         .alarm_file
@@ -507,7 +507,7 @@ fn health_round(store: &mut Store, snapshot: &Snapshot, shared: &Shared) -> Resu
         }
         Ok(None) => return Ok(()),
         Err(e) => {
-            eprintln!("tunnelwatch: Health: {e}");
+            tracing::warn!(error = %e, "Health round failed; retried next round");
             return Ok(());
         }
     }
@@ -519,7 +519,7 @@ fn health_round(store: &mut Store, snapshot: &Snapshot, shared: &Shared) -> Resu
     guard.0.health_notified = file.health_notified;
     guard.0.saved_ms = now_ms();
     if let Err(e) = alarm_state::save(&shared.data, &guard.0) {
-        eprintln!("tunnelwatch: alarm state: {e}");
+        tracing::warn!(error = %e, "alarm state not saved");
     }
     Ok(())
 }
@@ -760,7 +760,7 @@ impl Notify {
                 let message = health_message(e, at);
                 for n in &self.health_notify {
                     if let Err(err) = self.outbox.enqueue(n, &key, message.clone(), now_ms()) {
-                        eprintln!("tunnelwatch: outbox: {err}");
+                        tracing::warn!(error = %err, notifier = %n, "outbox: notification not queued");
                     }
                 }
                 keys.push(key);
@@ -854,7 +854,7 @@ impl Notify {
             for n in names {
                 match self.outbox.enqueue(n, &key, message.clone(), now_ms()) {
                     Ok(()) => queued += 1,
-                    Err(e) => eprintln!("tunnelwatch: outbox: {e}"),
+                    Err(e) => tracing::warn!(error = %e, "outbox: notification not queued"),
                 }
             }
         }
@@ -951,7 +951,7 @@ fn run_outbox(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if let Err(e) = notify.outbox.deliver_due(now_ms(), &notify.notifiers) {
-            eprintln!("tunnelwatch: outbox: {e}");
+            tracing::warn!(error = %e, "outbox: delivery round failed");
         }
         if stopping {
             return;

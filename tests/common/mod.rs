@@ -94,9 +94,15 @@ pub struct Served {
 
 /// Starts `tunnelwatch serve --config CONFIG --listen 127.0.0.1:0` and reads its guide.
 pub fn start_serve(config: &Path) -> Served {
+    start_serve_with(config, &[])
+}
+
+/// [`start_serve`] with more arguments (`--log-format json` …).
+pub fn start_serve_with(config: &Path, args: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(config)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -325,10 +325,7 @@ impl CloudWatchLogsSource {
             None => Cursor::default(),
             Some(c) => Cursor::from_checkpoint(c).unwrap_or_else(|e| {
                 cx.stats.errors.fetch_add(1, Ordering::Relaxed);
-                eprintln!(
-                    "cloudwatch_logs source `{}`: {e}; resuming from its offset",
-                    cx.name
-                );
+                tracing::warn!(source = %cx.name, error = %e, "bad checkpoint; resuming from its offset");
                 Cursor::from_newest(c.offset as i64)
             }),
         };
@@ -342,9 +339,10 @@ impl CloudWatchLogsSource {
             None => Coverage::default(),
             Some(c) => Coverage::from_checkpoint(c).unwrap_or_else(|e| {
                 cx.stats.errors.fetch_add(1, Ordering::Relaxed);
-                eprintln!(
-                    "cloudwatch_logs source `{}`: {e}; events other pulls stored may be stored again",
-                    cx.name
+                tracing::warn!(
+                    source = %cx.name,
+                    error = %e,
+                    "bad coverage record; events other pulls stored may be stored again"
                 );
                 Coverage::default()
             }),
@@ -402,11 +400,12 @@ impl CloudWatchLogsSource {
                         FailureKind::Transient => delay,
                         FailureKind::Permanent => delay.max(self.config.poll_interval),
                     };
-                    eprintln!(
-                        "cloudwatch_logs source `{}`: log group `{group}`: {}; retrying in {:.1} s",
-                        cx.name,
-                        f.message,
-                        delay.as_secs_f64()
+                    tracing::warn!(
+                        source = %cx.name,
+                        log_group = %group,
+                        error = %f.message,
+                        retry_in_s = delay.as_secs_f64(),
+                        "CloudWatch Logs call failed; retrying"
                     );
                     delay
                 }
