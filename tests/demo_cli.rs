@@ -102,7 +102,10 @@ fn demo_serves_and_stops_on_a_signal() {
     let (status, page) = http(&addr, "GET", "/", "");
     assert_eq!(status, 200);
     assert!(page.contains("<h1>tunnelwatch</h1>"));
-    assert!(page.contains("<table id=\"fleet\">"), "no fleet table: {page}");
+    assert!(
+        page.contains("<table id=\"fleet\">"),
+        "no fleet table: {page}"
+    );
     assert!(page.contains("vpn-"), "no tunnel listed on the status page");
 
     signal(&child, "-INT");

@@ -90,6 +90,7 @@ pub fn alarm_message(def: &AlarmDefinition, t: &Transition, cx: &MessageContext)
             "StatusPage": cx.status_url,
             "IdempotencyKey": idempotency_key(t),
             "RecoveryPeriods": def.recovery_periods,
+            "Severity": def.severity.as_str(),
         },
     })
 }

@@ -61,7 +61,7 @@ fn message(state: &str, at: &str) -> Value {
         "Tunnelwatch": {"AlarmInstance": "vpn-tunnel-down/vpn-1234abcd/1.2.3.4",
                         "VpnId": "vpn-1234abcd", "TunnelIpAddress": "1.2.3.4",
                         "Summary": "vpn-tunnel-down: tunnel 1.2.3.4 of vpn-1234abcd is in ALARM",
-                        "ProbableCause": ["dpd_timeout"]}
+                        "ProbableCause": ["dpd_timeout"], "Severity": "warning"}
     })
 }
 
@@ -128,6 +128,8 @@ fn alarm_fires_and_ok_resolves_in_a_real_alertmanager() {
     assert_eq!(a["labels"]["tunnel_ip"], "1.2.3.4");
     assert_eq!(a["labels"]["vpn_id"], "vpn-1234abcd");
     assert_eq!(a["labels"]["team"], "network");
+    // The alarm definition's severity, as the message carries it.
+    assert_eq!(a["labels"]["severity"], "warning");
     assert_eq!(a["status"]["state"], "active", "{a}");
     assert_eq!(a["annotations"]["probable_cause"], "dpd_timeout");
 

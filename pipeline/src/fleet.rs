@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
+#[cfg(test)]
+use tunnelwatch_monitor::alarm::AlarmSeverity;
 use tunnelwatch_monitor::alarm::{AlarmState, InstanceStatus};
 use tunnelwatch_monitor::{FleetStatus, Routing};
 
@@ -42,6 +44,17 @@ pub struct TunnelView {
     pub bytes_out_total: u64,
 }
 
+/// One alarm instance in ALARM.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FiringAlarm {
+    pub alarm_instance: Arc<str>,
+    pub alarm_name: Arc<str>,
+    pub tunnel_ip: Option<Arc<str>>,
+    /// `critical`, `warning` or `info`.
+    pub severity: &'static str,
+    pub since_ms: Option<i64>,
+}
+
 /// A connection's last error or warning record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Problem {
@@ -58,17 +71,22 @@ pub struct ConnectionView {
     pub routing: &'static str,
     pub state: ConnectionState,
     pub tunnels: Vec<TunnelView>,
-    /// Instance ids of the alarms in ALARM on this connection or its tunnels.
-    pub alarms_firing: Vec<Arc<str>>,
+    /// The alarm instances in ALARM on this connection or its tunnels, most severe first.
+    pub alarms_firing: Vec<FiringAlarm>,
     pub last_problem: Option<Problem>,
     pub concentrator_id: Option<Arc<str>>,
     pub bandwidth_bits_per_second: Option<f64>,
 }
 
 impl ConnectionView {
+    /// Whether a critical or warning alarm fires on it (info alarms are not trouble).
+    pub fn alarmed(&self) -> bool {
+        self.alarms_firing.iter().any(|a| a.severity != "info")
+    }
+
     /// Sort key: the worst state first, then alarms firing, then the id.
     fn trouble(&self) -> (u8, &str) {
-        let rank = match (self.state, self.alarms_firing.is_empty()) {
+        let rank = match (self.state, !self.alarmed()) {
             (ConnectionState::Down, _) => 0,
             (ConnectionState::Degraded, _) => 1,
             (_, false) => 2,
@@ -99,12 +117,22 @@ pub fn fleet_view(
             bytes_out_total: t.bytes_out_total,
         });
     }
-    let mut firing: HashMap<&str, Vec<Arc<str>>> = HashMap::new();
+    let mut firing: HashMap<&str, Vec<FiringAlarm>> = HashMap::new();
     for a in alarms.iter().filter(|a| a.state == AlarmState::Alarm) {
-        firing
-            .entry(&a.vpn_id)
-            .or_default()
-            .push(a.instance_id.clone());
+        firing.entry(&a.vpn_id).or_default().push(FiringAlarm {
+            alarm_instance: a.instance_id.clone(),
+            alarm_name: a.alarm_name.clone(),
+            tunnel_ip: a.tunnel_ip.clone(),
+            severity: a.severity.as_str(),
+            since_ms: a.since,
+        });
+    }
+    // Most severe first (critical, warning, info), then by instance.
+    let rank = |s: &str| ["critical", "warning", "info"].iter().position(|x| *x == s);
+    for list in firing.values_mut() {
+        list.sort_by(|a, b| {
+            (rank(a.severity), &a.alarm_instance).cmp(&(rank(b.severity), &b.alarm_instance))
+        });
     }
     let mut out: Vec<ConnectionView> = status
         .connections
@@ -172,7 +200,7 @@ mod tests {
     /// Table: (connection, tunnel states, alarm firing) → (state, place in the order).
     #[test]
     fn states_and_trouble_order() {
-        let cases: [(&str, [Option<bool>; 2], bool, ConnectionState); 6] = [
+        let cases: [(&str, [Option<bool>; 2], bool, ConnectionState); 7] = [
             (
                 "vpn-a-up",
                 [Some(true), Some(true)],
@@ -209,6 +237,13 @@ mod tests {
                 false,
                 ConnectionState::Down,
             ),
+            // An info alarm (traffic high) is shown but is not trouble.
+            (
+                "vpn-g-info",
+                [Some(true), Some(true)],
+                true,
+                ConnectionState::Up,
+            ),
         ];
         let mut status = FleetStatus::default();
         let mut alarms = Vec::new();
@@ -217,7 +252,13 @@ mod tests {
             status.tunnels.push(tunnel(vpn, "2.2.2.2", ups[1]));
             status.tunnels.push(tunnel(vpn, "1.1.1.1", ups[0]));
             if *alarm {
+                let info = vpn.ends_with("info");
                 alarms.push(InstanceStatus {
+                    severity: if info {
+                        AlarmSeverity::Info
+                    } else {
+                        AlarmSeverity::Critical
+                    },
                     alarm_name: "down".into(),
                     instance_id: format!("down/{vpn}/1.1.1.1").into(),
                     vpn_id: (*vpn).into(),
@@ -239,7 +280,8 @@ mod tests {
                 "vpn-c-one",
                 "vpn-e-alarm",
                 "vpn-d-unknown",
-                "vpn-a-up"
+                "vpn-a-up",
+                "vpn-g-info"
             ]
         );
         for (vpn, _, alarm, want) in &cases {

@@ -453,6 +453,7 @@ async fn alarms(State(app): State<AppState>, Query(p): Query<AlarmParams>) -> Re
         .map(|i| {
             json!({
                 "alarm_name": &*i.alarm_name,
+                "severity": i.severity.as_str(),
                 "alarm_instance": &*i.instance_id,
                 "vpn_id": &*i.vpn_id,
                 "tunnel_ip": i.tunnel_ip.as_deref(),

@@ -48,6 +48,8 @@ th { background: #f0f3f7; font-weight: 600; }
 .up { background: #d9f2e1; color: #11602f; } .down { background: #fbdcdc; color: #8d1414; }
 .degraded { background: #fdebc8; color: #7a4b00; } .unknown { background: #e6e9ee; color: #4a5261; }
 .bad { color: #a31515; font-weight: 600; } .muted { color: #6b7585; }
+.sev-critical { color: #a31515; font-weight: 600; } .sev-warning { color: #8a5300; font-weight: 600; }
+.sev-info { color: #4a5261; }
 textarea { width: 100%; max-width: 60em; font-family: ui-monospace, monospace; }
 pre { background: #f4f6f9; padding: .6em; overflow-x: auto; max-width: 90em; white-space: pre-wrap; }
 svg { background: #fff; border: 1px solid #dde2ea; border-radius: 6px; }
@@ -125,11 +127,9 @@ fn fleet_table(connections: &[ConnectionView], now: i64) -> Markup {
                             }
                         }
                         td {
-                            // `alarm/vpn[/tunnel]`: the alarm, and the tunnel when per tunnel.
                             @for a in &c.alarms_firing {
-                                @let mut parts = a.split('/');
-                                span class="bad" { (parts.next().unwrap_or("")) }
-                                @if let Some(ip) = parts.nth(1) { " " span class="muted" { (ip) } }
+                                span class={"sev-" (a.severity)} { (a.alarm_name.as_ref()) }
+                                @if let Some(ip) = &a.tunnel_ip { " " span class="muted" { (ip.as_ref()) } }
                                 br;
                             }
                         }
@@ -205,9 +205,16 @@ pub(super) async fn status_page(
     let errors = section(&app, "Recent errors", ERRORS_SQL).await;
     let now = now_of(&app);
     let last = c.last_event_ms.load(Ordering::Relaxed);
-    let firing: usize = fleet.as_ref().map_or(0, |f| {
-        f.connections.iter().map(|c| c.alarms_firing.len()).sum()
-    });
+    let count = |info: bool| {
+        fleet.as_ref().map_or(0, |f| {
+            f.connections
+                .iter()
+                .flat_map(|c| &c.alarms_firing)
+                .filter(|a| (a.severity == "info") == info)
+                .count()
+        })
+    };
+    let (firing, info_firing) = (count(false), count(true));
     let body = html! {
         h1 { "tunnelwatch" }
         p class="sub" {
@@ -220,6 +227,7 @@ pub(super) async fn status_page(
                 @for (name, n) in &f.counts { div class="card" { b { (n) } (name) } }
             }
             div class="card" { b class=[(firing > 0).then_some("bad")] { (firing) } "alarms firing" }
+            div class="card" { b { (info_firing) } "info alarms" }
             div class="card" { b { (c.records.load(Ordering::Relaxed)) } "records" }
             div class="card" { b class=[(c.rejects.load(Ordering::Relaxed) > 0).then_some("bad")] { (c.rejects.load(Ordering::Relaxed)) } "rejects" }
             @for t in [TableName::TunnelActivity, TableName::BgpEvents, TableName::Traffic] {

@@ -5,7 +5,7 @@
 //! INSUFFICIENT_DATA resolves it (`endsAt` = the state change).
 //!
 //! Labels: `alertname` (the alarm's name), `alarm_instance`, `vpn_id`, `tunnel_ip` (per-tunnel
-//! alarms), `severity` (`critical`), plus the configured `labels`. Annotations: `summary`,
+//! alarms), `severity` (the alarm's `severity`, `critical` by default), plus the configured `labels`. Annotations: `summary`,
 //! `description` (CloudWatch's reason), `probable_cause`. Alertmanager deduplicates by label
 //! set, so a repeated delivery is harmless.
 
@@ -90,7 +90,9 @@ pub fn alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Value>
     if let Some(ip) = tw["TunnelIpAddress"].as_str() {
         labels.insert("tunnel_ip".into(), ip.into());
     }
-    labels.insert("severity".into(), "critical".into());
+    // The definition's severity (critical unless it says otherwise).
+    let severity = tw["Severity"].as_str().unwrap_or("critical");
+    labels.insert("severity".into(), severity.into());
     let firing = message["NewStateValue"] == "ALARM";
     let ends = if firing { at + FIRING_FOR_MS } else { at };
     let cause: Vec<&str> = tw["ProbableCause"]

@@ -126,6 +126,29 @@ pub struct AlarmActions {
     pub insufficient_data: Vec<String>,
 }
 
+/// How much an alarm in ALARM matters to the people watching: what the status page, the fleet
+/// order and the `severity` label of notifications say. Not part of CloudWatch's model (and not
+/// of the [`AlarmDefinition::fingerprint`]: changing it keeps the state).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlarmSeverity {
+    /// Informational (traffic thresholds and the like): shown, never ranked as trouble.
+    Info,
+    Warning,
+    #[default]
+    Critical,
+}
+
+impl AlarmSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmSeverity::Info => "info",
+            AlarmSeverity::Warning => "warning",
+            AlarmSeverity::Critical => "critical",
+        }
+    }
+}
+
 fn default_namespace() -> String {
     NAMESPACE_AWS.to_owned()
 }
@@ -165,6 +188,9 @@ pub struct AlarmDefinition {
     /// alarm leaves it (1 = CloudWatch's behaviour).
     #[serde(default = "default_recovery_periods")]
     pub recovery_periods: u32,
+    /// `critical` (default), `warning` or `info`.
+    #[serde(default)]
+    pub severity: AlarmSeverity,
 }
 
 /// Why a definition cannot be evaluated.

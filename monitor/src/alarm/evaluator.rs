@@ -82,6 +82,8 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceStatus {
     pub alarm_name: Arc<str>,
+    /// The definition's severity.
+    pub severity: crate::alarm::AlarmSeverity,
     pub instance_id: Arc<str>,
     pub vpn_id: Arc<str>,
     pub tunnel_ip: Option<Arc<str>>,
@@ -405,6 +407,7 @@ impl AlarmEvaluator {
                     *idx,
                     InstanceStatus {
                         alarm_name: self.alarms[*idx].name.clone(),
+                        severity: self.alarms[*idx].def.severity,
                         instance_id: i.id.clone(),
                         vpn_id: i.vpn_id.clone(),
                         tunnel_ip: i.tunnel_ip.clone(),

@@ -63,8 +63,8 @@ mod evaluator;
 pub(crate) mod reason;
 
 pub use definition::{
-    AlarmActions, AlarmConfigError, AlarmDefinition, Comparison, DIMENSION_TUNNEL_IP,
-    DIMENSION_VPN_ID, DIMENSION_WILDCARD, Statistic, TreatMissingData,
+    AlarmActions, AlarmConfigError, AlarmDefinition, AlarmSeverity, Comparison,
+    DIMENSION_TUNNEL_IP, DIMENSION_VPN_ID, DIMENSION_WILDCARD, Statistic, TreatMissingData,
 };
 pub use evaluate::{RangeDecision, RangeOutcome, decide, evaluation_range};
 pub use evaluator::{
