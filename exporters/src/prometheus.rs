@@ -5,7 +5,7 @@
 //! and BGP session state, records per message kind, late records.
 //!
 //! With alarms configured ([`encode_with_alarms`]): `tunnelwatch_alarm_state{alarm, vpn_id,
-//! tunnel_ip, state}`, 1 for each instance's current state.
+//! tunnel_ip, state, severity}`, 1 for each instance's current state.
 //!
 //! Invariants: every family has help text (and a unit where the value has one) and follows the
 //! Prometheus naming conventions `promtool check metrics` applies (base units: bytes and
@@ -162,6 +162,8 @@ struct AlarmLabels {
     /// Empty for a per-connection alarm.
     tunnel_ip: String,
     state: &'static str,
+    /// The definition's `critical`, `warning` or `info`.
+    severity: &'static str,
 }
 
 /// One series per instance and state, 1 for the instance's current state (the
@@ -186,6 +188,7 @@ fn register_alarms(registry: &mut Registry, instances: &[InstanceStatus]) {
                     vpn_id: i.vpn_id.to_string(),
                     tunnel_ip: i.tunnel_ip.as_deref().unwrap_or("").to_owned(),
                     state: state.as_str(),
+                    severity: i.severity.as_str(),
                 })
                 .set(flag(i.state == state));
         }
