@@ -132,12 +132,14 @@ fn print_guide(description: &str, addr: SocketAddr, data: &std::path::Path) {
         r#"tunnelwatch demo is running. {description}
 
   Status page   http://{addr}/
-  SQL           curl -s http://{addr}/api/query --data-binary "SELECT message_kind, count(*) AS n FROM tunnel_activity GROUP BY 1 ORDER BY 2 DESC"
+                the fleet, in trouble first; click a connection for its 24 h chart
+  API           curl -s http://{addr}/api/v1/connections        (docs/openapi.yaml)
+  SQL           curl -s http://{addr}/api/v1/query --data-binary "SELECT message_kind, count(*) AS n FROM tunnel_activity GROUP BY 1 ORDER BY 2 DESC"
   Prometheus    http://{addr}/metrics
-                scrape config:  - job_name: tunnelwatch
-                                  static_configs: [{{ targets: ['{addr}'] }}]
+                prometheus --config.file=dashboards/prometheus/prometheus.yml   (rules and Grafana: dashboards/README.md)
   Alarms        the aws-vpn preset (docs/alarms.md), transitions as minutes complete:
-                curl -s http://{addr}/api/query --data-binary "SELECT ts, alarm_instance, old_state, new_state FROM alarm_history WHERE new_state <> 'OK' OR old_state = 'ALARM' ORDER BY ts DESC LIMIT 20"
+                curl -s http://{addr}/api/v1/alarms?state=ALARM
+                curl -s http://{addr}/api/v1/query --data-binary "SELECT ts, alarm_instance, old_state, new_state FROM alarm_history WHERE new_state <> 'OK' OR old_state = 'ALARM' ORDER BY ts DESC LIMIT 20"
                 notifications (CloudWatch's SNS JSON) appended to {d}/notifications.ndjson
   Data          {d}
                 tunnelwatch query --data {d} --saved errors-by-kind
