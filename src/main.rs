@@ -4,6 +4,7 @@
 mod alarms_cmd;
 mod config;
 mod demo_cmd;
+mod diagnose_cmd;
 mod http;
 mod ingest_cloudwatch;
 mod ingest_cmd;
@@ -92,6 +93,9 @@ enum Command {
     /// Alarms: `alarms test` evaluates alarm definitions over stored metrics and prints what
     /// they would have done.
     Alarms(alarms_cmd::AlarmsArgs),
+    /// Why connections are down or flapping: the fleet ranked by trouble, or one connection's
+    /// timeline, root causes with evidence and remedies.
+    Diagnose(diagnose_cmd::DiagnoseArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::Metrics(args) => metrics_cmd::run(args),
         Command::Export(args) => metrics_cmd::run_export(args),
         Command::Alarms(args) => alarms_cmd::run(args),
+        Command::Diagnose(args) => diagnose_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,8 +2,8 @@
 //! the CloudWatch `AWS/VPN` metric datapoints (TunnelState, TunnelDataIn/Out,
 //! ConcentratorBandwidthUsage) and tunnelwatch's derived per-tunnel metrics (IKE phase up,
 //! BGP session established, BGP flaps, rekeys, DPD timeouts, route denials), at 1-minute
-//! resolution; CloudWatch-style alarms over those datapoints ([`alarm`]). Health rules and
-//! diagnosis are to come.
+//! resolution; CloudWatch-style alarms over those datapoints ([`alarm`]); the Health rules
+//! ([`health`]); root-cause diagnosis of tunnel trouble from the records ([`diagnose`]).
 //!
 //! Must not: talk HTTP, know about exposition formats (`tunnelwatch-exporters`) or about the
 //! store (`tunnelwatch-queries`): callers hand it [`Observation`]s and take [`Datapoint`]s.
@@ -37,6 +37,7 @@
 
 pub mod alarm;
 mod datapoint;
+pub mod diagnose;
 mod engine;
 mod error;
 pub mod health;

@@ -12,6 +12,7 @@
 //!   datapoints back for export.
 //! - [`alarms`]: the `alarms test` preview, alarm definitions evaluated over stored metrics.
 //! - [`alarm_state`]: the alarm state file that carries alarm instances over restarts.
+//! - [`diagnose`]: the records `tunnelwatch diagnose` reads, handed to the monitor's rules.
 //! - [`fleet`]: the fleet view (connections, tunnels, time in state, alarms firing), trouble
 //!   first, for the HTTP API and the status page.
 //! - [`outbox`]: the durable outbox of notifications (written before sent, retried until
@@ -24,6 +25,7 @@
 
 pub mod alarm_state;
 pub mod alarms;
+pub mod diagnose;
 pub mod error;
 pub mod file_ingest;
 pub mod fleet;

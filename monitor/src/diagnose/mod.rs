@@ -1,0 +1,373 @@
+//! Why a connection is down or flapping: its tunnels' records cut into trouble *episodes*, each
+//! matched against the rule base ([`rules::RULES`]) to a root cause with its evidence, time span,
+//! confidence and remedy; plus each tunnel's down intervals and flap figures.
+//!
+//! Episode, per tunnel, in record order: it opens at the first *bad* record — severity warning
+//! or error, an activity record with a phase not up, a BGP hold-timer expiry or a transition
+//! away from Established — and closes at the tunnel's recovery (the first record after which
+//! IPsec is up again and, if the session went down, BGP is Established again), or, for trouble
+//! that never took the tunnel down (route denials, prefix warnings), at its last bad record once
+//! [`QUIET_MS`] pass without another. Withdrawals of denied prefixes belong to the episode of
+//! their denial. Consecutive episodes of one tunnel with the same cause less than an hour apart
+//! are one diagnosis (a flapping tunnel), counted in `episodes`.
+//!
+//! A healthy tunnel gives no diagnosis: routine rekeys, phase 2 deletes with the phases up and
+//! rekey collisions are info records, and a lone warning that takes nothing down and matches no
+//! rule is not reported. An outage no rule explains is reported as `unexplained`.
+//!
+//! Limits: works on one connection's records at a time (the caller reads them); no fleet-wide
+//! correlation yet; "the other tunnel stayed up" is judged from that tunnel's own episodes (a
+//! tunnel that never logged counts as not up).
+
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tunnelwatch_parsers::{MessageKind, PhaseState, Severity};
+
+use rules::{Ipsec, RULES, Rule, UNEXPLAINED};
+
+/// Trouble that did not take the tunnel down ends after this long without a bad record.
+pub const QUIET_MS: i64 = 15 * 60_000;
+/// Episodes with the same cause closer than this are one (flapping) diagnosis.
+const FLAP_GAP_MS: i64 = 3_600_000;
+
+/// One record of a tunnel, as the rules read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub ts: i64,
+    pub tunnel_ip: Arc<str>,
+    pub kind: MessageKind,
+    pub severity: Severity,
+    /// Activity records: the phase states.
+    pub phase1: Option<PhaseState>,
+    pub phase2: Option<PhaseState>,
+    /// BGP state changes: (from, to).
+    pub bgp_transition: Option<(String, String)>,
+    /// Route records: the prefix.
+    pub prefix: Option<String>,
+}
+
+/// Counts of one message kind in an episode.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub message_kind: &'static str,
+    pub count: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// One root cause of one tunnel's trouble.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// The rule's id (`psk-mismatch`, …).
+    pub cause: &'static str,
+    pub title: &'static str,
+    pub tunnel_ip: Arc<str>,
+    pub from_ms: i64,
+    /// `None`: still going on at the end of the records.
+    pub until_ms: Option<i64>,
+    /// Whether it took the tunnel down (TunnelState 0).
+    pub tunnel_down: bool,
+    pub confidence: f64,
+    /// Episodes it covers (more than one: the tunnel flapped).
+    pub episodes: usize,
+    pub evidence: Vec<Evidence>,
+    pub remedy: &'static str,
+}
+
+/// One tunnel's down intervals and flap figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TunnelReport {
+    pub tunnel_ip: Arc<str>,
+    /// (from, until) of each time TunnelState was 0; until `None` while still down.
+    pub down: Vec<(i64, Option<i64>)>,
+    pub down_ms: i64,
+    /// Mean time between the starts of consecutive downs.
+    pub mtbf_ms: Option<i64>,
+    /// Mean down duration of the downs that ended.
+    pub mttr_ms: Option<i64>,
+}
+
+/// One connection's diagnosis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionReport {
+    pub vpn_id: Arc<str>,
+    pub tunnels: Vec<TunnelReport>,
+    /// Time order.
+    pub diagnoses: Vec<Diagnosis>,
+    /// Down time of all tunnels, plus an hour per critical diagnosis: what the fleet ranking
+    /// sorts by.
+    pub trouble_score: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Episode {
+    from: i64,
+    until: Option<i64>,
+    last_bad: i64,
+    /// (kind, count, first, last), in order of first appearance.
+    kinds: Vec<(MessageKind, u64, i64, i64)>,
+    ipsec_down: bool,
+    state_down: Option<i64>,
+    denied: BTreeSet<String>,
+}
+
+impl Episode {
+    fn new(ts: i64) -> Episode {
+        Episode {
+            from: ts,
+            until: None,
+            last_bad: ts,
+            kinds: Vec::new(),
+            ipsec_down: false,
+            state_down: None,
+            denied: BTreeSet::new(),
+        }
+    }
+
+    fn note(&mut self, r: &Record) {
+        match self.kinds.iter_mut().find(|k| k.0 == r.kind) {
+            Some(k) => {
+                k.1 += 1;
+                k.3 = r.ts;
+            }
+            None => self.kinds.push((r.kind, 1, r.ts, r.ts)),
+        }
+    }
+
+    fn has(&self, kind: MessageKind) -> bool {
+        self.kinds.iter().any(|k| k.0 == kind)
+    }
+
+    fn duration(&self, end: i64) -> i64 {
+        self.until.unwrap_or(end) - self.from
+    }
+}
+
+fn up(p: Option<PhaseState>) -> Option<bool> {
+    p.map(|s| matches!(s, PhaseState::Established | PhaseState::Rekeying))
+}
+
+/// One tunnel's episodes (records in time order).
+fn episodes(records: &[&Record], bgp_routing: bool) -> Vec<Episode> {
+    let mut out = Vec::new();
+    let mut cur: Option<Episode> = None;
+    let (mut ipsec_down, mut bgp_down) = (false, false);
+    for r in records {
+        // The tunnel's state after this record.
+        let phases = (up(r.phase1), up(r.phase2));
+        let ipsec_bad = matches!(phases, (Some(false), _) | (_, Some(false)));
+        if ipsec_bad {
+            ipsec_down = true;
+        } else if phases == (Some(true), Some(true)) {
+            ipsec_down = false;
+        }
+        let mut leaves_established = r.kind == MessageKind::HoldTimerExpired;
+        if let Some((from, to)) = &r.bgp_transition {
+            if to.eq_ignore_ascii_case("Established") {
+                bgp_down = false;
+            } else if from.eq_ignore_ascii_case("Established") {
+                leaves_established = true;
+            }
+        }
+        if leaves_established {
+            bgp_down = true;
+        }
+        let continues_denial = r.kind == MessageKind::RouteWithdrawn
+            && cur
+                .as_ref()
+                .is_some_and(|c| r.prefix.as_ref().is_some_and(|p| c.denied.contains(p)));
+        let bad = r.severity != Severity::Info || ipsec_bad || leaves_established;
+        if bad || continues_denial {
+            let stale = cur
+                .as_ref()
+                .is_some_and(|c| c.state_down.is_none() && r.ts - c.last_bad > QUIET_MS);
+            if stale {
+                out.extend(cur.take());
+            }
+            let c = cur.get_or_insert_with(|| Episode::new(r.ts));
+            c.note(r);
+            c.last_bad = r.ts;
+            if r.kind == MessageKind::RouteDenied
+                && let Some(p) = &r.prefix
+            {
+                c.denied.insert(p.clone());
+            }
+            c.ipsec_down |= ipsec_bad;
+            let state_is_down = if bgp_routing {
+                bgp_down || ipsec_down
+            } else {
+                ipsec_down
+            };
+            if state_is_down && c.state_down.is_none() {
+                c.state_down = Some(r.ts);
+            }
+            if continues_denial {
+                c.until = Some(r.ts);
+            }
+            continue;
+        }
+        // A good record: it may end the episode.
+        let Some(c) = &mut cur else { continue };
+        let still_down = ipsec_down || (bgp_routing && bgp_down);
+        if c.state_down.is_some() && !still_down {
+            c.until = Some(r.ts);
+            out.extend(cur.take());
+        } else if c.state_down.is_none() && r.ts - c.last_bad > QUIET_MS {
+            c.until = Some(c.until.unwrap_or(c.last_bad).max(c.last_bad));
+            out.extend(cur.take());
+        }
+    }
+    if let Some(mut c) = cur {
+        if c.state_down.is_none() {
+            c.until = Some(c.until.unwrap_or(c.last_bad).max(c.last_bad));
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The first rule the episode satisfies.
+fn classify(e: &Episode, other_up: bool, end: i64) -> Option<&'static Rule> {
+    let has = |ks: &[MessageKind]| ks.iter().any(|k| e.has(*k));
+    let duration = e.duration(end);
+    RULES.iter().find(|r| {
+        has(r.any_of)
+            && !has(r.none_of)
+            && match r.ipsec {
+                Ipsec::Any => true,
+                Ipsec::WentDown => e.ipsec_down,
+                Ipsec::StayedUp => !e.ipsec_down,
+            }
+            && r.min_duration_ms.is_none_or(|m| duration > m)
+            && r.max_duration_ms.is_none_or(|m| duration <= m)
+            && (!r.other_tunnel_up || other_up)
+    })
+}
+
+/// Diagnoses one connection from its records (any order) up to `end_ms` (the end of the data
+/// looked at: an open episode lasts until then).
+pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> ConnectionReport {
+    let mut by_tunnel: BTreeMap<&Arc<str>, Vec<&Record>> = BTreeMap::new();
+    for r in records {
+        by_tunnel.entry(&r.tunnel_ip).or_default().push(r);
+    }
+    let bgp_routing = records
+        .iter()
+        .any(|r| r.bgp_transition.is_some() || r.kind == MessageKind::HoldTimerExpired);
+    let mut tunnel_episodes: Vec<(Arc<str>, Vec<Episode>)> = Vec::new();
+    for (ip, mut list) in by_tunnel {
+        list.sort_by_key(|r| r.ts);
+        tunnel_episodes.push((ip.clone(), episodes(&list, bgp_routing)));
+    }
+    let down_spans = |eps: &[Episode]| -> Vec<(i64, i64)> {
+        eps.iter()
+            .filter_map(|e| e.state_down.map(|d| (d, e.until.unwrap_or(end_ms))))
+            .collect()
+    };
+    let mut diagnoses: Vec<Diagnosis> = Vec::new();
+    let mut tunnels = Vec::new();
+    for (i, (ip, eps)) in tunnel_episodes.iter().enumerate() {
+        let others: Vec<(i64, i64)> = tunnel_episodes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .flat_map(|(_, (_, e))| down_spans(e))
+            .collect();
+        let two_tunnels = tunnel_episodes.len() == 2;
+        let mut last: Option<(usize, i64)> = None; // (index in diagnoses, episode end)
+        for e in eps {
+            let until = e.until.unwrap_or(end_ms);
+            let other_up = two_tunnels && !others.iter().any(|(f, u)| *f < until && *u > e.from);
+            let rule = match classify(e, other_up, end_ms) {
+                Some(r) => r,
+                None if e.state_down.is_some() => &UNEXPLAINED,
+                None => continue,
+            };
+            let evidence: Vec<Evidence> = e
+                .kinds
+                .iter()
+                .map(|(k, count, first, last)| Evidence {
+                    message_kind: k.as_str(),
+                    count: *count,
+                    first_ms: *first,
+                    last_ms: *last,
+                })
+                .collect();
+            // The same cause again within the hour: one flapping diagnosis.
+            if let Some((idx, end)) = last
+                && diagnoses[idx].cause == rule.id
+                && e.from - end < FLAP_GAP_MS
+            {
+                let d = &mut diagnoses[idx];
+                d.until_ms = e.until;
+                d.episodes += 1;
+                d.tunnel_down |= e.state_down.is_some();
+                for ev in evidence {
+                    match d
+                        .evidence
+                        .iter_mut()
+                        .find(|x| x.message_kind == ev.message_kind)
+                    {
+                        Some(x) => {
+                            x.count += ev.count;
+                            x.last_ms = x.last_ms.max(ev.last_ms);
+                        }
+                        None => d.evidence.push(ev),
+                    }
+                }
+                last = Some((idx, until));
+                continue;
+            }
+            let strong = e.kinds.iter().map(|k| k.1).sum::<u64>() >= 3;
+            diagnoses.push(Diagnosis {
+                cause: rule.id,
+                title: rule.title,
+                tunnel_ip: ip.clone(),
+                from_ms: e.from,
+                until_ms: e.until,
+                tunnel_down: e.state_down.is_some(),
+                confidence: (rule.confidence + if strong { 0.04 } else { 0.0 }).min(0.99),
+                episodes: 1,
+                evidence,
+                remedy: rule.remedy,
+            });
+            last = Some((diagnoses.len() - 1, until));
+        }
+        let down: Vec<(i64, Option<i64>)> = eps
+            .iter()
+            .filter_map(|e| e.state_down.map(|d| (d, e.until)))
+            .collect();
+        let down_ms = down.iter().map(|(f, u)| u.unwrap_or(end_ms) - f).sum();
+        let starts: Vec<i64> = down.iter().map(|(f, _)| *f).collect();
+        let mtbf_ms = (starts.len() > 1)
+            .then(|| (starts[starts.len() - 1] - starts[0]) / (starts.len() as i64 - 1));
+        let ended: Vec<i64> = down.iter().filter_map(|(f, u)| u.map(|u| u - f)).collect();
+        let mttr_ms = (!ended.is_empty()).then(|| ended.iter().sum::<i64>() / ended.len() as i64);
+        tunnels.push(TunnelReport {
+            tunnel_ip: ip.clone(),
+            down,
+            down_ms,
+            mtbf_ms,
+            mttr_ms,
+        });
+    }
+    diagnoses.sort_by(|a, b| (a.from_ms, &a.tunnel_ip).cmp(&(b.from_ms, &b.tunnel_ip)));
+    let down_ms: i64 = tunnels.iter().map(|t| t.down_ms).sum();
+    let serious = diagnoses
+        .iter()
+        .filter(|d| d.tunnel_down && d.cause != "endpoint-replacement")
+        .count();
+    ConnectionReport {
+        vpn_id: Arc::from(vpn_id),
+        tunnels,
+        trouble_score: down_ms as f64 / 3_600_000.0 + serious as f64,
+        diagnoses,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,200 @@
+//! Table tests of the episode cutting and the rule choice on hand-made record sequences.
+
+use super::*;
+use MessageKind::*;
+use PhaseState::{Down, Established};
+
+const M: i64 = 60_000;
+const A: &str = "1.1.1.1";
+const B: &str = "2.2.2.2";
+
+fn act(min: i64, ip: &str, kind: MessageKind, sev: Severity, p: PhaseState) -> Record {
+    Record {
+        ts: min * M,
+        tunnel_ip: Arc::from(ip),
+        kind,
+        severity: sev,
+        phase1: Some(p),
+        phase2: Some(p),
+        bgp_transition: None,
+        prefix: None,
+    }
+}
+
+fn ok(min: i64, ip: &str) -> Record {
+    act(
+        min,
+        ip,
+        CreateChildSaResponseReceived,
+        Severity::Info,
+        Established,
+    )
+}
+
+fn bgp(min: i64, ip: &str, kind: MessageKind, sev: Severity, t: Option<(&str, &str)>) -> Record {
+    Record {
+        ts: min * M,
+        tunnel_ip: Arc::from(ip),
+        kind,
+        severity: sev,
+        phase1: None,
+        phase2: None,
+        bgp_transition: t.map(|(a, b)| (a.to_owned(), b.to_owned())),
+        prefix: None,
+    }
+}
+
+/// The other tunnel, healthy all along.
+fn healthy(ip: &str, until: i64) -> Vec<Record> {
+    (0..=until).step_by(10).map(|m| ok(m, ip)).collect()
+}
+
+fn causes(records: Vec<Record>) -> Vec<(&'static str, i64, Option<i64>, usize)> {
+    diagnose_connection("vpn-1", &records, 300 * M)
+        .diagnoses
+        .iter()
+        .map(|d| {
+            (
+                d.cause,
+                d.from_ms / M,
+                d.until_ms.map(|u| u / M),
+                d.episodes,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn root_causes_of_hand_made_incidents() {
+    type Case = (
+        &'static str,
+        Vec<Record>,
+        Vec<(&'static str, i64, Option<i64>, usize)>,
+    );
+    let e = Severity::Error;
+    let cases: Vec<Case> = vec![
+        (
+            "PSK mismatch, recovered",
+            vec![
+                ok(0, A),
+                act(10, A, IkeSaDeleted, e, Down),
+                act(11, A, PskMismatch, e, Down),
+                act(12, A, AuthFailed, e, Down),
+                act(13, A, PskMismatch, e, Down),
+                ok(40, A),
+            ],
+            vec![("psk-mismatch", 10, Some(40), 1)],
+        ),
+        (
+            "three DPD flaps in an hour: one flapping diagnosis",
+            vec![
+                ok(0, A),
+                act(10, A, DpdTimeout, e, Down),
+                ok(12, A),
+                act(30, A, DpdTimeout, e, Down),
+                ok(33, A),
+                act(50, A, DpdTimeout, e, Down),
+                ok(51, A),
+            ],
+            vec![("dpd-flapping", 10, Some(51), 3)],
+        ),
+        (
+            "endpoint replacement: short, same tunnel back, other up",
+            vec![ok(0, A), act(20, A, IkeSaDeleted, e, Down), ok(25, A)],
+            vec![("endpoint-replacement", 20, Some(25), 1)],
+        ),
+        (
+            "down for hours while the other tunnel is up",
+            vec![
+                ok(0, A),
+                act(20, A, IkeSaDeleted, e, Down),
+                act(25, A, Phase1Timeout, e, Down),
+                act(200, A, Phase1Timeout, e, Down),
+                ok(210, A),
+            ],
+            vec![("single-tunnel", 20, Some(210), 1)],
+        ),
+        (
+            "hold timer with IPsec up",
+            vec![
+                ok(0, A),
+                bgp(
+                    0,
+                    A,
+                    BgpStateChange,
+                    Severity::Info,
+                    Some(("OpenConfirm", "Established")),
+                ),
+                bgp(30, A, HoldTimerExpired, e, None),
+                bgp(30, A, BgpStateChange, e, Some(("Established", "Idle"))),
+                ok(35, A),
+                bgp(
+                    40,
+                    A,
+                    BgpStateChange,
+                    Severity::Info,
+                    Some(("OpenConfirm", "Established")),
+                ),
+            ],
+            vec![("bgp-hold-timer", 30, Some(40), 1)],
+        ),
+        (
+            "benign noise: routine deletes and collisions with the phases up",
+            vec![
+                ok(0, A),
+                act(10, A, Phase2SaDeleted, Severity::Info, Established),
+                act(20, A, RedundantSaDeleted, Severity::Info, Established),
+                act(30, A, ChildRekeyCollision, Severity::Warning, Established),
+                ok(31, A),
+            ],
+            vec![],
+        ),
+        (
+            "an outage nothing explains",
+            vec![
+                ok(0, A),
+                act(10, A, Unknown, Severity::Warning, Down),
+                ok(20, A),
+            ],
+            vec![("unexplained", 10, Some(20), 1)],
+        ),
+    ];
+    for (name, mut records, want) in cases {
+        records.extend(healthy(B, 300));
+        assert_eq!(causes(records), want, "{name}");
+    }
+}
+
+#[test]
+fn flap_figures_and_the_other_tunnel() {
+    let e = Severity::Error;
+    let mut records = vec![
+        ok(0, A),
+        act(10, A, IkeSaDeleted, e, Down),
+        ok(15, A),
+        act(100, A, IkeSaDeleted, e, Down),
+        ok(104, A),
+    ];
+    // B down at the same time as A's second outage: that one is no endpoint replacement.
+    records.extend([ok(0, B), act(99, B, DpdTimeout, e, Down), ok(120, B)]);
+    let r = diagnose_connection("vpn-1", &records, 300 * M);
+    let a = &r.tunnels[0];
+    assert_eq!(a.down, [(10 * M, Some(15 * M)), (100 * M, Some(104 * M))]);
+    assert_eq!(
+        (a.down_ms, a.mtbf_ms, a.mttr_ms),
+        (9 * M, Some(90 * M), Some(270_000))
+    );
+    let got: Vec<(&str, &str)> = r
+        .diagnoses
+        .iter()
+        .map(|d| (d.cause, &*d.tunnel_ip))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("endpoint-replacement", A),
+            ("dpd-flapping", B),
+            ("unexplained", A)
+        ]
+    );
+}
