@@ -162,6 +162,20 @@ fn every_api_route_on_the_demo() {
     );
     let (status, _, _) = http_request(&addr, "GET", "/api/v1/alarms?state=RED", &[], b"");
     assert_eq!(status, 400);
+    // Diagnosis of the stored records: the fleet and one connection.
+    let diag = json(&addr, "/api/v1/diagnose");
+    assert!(
+        diag["connections"].is_array() && diag["connections_read"].as_u64() >= Some(4),
+        "{diag}"
+    );
+    let one_diag = json(&addr, &format!("/api/v1/diagnose/{vpn}"));
+    assert_eq!(one_diag["connection"]["vpn_id"], vpn, "{one_diag}");
+    assert_eq!(
+        one_diag["connection"]["tunnels"].as_array().unwrap().len(),
+        2
+    );
+    let (status, _, _) = http_request(&addr, "GET", "/api/v1/diagnose/nope", &[], b"");
+    assert_eq!(status, 400);
     let health = json(&addr, "/api/v1/health");
     assert!(
         health["events"].is_array() && health["sql"].is_string(),

@@ -165,6 +165,10 @@ fn the_status_page_in_headless_chromium() {
         assert!(page.contains(ip), "{ip} not on the page");
     }
     assert!(page.contains("The SQL behind this page"));
+    assert!(
+        page.contains("<h2>Diagnosis</h2>"),
+        "no diagnosis section: {page}"
+    );
 
     let shots = screenshot_dir();
     let (fleet_png, conn_png) = (

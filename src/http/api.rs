@@ -11,6 +11,8 @@
 //!   that reproduces each part.
 //! - `GET /api/v1/alarms[?state=ALARM|OK|INSUFFICIENT_DATA]` — the alarm instances.
 //! - `GET /api/v1/health` — the current Health events (one per event and connection).
+//! - `GET /api/v1/diagnose[/{vpn_id}]` — root causes of the stored records' trouble (what
+//!   `tunnelwatch diagnose` prints): the troubled connections, most first, or one connection.
 //!
 //! Limits: "the last 24 hours" are counted back from the newest event time seen (the demo's
 //! and a replay's data are not at the wall clock).
@@ -38,6 +40,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/connections/{vpn_id}", get(connection))
         .route("/api/v1/alarms", get(alarms))
         .route("/api/v1/health", get(health))
+        .route("/api/v1/diagnose", get(diagnose_fleet))
+        .route("/api/v1/diagnose/{vpn_id}", get(diagnose_one))
 }
 
 /// The answer forms of a query.
@@ -483,5 +487,70 @@ async fn health(State(app): State<AppState>) -> Response {
     match rows(&app, CURRENT_HEALTH).await {
         Ok(r) => axum::Json(json!({ "events": r, "sql": CURRENT_HEALTH })).into_response(),
         Err(r) => r.into_response(),
+    }
+}
+
+/// The diagnosis of the stored records (one connection or all), computed on a plain thread:
+/// the pipeline's reader runs its own runtime, which must not start inside this one.
+pub(super) async fn diagnosis(
+    app: &AppState,
+    vpn: Option<String>,
+) -> Result<Vec<tunnelwatch_monitor::diagnose::ConnectionReport>, ApiError> {
+    if let Some(v) = &vpn
+        && !valid_vpn_id(v)
+    {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{v:?} is not a VPN connection id (vpn-…)"),
+        ));
+    }
+    let snapshot = app.shared.snapshot();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("diagnose".into())
+        .spawn(move || {
+            let _ = tx.send(tunnelwatch_pipeline::diagnose::diagnose(
+                &snapshot,
+                vpn.as_deref(),
+                None,
+                None,
+            ));
+        })
+        .map_err(ApiError::internal)?;
+    rx.await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// `GET /api/v1/diagnose`: the connections with trouble, most first.
+async fn diagnose_fleet(State(app): State<AppState>) -> Response {
+    match diagnosis(&app, None).await {
+        Ok(reports) => {
+            let total = reports.len();
+            let troubled: Vec<_> = reports
+                .into_iter()
+                .filter(|r| !r.diagnoses.is_empty())
+                .collect();
+            axum::Json(json!({
+                "connections": troubled,
+                "connections_read": total,
+                "sql": tunnelwatch_pipeline::diagnose::records_sql(None, None, None),
+            }))
+            .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v1/diagnose/{vpn_id}`.
+async fn diagnose_one(State(app): State<AppState>, Path(vpn): Path<String>) -> Response {
+    match diagnosis(&app, Some(vpn.clone())).await {
+        Ok(mut reports) if !reports.is_empty() => axum::Json(json!({
+            "connection": reports.remove(0),
+            "sql": tunnelwatch_pipeline::diagnose::records_sql(Some(&vpn), None, None),
+        }))
+        .into_response(),
+        Ok(_) => ApiError(StatusCode::NOT_FOUND, format!("no records of {vpn}")).into_response(),
+        Err(e) => e.into_response(),
     }
 }

@@ -5,8 +5,8 @@
 //!   (`GET /?sql=…` runs it through the read-only guard and shows a table). It reloads every
 //!   10 s (not while it shows a SQL result).
 //! - `GET /connections/{vpn_id}` — one connection: its tunnels, their TunnelState over the last
-//!   24 hours of data as an inline SVG chart, the IKE/BGP events, the alarm history, and the
-//!   SQL that reproduces each part.
+//!   24 hours of data as an inline SVG chart, its diagnoses (root cause, evidence, remedy), the
+//!   IKE/BGP events, the alarm history, and the SQL that reproduces each part.
 //!
 //! With an API token configured the SQL box is off (a browser cannot send the bearer token)
 //! and the pages show only the live view and fixed queries.
@@ -53,6 +53,7 @@ th { background: #f0f3f7; font-weight: 600; }
 textarea { width: 100%; max-width: 60em; font-family: ui-monospace, monospace; }
 pre { background: #f4f6f9; padding: .6em; overflow-x: auto; max-width: 90em; white-space: pre-wrap; }
 svg { background: #fff; border: 1px solid #dde2ea; border-radius: 6px; }
+.diag { background: #fff; border-left: 4px solid #a31515; padding: .1em .9em; margin: .5em 0; max-width: 80em; }
 ";
 
 fn page(title: &str, refresh: bool, body: Markup) -> Html<String> {
@@ -359,6 +360,7 @@ pub(super) async fn connection_page(
         }
     };
     let now = now_of(&app);
+    let diagnosis = super::api::diagnosis(&app, Some(vpn.clone())).await;
     let body = html! {
         p { a href="/" { "← the fleet" } }
         h1 { (vpn) " "
@@ -381,6 +383,32 @@ pub(super) async fn connection_page(
             }
         } @else {
             p class="muted" { "Not in the live view (only stored records know it)." }
+        }
+        h2 { "Diagnosis" }
+        @match &diagnosis {
+            Ok(reports) if reports.first().is_some_and(|r| !r.diagnoses.is_empty()) => {
+                @for d in &reports[0].diagnoses {
+                    div class="diag" {
+                        p {
+                            span class=[d.tunnel_down.then_some("bad")] { (d.title) }
+                            " · tunnel " (d.tunnel_ip.as_ref())
+                            " · " (format_ms(d.from_ms)) " – " (d.until_ms.map(format_ms).unwrap_or_else(|| "now".into()))
+                            " · confidence " (format!("{:.0} %", d.confidence * 100.0))
+                            @if d.episodes > 1 { " · " (d.episodes) " episodes" }
+                        }
+                        p class="muted" {
+                            "Evidence: "
+                            @for (i, e) in d.evidence.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                (e.message_kind) " ×" (e.count)
+                            }
+                        }
+                        p { "What to do: " (d.remedy) }
+                    }
+                }
+            }
+            Ok(_) => p class="muted" { "No trouble found in the stored records." },
+            Err(e) => pre class="bad" { (e.1) },
         }
         h2 { "TunnelState, last 24 hours" }
         @if detail.timeline.tunnels.is_empty() {
