@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use tunnelwatch_monitor::diagnose::{ConnectionReport, Diagnosis};
-use tunnelwatch_pipeline::diagnose::{diagnose, records_sql};
+use tunnelwatch_pipeline::diagnose::{FleetDiagnosis, diagnose, records_sql};
 use tunnelwatch_queries::Snapshot;
 
 use crate::metrics_cmd::parse_time;
@@ -94,7 +94,8 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let snapshot = Snapshot::read(&args.data)?;
-    let reports = diagnose(&snapshot, args.vpn_id.as_deref(), args.since, args.until)?;
+    let fleet = diagnose(&snapshot, args.vpn_id.as_deref(), args.since, args.until)?;
+    let reports = &fleet.connections;
     if let Some(v) = &args.vpn_id
         && reports.is_empty()
     {
@@ -104,16 +105,42 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
     match args.output {
         Output::Json => {
             let sql = records_sql(args.vpn_id.as_deref(), args.since, args.until);
-            let out = serde_json::json!({ "connections": reports, "sql": sql });
+            let out = serde_json::json!({
+                "fleet_events": fleet.fleet_events,
+                "connections": reports,
+                "sql": sql,
+            });
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        Output::Text if args.vpn_id.is_none() => print_fleet(&reports),
+        Output::Text if args.vpn_id.is_none() => print_fleet(&fleet),
         Output::Text => print_connection(&reports[0], &args),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_fleet(reports: &[ConnectionReport]) {
+fn print_fleet(fleet: &FleetDiagnosis) {
+    let reports = &fleet.connections;
+    for e in &fleet.fleet_events {
+        println!(
+            "Fleet-wide: {} connections went down within {} min of {} ({}): a shared upstream \
+             cause is likely (the internet path, a provider, an AWS-side event), not {} separate \
+             faults.",
+            e.connections.len(),
+            tunnelwatch_monitor::diagnose::FLEET_WINDOW_MS / 60_000,
+            rfc3339(e.from_ms),
+            e.causes.join(", "),
+            e.connections.len()
+        );
+        println!(
+            "  {}",
+            e.connections
+                .iter()
+                .map(|c| &**c)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        println!();
+    }
     let troubled: Vec<&ConnectionReport> =
         reports.iter().filter(|r| !r.diagnoses.is_empty()).collect();
     println!(

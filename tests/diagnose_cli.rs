@@ -187,6 +187,8 @@ fn every_scenario_is_diagnosed_as_its_own_root_cause() {
             "{c:#}"
         );
     }
+    // Separate incidents at separate times: no fleet-wide event.
+    assert_eq!(json["fleet_events"], serde_json::json!([]), "{json:#}");
     // Ranked by trouble: the longest outage (single tunnel, hours) first.
     let first = &connections[0]["diagnoses"][0]["cause"];
     assert_eq!(first, "single-tunnel", "{json:#}");
@@ -234,4 +236,67 @@ fn every_scenario_is_diagnosed_as_its_own_root_cause() {
     ] {
         assert!(text_view.contains(needle), "{needle}: {text_view}");
     }
+}
+
+/// Five connections lose a tunnel in the same minute (a shared upstream fault), a sixth has its
+/// own incident later: the five are one fleet-wide event, the sixth is not part of it.
+#[test]
+fn an_outage_on_many_connections_at_once_is_one_fleet_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let base = 1_796_000_000i64; // epoch seconds
+    let line = |ts: i64, state: &str, details: &str| {
+        format!(
+            "{{\"event_timestamp\": {ts}, \"dpd_enabled\": true, \"ike_phase1_state\": \"{state}\", \
+             \"ike_phase2_state\": \"{state}\", \"details\": \"{details}\"}}\n"
+        )
+    };
+    let routine = "AWS tunnel processed request (id=7) for CREATE_CHILD_SA";
+    for c in 0..6i64 {
+        let vpn = format!("vpn-{:017x}", 0xa000 + c);
+        for (t, ip) in [(0, format!("10.0.{c}.1")), (1, format!("10.0.{c}.2"))] {
+            let mut text = String::new();
+            for m in (0..240).step_by(10) {
+                text.push_str(&line(base + m * 60, "established", routine));
+            }
+            if t == 0 {
+                // The five: down at minute 60 (seconds apart), back at 63. The sixth: at 180.
+                let at = if c < 5 {
+                    base + 3600 + c * 7
+                } else {
+                    base + 3 * 3600
+                };
+                text.push_str(&line(
+                    at,
+                    "down",
+                    "AWS tunnel DPD timed out after 3 retransmits",
+                ));
+                text.push_str(&line(at + 180, "established", routine));
+            }
+            std::fs::write(logs.join(format!("{vpn}-{ip}.log")), text).unwrap();
+        }
+    }
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    tunnelwatch(&["ingest", "--data", d, logs.to_str().unwrap()]);
+    let json: Value =
+        serde_json::from_str(&tunnelwatch(&["diagnose", "--data", d, "--output", "json"])).unwrap();
+    let events = json["fleet_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{json:#}");
+    let e = &events[0];
+    let connections: Vec<&str> = e["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(connections.len(), 5, "{e}");
+    assert!(!connections.contains(&format!("vpn-{:017x}", 0xa005).as_str()));
+    assert_eq!(e["from_ms"].as_i64(), Some((base + 3600) * 1000));
+    let text = tunnelwatch(&["diagnose", "--data", d]);
+    assert!(
+        text.contains("Fleet-wide: 5 connections went down"),
+        "{text}"
+    );
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type};
-use tunnelwatch_monitor::diagnose::{ConnectionReport, Record, diagnose_connection};
+use tunnelwatch_monitor::diagnose::{
+    ConnectionReport, FleetEvent, Record, diagnose_connection, fleet_events,
+};
 use tunnelwatch_parsers::{PhaseState, Severity};
 use tunnelwatch_queries::Snapshot;
 
@@ -62,14 +64,24 @@ fn severity(s: &str) -> Severity {
     }
 }
 
+/// The diagnosis of the fleet (or of one connection).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FleetDiagnosis {
+    /// Trouble that started on several connections at once (a shared upstream cause).
+    pub fleet_events: Vec<FleetEvent>,
+    /// Every connection read, ranked by trouble.
+    pub connections: Vec<ConnectionReport>,
+}
+
 /// Every connection's report over the stored records of `since..until` (or one connection's),
-/// ranked by trouble. `end_ms` of an open episode: `until`, else the newest record read.
+/// ranked by trouble, and the fleet events. `end_ms` of an open episode: `until`, else the
+/// newest record read.
 pub fn diagnose(
     snapshot: &Snapshot,
     vpn_id: Option<&str>,
     since: Option<i64>,
     until: Option<i64>,
-) -> Result<Vec<ConnectionReport>, PipelineError> {
+) -> Result<FleetDiagnosis, PipelineError> {
     let sql = records_sql(vpn_id, since, until);
     let mut by_vpn: BTreeMap<Arc<str>, Vec<Record>> = BTreeMap::new();
     let mut newest = i64::MIN;
@@ -126,5 +138,8 @@ pub fn diagnose(
             .total_cmp(&a.trouble_score)
             .then_with(|| a.vpn_id.cmp(&b.vpn_id))
     });
-    Ok(reports)
+    Ok(FleetDiagnosis {
+        fleet_events: fleet_events(&reports),
+        connections: reports,
+    })
 }

@@ -495,7 +495,7 @@ async fn health(State(app): State<AppState>) -> Response {
 pub(super) async fn diagnosis(
     app: &AppState,
     vpn: Option<String>,
-) -> Result<Vec<tunnelwatch_monitor::diagnose::ConnectionReport>, ApiError> {
+) -> Result<tunnelwatch_pipeline::diagnose::FleetDiagnosis, ApiError> {
     if let Some(v) = &vpn
         && !valid_vpn_id(v)
     {
@@ -525,13 +525,15 @@ pub(super) async fn diagnosis(
 /// `GET /api/v1/diagnose`: the connections with trouble, most first.
 async fn diagnose_fleet(State(app): State<AppState>) -> Response {
     match diagnosis(&app, None).await {
-        Ok(reports) => {
-            let total = reports.len();
-            let troubled: Vec<_> = reports
+        Ok(d) => {
+            let total = d.connections.len();
+            let troubled: Vec<_> = d
+                .connections
                 .into_iter()
                 .filter(|r| !r.diagnoses.is_empty())
                 .collect();
             axum::Json(json!({
+                "fleet_events": d.fleet_events,
                 "connections": troubled,
                 "connections_read": total,
                 "sql": tunnelwatch_pipeline::diagnose::records_sql(None, None, None),
@@ -545,8 +547,8 @@ async fn diagnose_fleet(State(app): State<AppState>) -> Response {
 /// `GET /api/v1/diagnose/{vpn_id}`.
 async fn diagnose_one(State(app): State<AppState>, Path(vpn): Path<String>) -> Response {
     match diagnosis(&app, Some(vpn.clone())).await {
-        Ok(mut reports) if !reports.is_empty() => axum::Json(json!({
-            "connection": reports.remove(0),
+        Ok(mut d) if !d.connections.is_empty() => axum::Json(json!({
+            "connection": d.connections.remove(0),
             "sql": tunnelwatch_pipeline::diagnose::records_sql(Some(&vpn), None, None),
         }))
         .into_response(),

@@ -386,8 +386,8 @@ pub(super) async fn connection_page(
         }
         h2 { "Diagnosis" }
         @match &diagnosis {
-            Ok(reports) if reports.first().is_some_and(|r| !r.diagnoses.is_empty()) => {
-                @for d in &reports[0].diagnoses {
+            Ok(fd) if fd.connections.first().is_some_and(|r| !r.diagnoses.is_empty()) => {
+                @for d in &fd.connections[0].diagnoses {
                     div class="diag" {
                         p {
                             span class=[d.tunnel_down.then_some("bad")] { (d.title) }

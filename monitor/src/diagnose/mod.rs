@@ -369,5 +369,70 @@ pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> Con
     }
 }
 
+/// Trouble that started on many connections at once: a shared upstream cause (the internet path,
+/// an AWS-side event), which no per-connection view shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetEvent {
+    /// The earliest start of its diagnoses.
+    pub from_ms: i64,
+    /// The latest end (`None`: one is still going on).
+    pub until_ms: Option<i64>,
+    pub connections: Vec<Arc<str>>,
+    /// The causes its diagnoses were given, each once.
+    pub causes: Vec<&'static str>,
+}
+
+/// At least this many connections whose trouble starts within [`FLEET_WINDOW_MS`] of each
+/// other make a fleet event.
+pub const FLEET_MIN_CONNECTIONS: usize = 3;
+pub const FLEET_WINDOW_MS: i64 = 2 * 60_000;
+
+/// The fleet events of `reports`: diagnoses that took a tunnel down, grouped when they start
+/// within [`FLEET_WINDOW_MS`] of the group's first, on at least [`FLEET_MIN_CONNECTIONS`]
+/// connections. Each is reported once (its connections keep their own diagnoses).
+pub fn fleet_events(reports: &[ConnectionReport]) -> Vec<FleetEvent> {
+    let mut starts: Vec<(i64, Option<i64>, &Arc<str>, &'static str)> = reports
+        .iter()
+        .flat_map(|r| {
+            r.diagnoses
+                .iter()
+                .filter(|d| d.tunnel_down)
+                .map(move |d| (d.from_ms, d.until_ms, &r.vpn_id, d.cause))
+        })
+        .collect();
+    starts.sort_by_key(|s| s.0);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < starts.len() {
+        let first = starts[i].0;
+        let group: Vec<_> = starts[i..]
+            .iter()
+            .take_while(|s| s.0 - first <= FLEET_WINDOW_MS)
+            .collect();
+        let mut connections: Vec<Arc<str>> = group.iter().map(|s| s.2.clone()).collect();
+        connections.sort();
+        connections.dedup();
+        if connections.len() >= FLEET_MIN_CONNECTIONS {
+            let mut causes: Vec<&'static str> = Vec::new();
+            for s in &group {
+                if !causes.contains(&s.3) {
+                    causes.push(s.3);
+                }
+            }
+            out.push(FleetEvent {
+                from_ms: first,
+                until_ms: group
+                    .iter()
+                    .map(|s| s.1)
+                    .try_fold(i64::MIN, |m, u| u.map(|u| m.max(u))),
+                connections,
+                causes,
+            });
+        }
+        i += group.len();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;
