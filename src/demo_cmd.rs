@@ -131,6 +131,9 @@ fn print_guide(description: &str, addr: SocketAddr, data: &std::path::Path) {
     println!(
         r#"tunnelwatch demo is running. {description}
 
+  Try first     tunnelwatch diagnose --data {d}
+                why each troubled connection broke, with evidence and what to change
+                (cargo run -- diagnose --data {d}; add a vpn-… id for one connection's timeline)
   Status page   http://{addr}/
                 the fleet, in trouble first; click a connection for its 24 h chart
   API           curl -s http://{addr}/api/v1/connections        (docs/openapi.yaml)
