@@ -233,8 +233,15 @@ fn run_test(command: AlarmsCommand) -> Result<ExitCode> {
         Output::Sns => {
             for t in &preview.transitions {
                 let causes = cause(t)?;
+                let diagnosis = (t.new_state.as_str() == "ALARM")
+                    .then(|| {
+                        let window = by_name[&*t.alarm_name].evaluation_range_ms();
+                        alarms::stored_diagnosis(&snapshot, t, window)
+                    })
+                    .flatten();
                 let cx = MessageContext {
                     probable_cause: &causes,
+                    diagnosis: diagnosis.as_ref(),
                     ..Default::default()
                 };
                 let message = alarm_message(&by_name[&*t.alarm_name], t, &cx);

@@ -683,6 +683,21 @@ path = "{}"
     );
     let notified = std::fs::read_to_string(&sent).unwrap();
     assert_eq!(notified.lines().count(), 4, "{notified}");
+    // The ALARM names the tunnel's diagnosis from the live records (DPD timeouts while down).
+    let alarm: serde_json::Value = notified
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|m| m["message"]["NewStateValue"] == "ALARM" || m["NewStateValue"] == "ALARM")
+        .unwrap();
+    let m = if alarm["message"].is_object() {
+        &alarm["message"]
+    } else {
+        &alarm
+    };
+    assert_eq!(
+        m["Tunnelwatch"]["Diagnosis"]["Cause"], "dpd-flapping",
+        "{m:#}"
+    );
 }
 
 /// `ingest --config` brings alarms and Health up to the last stored minute and goes on from

@@ -28,6 +28,8 @@ pub struct MessageContext<'a> {
     pub status_url: Option<&'a str>,
     /// The message kinds the logs showed before the change, newest first (e.g. `dpd_timeout`).
     pub probable_cause: &'a [String],
+    /// The tunnel's top diagnosis at the change (`tunnelwatch diagnose`), when there is one.
+    pub diagnosis: Option<&'a tunnelwatch_monitor::diagnose::Diagnosis>,
 }
 
 /// `<instance>@<state change time ms>:<new state>`: unique per transition, the same on every
@@ -91,6 +93,15 @@ pub fn alarm_message(def: &AlarmDefinition, t: &Transition, cx: &MessageContext)
             "IdempotencyKey": idempotency_key(t),
             "RecoveryPeriods": def.recovery_periods,
             "Severity": def.severity.as_str(),
+            "Diagnosis": cx.diagnosis.map(|d| json!({
+                "Cause": d.cause,
+                "Title": d.title,
+                "TunnelIpAddress": &*d.tunnel_ip,
+                "Since": iso_time(d.from_ms),
+                "Confidence": d.confidence,
+                "Evidence": d.evidence.iter().map(|e| format!("{} x{}", e.message_kind, e.count)).collect::<Vec<_>>(),
+                "Remedy": d.remedy,
+            })),
         },
     })
 }

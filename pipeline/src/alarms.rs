@@ -168,6 +168,19 @@ pub fn probable_cause(
     Ok(kinds)
 }
 
+/// The top diagnosis of the transition's tunnel from the stored records before it.
+pub fn stored_diagnosis(
+    snapshot: &Snapshot,
+    t: &Transition,
+    window_ms: i64,
+) -> Option<tunnelwatch_monitor::diagnose::Diagnosis> {
+    let since = t.ts - window_ms - crate::runner::DIAGNOSIS_LOOKBACK_MS;
+    let fleet =
+        crate::diagnose::diagnose(snapshot, Some(&t.vpn_id), Some(since), Some(t.ts + 1)).ok()?;
+    let report = fleet.connections.into_iter().next()?;
+    tunnelwatch_monitor::diagnose::covering(report, t.tunnel_ip.as_deref(), t.ts)
+}
+
 /// What [`catch_up`] did.
 #[derive(Debug, Default)]
 pub struct CatchUp {
@@ -255,8 +268,9 @@ pub fn catch_up(
     // Probable causes come from tunnel_activity and bgp_events, which the rows just appended do
     // not touch: the snapshot read above answers them.
     let queued = match notify {
-        Some(n) => n.enqueue_with(&transitions, &|t, window| {
-            probable_cause(&snapshot, t, window).unwrap_or_default()
+        Some(n) => n.enqueue_with(&transitions, &|t, window| crate::runner::Cause {
+            kinds: probable_cause(&snapshot, t, window).unwrap_or_default(),
+            diagnosis: stored_diagnosis(&snapshot, t, window),
         }),
         None => 0,
     } + health_rows.1;

@@ -706,13 +706,48 @@ pub struct Notify {
     /// The notifiers Health events go to.
     pub health_notify: Vec<String>,
     recent: Mutex<RecentCauses>,
+    /// Each tunnel's recent records that matter to a diagnosis.
+    records: Mutex<RecentRecords>,
 }
+
+/// (vpn_id, tunnel_ip) → its recent records for a live diagnosis, oldest first.
+type RecentRecords = HashMap<
+    (Arc<str>, Arc<str>),
+    std::collections::VecDeque<tunnelwatch_monitor::diagnose::Record>,
+>;
 
 /// (vpn_id, tunnel_ip) → its last error/warning records as (event time, kind).
 type RecentCauses = HashMap<(Arc<str>, Arc<str>), Vec<(i64, MessageKind)>>;
 
 /// How many recent error/warning records per tunnel are kept for probable causes.
 const RECENT_CAUSES: usize = 16;
+
+/// What a notification says about why: the recent error kinds and the top diagnosis.
+#[derive(Debug, Default)]
+pub struct Cause {
+    pub kinds: Vec<String>,
+    pub diagnosis: Option<tunnelwatch_monitor::diagnose::Diagnosis>,
+}
+
+/// How far before an alarm's evaluation range the records for its diagnosis go (an outage's
+/// first records come before the periods that breach).
+pub const DIAGNOSIS_LOOKBACK_MS: i64 = 3_600_000;
+
+/// Records kept per tunnel for live diagnoses (the non-info ones and those that change state).
+const RECENT_RECORDS: usize = 64;
+
+/// The diagnosis of `records` (one connection's) that covers the transition `t`: on its tunnel
+/// (any tunnel for a per-connection alarm), going on at `t.ts`, the most confident first.
+pub fn top_diagnosis(
+    records: &[tunnelwatch_monitor::diagnose::Record],
+    t: &Transition,
+) -> Option<tunnelwatch_monitor::diagnose::Diagnosis> {
+    if records.is_empty() {
+        return None;
+    }
+    let report = tunnelwatch_monitor::diagnose::diagnose_connection(&t.vpn_id, records, t.ts);
+    tunnelwatch_monitor::diagnose::covering(report, t.tunnel_ip.as_deref(), t.ts)
+}
 
 /// How long a notification is retried before it is recorded as failed.
 pub const NOTIFICATION_EXPIRY_MS: i64 = 24 * 3_600_000;
@@ -729,6 +764,7 @@ impl Notify {
             notifiers,
             health_notify: Vec::new(),
             recent: Mutex::new(HashMap::new()),
+            records: Mutex::new(HashMap::new()),
         }
     }
 
@@ -769,19 +805,58 @@ impl Notify {
         keys
     }
 
-    /// Remembers an error or warning record of a tunnel (the decode thread calls this).
+    /// Remembers an error or warning record of a tunnel, and the records a diagnosis needs (the
+    /// decode thread calls this).
     fn note_event(&self, e: &Event) {
-        let message = match &e.body {
-            EventBody::Activity(a) => &a.message,
-            EventBody::Bgp(b) => &b.message,
+        let (message, phases, transition, prefix) = match &e.body {
+            EventBody::Activity(a) => (
+                &a.message,
+                (a.ike_phase1_state, a.ike_phase2_state),
+                None,
+                None,
+            ),
+            EventBody::Bgp(b) => {
+                let c = b.message.captures();
+                let transition = c.from_state.clone().zip(c.to_state.clone());
+                let prefix = b.route.as_ref().and_then(|r| r.prefix.clone());
+                (&b.message, (None, None), transition, prefix)
+            }
             EventBody::Traffic(_) | EventBody::Health(_) => return,
         };
-        if message.severity == Severity::Info {
-            return;
-        }
         let (Some(vpn), Some(ip)) = (e.vpn_id(), e.tunnel_ip()) else {
             return;
         };
+        let changes_state = phases.0.is_some() || transition.is_some();
+        if message.severity != Severity::Info || changes_state {
+            let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+            let list = records.entry((Arc::from(vpn), Arc::from(ip))).or_default();
+            // Routine up records only matter after trouble: keep one of a run of them.
+            let routine = message.severity == Severity::Info && transition.is_none();
+            let last_routine =
+                list.back()
+                    .is_some_and(|r: &tunnelwatch_monitor::diagnose::Record| {
+                        r.severity == Severity::Info && r.bgp_transition.is_none()
+                    });
+            if routine && last_routine {
+                list.pop_back();
+            }
+            list.push_back(tunnelwatch_monitor::diagnose::Record {
+                ts: e.ts,
+                tunnel_ip: Arc::from(ip),
+                kind: message.kind,
+                severity: message.severity,
+                phase1: phases.0,
+                phase2: phases.1,
+                bgp_transition: transition,
+                prefix,
+            });
+            if list.len() > RECENT_RECORDS {
+                list.pop_front();
+            }
+        }
+        if message.severity == Severity::Info {
+            return;
+        }
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let list = recent.entry((Arc::from(vpn), Arc::from(ip))).or_default();
         list.push((e.ts, message.kind));
@@ -815,17 +890,40 @@ impl Notify {
     }
 
     /// Writes the notifications of `transitions` (one per notifier its alarm's actions name for
-    /// the new state) to the outbox, with probable causes from the recent records.
+    /// the new state) to the outbox, with probable causes and the diagnosis from the recent
+    /// records.
     fn enqueue(&self, transitions: &[Transition]) {
-        self.enqueue_with(transitions, &|t, window| self.probable_cause(t, window));
+        self.enqueue_with(transitions, &|t, window| Cause {
+            kinds: self.probable_cause(t, window),
+            diagnosis: self.recent_diagnosis(t, window),
+        });
     }
 
-    /// Like `enqueue`, with probable causes from `causes(transition, window_ms)` (e.g. the
-    /// stored records, for a one-shot ingest). Returns how many notifications were queued.
+    /// The top diagnosis of the transition's tunnel (or connection) from the recent records.
+    fn recent_diagnosis(
+        &self,
+        t: &Transition,
+        window_ms: i64,
+    ) -> Option<tunnelwatch_monitor::diagnose::Diagnosis> {
+        let records: Vec<tunnelwatch_monitor::diagnose::Record> = {
+            let recent = self.records.lock().unwrap_or_else(|p| p.into_inner());
+            recent
+                .iter()
+                .filter(|((vpn, _), _)| *vpn == t.vpn_id)
+                .flat_map(|(_, list)| list.iter())
+                .filter(|r| r.ts <= t.ts && r.ts > t.ts - window_ms - DIAGNOSIS_LOOKBACK_MS)
+                .cloned()
+                .collect()
+        };
+        top_diagnosis(&records, t)
+    }
+
+    /// Like `enqueue`, with causes from `cause(transition, window_ms)` (e.g. the stored
+    /// records, for a one-shot ingest). Returns how many notifications were queued.
     pub fn enqueue_with(
         &self,
         transitions: &[Transition],
-        causes: &dyn Fn(&Transition, i64) -> Vec<String>,
+        cause: &dyn Fn(&Transition, i64) -> Cause,
     ) -> usize {
         let mut queued = 0;
         for t in transitions {
@@ -840,13 +938,14 @@ impl Notify {
             if names.is_empty() {
                 continue;
             }
-            let causes = if t.new_state.as_str() == "ALARM" {
-                causes(t, def.evaluation_range_ms())
+            let cause = if t.new_state.as_str() == "ALARM" {
+                cause(t, def.evaluation_range_ms())
             } else {
-                Vec::new()
+                Cause::default()
             };
             let cx = MessageContext {
-                probable_cause: &causes,
+                probable_cause: &cause.kinds,
+                diagnosis: cause.diagnosis.as_ref(),
                 ..Default::default()
             };
             let message = alarm_message(def, t, &cx);

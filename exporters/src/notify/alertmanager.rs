@@ -105,6 +105,8 @@ pub fn alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Value>
             "summary": tw["Summary"],
             "description": message["NewStateReason"],
             "probable_cause": cause.join(", "),
+            "diagnosis": tw["Diagnosis"]["Title"].as_str().unwrap_or(""),
+            "remedy": tw["Diagnosis"]["Remedy"].as_str().unwrap_or(""),
         },
         "startsAt": rfc(at),
         "endsAt": rfc(ends),

@@ -71,6 +71,10 @@ pub fn text(message: &Value, status_url: Option<&str>) -> String {
             causes.join(", ")
         ));
     }
+    let d = &tw["Diagnosis"];
+    if let (Some(title), Some(remedy)) = (d["Title"].as_str(), d["Remedy"].as_str()) {
+        text.push_str(&format!("\nDiagnosis: *{title}* — {remedy}"));
+    }
     if let Some(url) = status_url {
         text.push_str(&format!("\n<{url}|Status page>"));
     }

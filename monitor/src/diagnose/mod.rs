@@ -330,7 +330,10 @@ pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> Con
                 from_ms: e.from,
                 until_ms: e.until,
                 tunnel_down: e.state_down.is_some(),
-                confidence: (rule.confidence + if strong { 0.04 } else { 0.0 }).min(0.99),
+                // Two decimals: a figure for people, stable in JSON.
+                confidence: ((rule.confidence + if strong { 0.04 } else { 0.0 }).min(0.99) * 100.0)
+                    .round()
+                    / 100.0,
                 episodes: 1,
                 evidence,
                 remedy: rule.remedy,
@@ -367,6 +370,22 @@ pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> Con
         trouble_score: down_ms as f64 / 3_600_000.0 + serious as f64,
         diagnoses,
     }
+}
+
+/// The diagnosis of `report` going on at `at` (or ended less than 15 minutes before) on
+/// `tunnel_ip` (any tunnel when `None`), the most confident: what a notification of a state
+/// change at `at` names as the cause.
+pub fn covering(report: ConnectionReport, tunnel_ip: Option<&str>, at: i64) -> Option<Diagnosis> {
+    report
+        .diagnoses
+        .into_iter()
+        .filter(|d| tunnel_ip.is_none_or(|ip| *ip == *d.tunnel_ip))
+        .filter(|d| d.from_ms <= at && d.until_ms.is_none_or(|u| u >= at - QUIET_MS))
+        .max_by(|a, b| {
+            a.confidence
+                .total_cmp(&b.confidence)
+                .then(a.from_ms.cmp(&b.from_ms))
+        })
 }
 
 /// Trouble that started on many connections at once: a shared upstream cause (the internet path,
