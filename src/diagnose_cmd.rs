@@ -193,6 +193,12 @@ fn print_connection(r: &ConnectionReport, args: &DiagnoseArgs) {
         for (from, until) in &t.down {
             println!("  down {}", span(*from, *until));
         }
+        if t.down.len() > 1 {
+            println!(
+                "  {} of them began within 2 min of a rekey, {} while the other tunnel was down too",
+                t.downs_near_rekey, t.downs_with_other_tunnel
+            );
+        }
     }
     println!();
     if r.diagnoses.is_empty() {

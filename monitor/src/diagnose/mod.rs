@@ -89,6 +89,27 @@ pub struct TunnelReport {
     pub mtbf_ms: Option<i64>,
     /// Mean down duration of the downs that ended.
     pub mttr_ms: Option<i64>,
+    /// Downs that began within [`ALIGN_MS`] of a rekey of this tunnel (a lifetime or rekey
+    /// problem when most do).
+    pub downs_near_rekey: usize,
+    /// Downs that overlapped a down of the connection's other tunnel (a shared cause: the
+    /// gateway or its uplink, not one tunnel's configuration).
+    pub downs_with_other_tunnel: usize,
+}
+
+/// How close a down's start must be to a rekey to count as aligned with it.
+pub const ALIGN_MS: i64 = 2 * 60_000;
+
+/// The records that are a rekey (IKEv2 CREATE_CHILD_SA exchanges, a rekey collision).
+fn is_rekey(k: MessageKind) -> bool {
+    matches!(
+        k,
+        MessageKind::CreateChildSaRequestSent
+            | MessageKind::CreateChildSaRequestReceived
+            | MessageKind::CreateChildSaResponseSent
+            | MessageKind::CreateChildSaResponseReceived
+            | MessageKind::ChildRekeyCollision
+    )
 }
 
 /// One connection's diagnosis.
@@ -259,9 +280,16 @@ pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> Con
         .iter()
         .any(|r| r.bgp_transition.is_some() || r.kind == MessageKind::HoldTimerExpired);
     let mut tunnel_episodes: Vec<(Arc<str>, Vec<Episode>)> = Vec::new();
+    let mut rekeys: Vec<Vec<i64>> = Vec::new();
     for (ip, mut list) in by_tunnel {
         list.sort_by_key(|r| r.ts);
         tunnel_episodes.push((ip.clone(), episodes(&list, bgp_routing)));
+        rekeys.push(
+            list.iter()
+                .filter(|r| is_rekey(r.kind))
+                .map(|r| r.ts)
+                .collect(),
+        );
     }
     let down_spans = |eps: &[Episode]| -> Vec<(i64, i64)> {
         eps.iter()
@@ -350,12 +378,25 @@ pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> Con
             .then(|| (starts[starts.len() - 1] - starts[0]) / (starts.len() as i64 - 1));
         let ended: Vec<i64> = down.iter().filter_map(|(f, u)| u.map(|u| u - f)).collect();
         let mttr_ms = (!ended.is_empty()).then(|| ended.iter().sum::<i64>() / ended.len() as i64);
+        let downs_near_rekey = starts
+            .iter()
+            .filter(|s| rekeys[i].iter().any(|r| (r - *s).abs() <= ALIGN_MS))
+            .count();
+        let downs_with_other_tunnel = down
+            .iter()
+            .filter(|(f, u)| {
+                let u = u.unwrap_or(end_ms);
+                others.iter().any(|(of, ou)| *of < u && *ou > *f)
+            })
+            .count();
         tunnels.push(TunnelReport {
             tunnel_ip: ip.clone(),
             down,
             down_ms,
             mtbf_ms,
             mttr_ms,
+            downs_near_rekey,
+            downs_with_other_tunnel,
         });
     }
     diagnoses.sort_by(|a, b| (a.from_ms, &a.tunnel_ip).cmp(&(b.from_ms, &b.tunnel_ip)));

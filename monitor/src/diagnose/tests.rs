@@ -166,6 +166,19 @@ fn root_causes_of_hand_made_incidents() {
 }
 
 #[test]
+fn downs_right_after_rekeys_are_counted() {
+    let e = Severity::Error;
+    let mut records = vec![ok(0, A)];
+    for start in [60, 120, 180] {
+        records.push(ok(start, A)); // the rekey exchange
+        records.push(act(start + 1, A, Unknown, e, Down));
+        records.push(ok(start + 5, A));
+    }
+    let r = diagnose_connection("vpn-1", &records, 300 * M);
+    assert_eq!(r.tunnels[0].downs_near_rekey, 3);
+}
+
+#[test]
 fn flap_figures_and_the_other_tunnel() {
     let e = Severity::Error;
     let mut records = vec![
