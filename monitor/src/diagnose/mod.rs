@@ -443,14 +443,20 @@ pub struct FleetEvent {
 }
 
 /// At least this many connections whose trouble starts within [`FLEET_WINDOW_MS`] of each
-/// other make a fleet event.
+/// other make a fleet event — and at least [`FLEET_MIN_SHARE`] of the connections read: in a
+/// large fleet a few unrelated outages fall into the same two minutes by chance (1,000
+/// connections with ~800 incidents a day gave hundreds of 3-connection coincidences a week).
 pub const FLEET_MIN_CONNECTIONS: usize = 3;
+pub const FLEET_MIN_SHARE: f64 = 0.02;
 pub const FLEET_WINDOW_MS: i64 = 2 * 60_000;
 
 /// The fleet events of `reports`: diagnoses that took a tunnel down, grouped when they start
 /// within [`FLEET_WINDOW_MS`] of the group's first, on at least [`FLEET_MIN_CONNECTIONS`]
-/// connections. Each is reported once (its connections keep their own diagnoses).
+/// connections and [`FLEET_MIN_SHARE`] of them. Each is reported once (its connections keep
+/// their own diagnoses).
 pub fn fleet_events(reports: &[ConnectionReport]) -> Vec<FleetEvent> {
+    let needed =
+        FLEET_MIN_CONNECTIONS.max((reports.len() as f64 * FLEET_MIN_SHARE).ceil() as usize);
     let mut starts: Vec<(i64, Option<i64>, &Arc<str>, &'static str)> = reports
         .iter()
         .flat_map(|r| {
@@ -472,7 +478,7 @@ pub fn fleet_events(reports: &[ConnectionReport]) -> Vec<FleetEvent> {
         let mut connections: Vec<Arc<str>> = group.iter().map(|s| s.2.clone()).collect();
         connections.sort();
         connections.dedup();
-        if connections.len() >= FLEET_MIN_CONNECTIONS {
+        if connections.len() >= needed {
             let mut causes: Vec<&'static str> = Vec::new();
             for s in &group {
                 if !causes.contains(&s.3) {

@@ -211,3 +211,46 @@ fn flap_figures_and_the_other_tunnel() {
         ]
     );
 }
+
+/// In a large fleet a few outages share two minutes by chance: only a share of the fleet that
+/// large makes a fleet event.
+#[test]
+fn fleet_events_scale_with_the_fleet() {
+    let report = |i: usize, down_at: Option<i64>| ConnectionReport {
+        vpn_id: Arc::from(format!("vpn-{i:05}")),
+        tunnels: Vec::new(),
+        diagnoses: down_at
+            .map(|at| Diagnosis {
+                cause: "dpd-flapping",
+                title: "t",
+                tunnel_ip: Arc::from(A),
+                from_ms: at,
+                until_ms: Some(at + 3 * M),
+                tunnel_down: true,
+                confidence: 0.8,
+                episodes: 1,
+                evidence: Vec::new(),
+                remedy: "r",
+            })
+            .into_iter()
+            .collect(),
+        trouble_score: 0.0,
+    };
+    // (fleet size, connections down in the same minute, fleet events)
+    for (size, together, want) in [
+        (6, 3, 1),
+        (6, 2, 0),
+        (1000, 3, 0),
+        (1000, 19, 0),
+        (1000, 20, 1),
+    ] {
+        let reports: Vec<ConnectionReport> = (0..size)
+            .map(|i| report(i, (i < together).then_some(60 * M + i as i64 * 1000)))
+            .collect();
+        assert_eq!(
+            fleet_events(&reports).len(),
+            want,
+            "{size} connections, {together} together"
+        );
+    }
+}
