@@ -195,7 +195,7 @@ fn print_connection(r: &ConnectionReport, args: &DiagnoseArgs) {
         }
         if t.down.len() > 1 {
             println!(
-                "  {} of them began within 2 min of a rekey, {} while the other tunnel was down too",
+                "  {} of them began within 2 min after a rekey, {} while the other tunnel was down too",
                 t.downs_near_rekey, t.downs_with_other_tunnel
             );
         }

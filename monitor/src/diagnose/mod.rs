@@ -89,8 +89,8 @@ pub struct TunnelReport {
     pub mtbf_ms: Option<i64>,
     /// Mean down duration of the downs that ended.
     pub mttr_ms: Option<i64>,
-    /// Downs that began within [`ALIGN_MS`] of a rekey of this tunnel (a lifetime or rekey
-    /// problem when most do).
+    /// Downs that began at most [`ALIGN_MS`] after a rekey of this tunnel started (a lifetime or
+    /// rekey problem when most do; the exchange a recovery logs is not a rekey).
     pub downs_near_rekey: usize,
     /// Downs that overlapped a down of the connection's other tunnel (a shared cause: the
     /// gateway or its uplink, not one tunnel's configuration).
@@ -378,10 +378,9 @@ pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> Con
             .then(|| (starts[starts.len() - 1] - starts[0]) / (starts.len() as i64 - 1));
         let ended: Vec<i64> = down.iter().filter_map(|(f, u)| u.map(|u| u - f)).collect();
         let mttr_ms = (!ended.is_empty()).then(|| ended.iter().sum::<i64>() / ended.len() as i64);
-        let downs_near_rekey = starts
-            .iter()
-            .filter(|s| rekeys[i].iter().any(|r| (r - *s).abs() <= ALIGN_MS))
-            .count();
+        // A rekey that began at most ALIGN_MS before the down.
+        let near = |from: i64| rekeys[i].iter().any(|r| *r <= from && from - r <= ALIGN_MS);
+        let downs_near_rekey = starts.iter().filter(|s| near(**s)).count();
         let downs_with_other_tunnel = down
             .iter()
             .filter(|(f, u)| {
