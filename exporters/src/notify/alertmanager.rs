@@ -56,23 +56,9 @@ struct AlertmanagerNotifier {
     poster: Poster,
 }
 
-/// CloudWatch's `2026-11-30T01:15:00.000+0000` as epoch ms.
+/// `StateChangeTime` (`2025-11-30T01:15:00.123+0000`, CloudWatch's form) as epoch ms.
 fn parse_time(s: &str) -> Option<i64> {
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let time = time.strip_suffix("+0000")?;
-    let (hms, millis) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|p| p.parse::<i64>());
-    let (h, mi, sec) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
-    // Days from civil (H. Hinnant).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + millis.parse::<i64>().ok()?)
+    tunnelwatch_parsers::time::parse_readable(s)
 }
 
 /// The alert of one alarm message, or `None` if the message lacks what an alert needs.
