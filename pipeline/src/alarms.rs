@@ -136,16 +136,16 @@ pub fn probable_cause(
     t: &Transition,
     window_ms: i64,
 ) -> Result<Vec<String>, PipelineError> {
-    let quote = |s: &str| s.replace('\'', "''");
+    use tunnelwatch_queries::guard::sql_literal;
     let mut filter = format!(
-        "vpn_id = '{}' AND severity IN ('error', 'warning') AND ts <= to_timestamp_millis({}) \
+        "vpn_id = {} AND severity IN ('error', 'warning') AND ts <= to_timestamp_millis({}) \
          AND ts > to_timestamp_millis({})",
-        quote(&t.vpn_id),
+        sql_literal(&t.vpn_id),
         t.ts,
         t.ts - window_ms
     );
     if let Some(ip) = &t.tunnel_ip {
-        filter.push_str(&format!(" AND tunnel_ip = '{}'", quote(ip)));
+        filter.push_str(&format!(" AND tunnel_ip = {}", sql_literal(ip)));
     }
     let sql = format!(
         "SELECT message_kind, max(ts) AS last FROM (\

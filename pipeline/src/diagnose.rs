@@ -24,7 +24,10 @@ use crate::error::PipelineError;
 pub fn records_sql(vpn_id: Option<&str>, since: Option<i64>, until: Option<i64>) -> String {
     let mut filter = String::from("vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL");
     if let Some(v) = vpn_id {
-        filter.push_str(&format!(" AND vpn_id = '{}'", v.replace('\'', "''")));
+        filter.push_str(&format!(
+            " AND vpn_id = {}",
+            tunnelwatch_queries::guard::sql_literal(v)
+        ));
     }
     if let Some(t) = since {
         filter.push_str(&format!(" AND ts >= to_timestamp_millis({t})"));

@@ -15,6 +15,11 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 
 use crate::error::StoreError;
 
+/// `s` as an SQL string literal (`'it''s'`), for the values code puts into its own queries.
+pub fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// Checks that `sql` is a single read-only statement.
 pub fn check(sql: &str) -> Result<(), StoreError> {
     let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
@@ -115,5 +120,14 @@ mod tests {
             let err = check(sql).expect_err(sql).to_string();
             assert!(err.contains(named), "{sql}: {err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod literal_tests {
+    #[test]
+    fn quotes_are_doubled() {
+        assert_eq!(super::sql_literal("vpn-1"), "'vpn-1'");
+        assert_eq!(super::sql_literal("x' OR '1'='1"), "'x'' OR ''1''=''1'");
     }
 }

@@ -31,6 +31,8 @@ use serde_json::{Value, json};
 use tunnelwatch_pipeline::fleet::{ConnectionState, ConnectionView, Problem, fleet_view};
 
 use super::{ApiError, AppState, QueryParams, alarm_instances, error, fleet_status, run_sql};
+use tunnelwatch_queries::guard::sql_literal;
+
 use crate::output::{Output, render};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -168,15 +170,8 @@ pub(super) async fn query_get(
     State(app): State<AppState>,
     Query(p): Query<QueryParams>,
 ) -> Response {
-    let form = match form(
-        Some(p.format.as_deref().unwrap_or("json")),
-        &HeaderMap::new(),
-    ) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    match p.sql {
-        Some(sql) => answer(&app, &sql, form).await,
+    match p.sql.as_deref() {
+        Some(sql) => answer_alias(&app, sql, p.format.as_deref()).await,
         None => error(StatusCode::BAD_REQUEST, "missing the sql parameter"),
     }
 }
@@ -187,14 +182,15 @@ pub(super) async fn query_post_alias(
     Query(p): Query<QueryParams>,
     body: String,
 ) -> Response {
-    let form = match form(
-        Some(p.format.as_deref().unwrap_or("json")),
-        &HeaderMap::new(),
-    ) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    answer(&app, &body, form).await
+    answer_alias(&app, &body, p.format.as_deref()).await
+}
+
+/// The old route's answer: `?format=` only (JSON by default), `Accept` is not read.
+async fn answer_alias(app: &AppState, sql: &str, format: Option<&str>) -> Response {
+    match form(Some(format.unwrap_or("json")), &HeaderMap::new()) {
+        Ok(f) => answer(app, sql, f).await,
+        Err(r) => r.into_response(),
+    }
 }
 
 /// The rows of `sql` as JSON objects (for the small results the API composes).
@@ -207,16 +203,11 @@ async fn rows(app: &AppState, sql: &str) -> Result<Vec<Value>, ApiError> {
 const DAY_MS: i64 = 86_400_000;
 
 /// The newest event time seen, or the wall clock before any.
-fn data_now(app: &AppState) -> i64 {
+pub(super) fn data_now(app: &AppState) -> i64 {
     match app.shared.counters.last_event_ms.load(Ordering::Relaxed) {
         t if t > 0 => t,
         _ => tunnelwatch_pipeline::runner::now_ms(),
     }
-}
-
-/// `'text'` as an SQL literal.
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// The last error or warning record of each connection in the day before `until`, or of one.
@@ -226,7 +217,7 @@ fn problems_sql(until: i64, vpn: Option<&str>) -> String {
         until - DAY_MS
     );
     if let Some(v) = vpn {
-        filter.push_str(&format!(" AND vpn_id = {}", literal(v)));
+        filter.push_str(&format!(" AND vpn_id = {}", sql_literal(v)));
     }
     format!(
         "SELECT vpn_id, tunnel_ip, CAST(message_kind AS VARCHAR) AS message_kind, \
@@ -357,7 +348,7 @@ pub(super) async fn connection_detail(
         .into_iter()
         .find(|c| *c.vpn_id == *vpn);
     let until = data_now(app);
-    let v = literal(vpn);
+    let v = sql_literal(vpn);
     let sql: BTreeMap<&'static str, String> = [
         (
             "timeline",
