@@ -11,9 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-#[cfg(test)]
-use tunnelwatch_monitor::alarm::AlarmSeverity;
-use tunnelwatch_monitor::alarm::{AlarmState, InstanceStatus};
+use tunnelwatch_monitor::alarm::{AlarmSeverity, AlarmState, InstanceStatus};
 use tunnelwatch_monitor::{FleetStatus, Routing};
 
 /// A connection's overall state, worst first.
@@ -51,7 +49,7 @@ pub struct FiringAlarm {
     pub alarm_name: Arc<str>,
     pub tunnel_ip: Option<Arc<str>>,
     /// `critical`, `warning` or `info`.
-    pub severity: &'static str,
+    pub severity: AlarmSeverity,
     pub since_ms: Option<i64>,
 }
 
@@ -81,7 +79,9 @@ pub struct ConnectionView {
 impl ConnectionView {
     /// Whether a critical or warning alarm fires on it (info alarms are not trouble).
     pub fn alarmed(&self) -> bool {
-        self.alarms_firing.iter().any(|a| a.severity != "info")
+        self.alarms_firing
+            .iter()
+            .any(|a| a.severity != AlarmSeverity::Info)
     }
 
     /// Sort key: the worst state first, then alarms firing, then the id.
@@ -123,15 +123,15 @@ pub fn fleet_view(
             alarm_instance: a.instance_id.clone(),
             alarm_name: a.alarm_name.clone(),
             tunnel_ip: a.tunnel_ip.clone(),
-            severity: a.severity.as_str(),
+            severity: a.severity,
             since_ms: a.since,
         });
     }
     // Most severe first (critical, warning, info), then by instance.
-    let rank = |s: &str| ["critical", "warning", "info"].iter().position(|x| *x == s);
     for list in firing.values_mut() {
         list.sort_by(|a, b| {
-            (rank(a.severity), &a.alarm_instance).cmp(&(rank(b.severity), &b.alarm_instance))
+            (std::cmp::Reverse(a.severity), &a.alarm_instance)
+                .cmp(&(std::cmp::Reverse(b.severity), &b.alarm_instance))
         });
     }
     let mut out: Vec<ConnectionView> = status

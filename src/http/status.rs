@@ -18,11 +18,12 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
+use tunnelwatch_monitor::alarm::AlarmSeverity;
 use tunnelwatch_parsers::time::format_ms;
 use tunnelwatch_pipeline::fleet::{ConnectionState, ConnectionView, TunnelView};
 use tunnelwatch_queries::{QueryResult, TableName};
 
-use super::api::{ConnectionDetail, Timeline, connection_detail, fleet, state_name};
+use super::api::{ConnectionDetail, Timeline, connection_detail, data_now, fleet, state_name};
 use super::{AppState, QueryParams, run_sql};
 
 const ERRORS_SQL: &str = "SELECT ts, vpn_id, tunnel_ip, message_kind, details FROM (
@@ -129,7 +130,7 @@ fn fleet_table(connections: &[ConnectionView], now: i64) -> Markup {
                         }
                         td {
                             @for a in &c.alarms_firing {
-                                span class={"sev-" (a.severity)} { (a.alarm_name.as_ref()) }
+                                span class={"sev-" (a.severity.as_str())} { (a.alarm_name.as_ref()) }
                                 @if let Some(ip) = &a.tunnel_ip { " " span class="muted" { (ip.as_ref()) } }
                                 br;
                             }
@@ -177,11 +178,10 @@ async fn section(app: &AppState, title: &str, sql: &str) -> Markup {
 }
 
 /// The newest event time seen (what "ago" and "for" count from), else the wall clock.
+/// It follows the wall clock for up to 5 minutes after the newest event.
 fn now_of(app: &AppState) -> i64 {
-    match app.shared.counters.last_event_ms.load(Ordering::Relaxed) {
-        t if t > 0 => t.max(tunnelwatch_pipeline::runner::now_ms().min(t + 300_000)),
-        _ => tunnelwatch_pipeline::runner::now_ms(),
-    }
+    let t = data_now(app);
+    t.max(tunnelwatch_pipeline::runner::now_ms().min(t + 300_000))
 }
 
 /// `GET /`.
@@ -211,7 +211,7 @@ pub(super) async fn status_page(
             f.connections
                 .iter()
                 .flat_map(|c| &c.alarms_firing)
-                .filter(|a| (a.severity == "info") == info)
+                .filter(|a| (a.severity == AlarmSeverity::Info) == info)
                 .count()
         })
     };

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::datapoint::{MetricName, NAMESPACE_AWS};
@@ -129,7 +129,7 @@ pub struct AlarmActions {
 /// How much an alarm in ALARM matters to the people watching: what the status page, the fleet
 /// order and the `severity` label of notifications say. Not part of CloudWatch's model (and not
 /// of the [`AlarmDefinition::fingerprint`]: changing it keeps the state).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlarmSeverity {
     /// Informational (traffic thresholds and the like): shown, never ranked as trouble.
