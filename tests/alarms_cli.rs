@@ -19,16 +19,7 @@ fn tunnelwatch(args: &[&str]) -> Output {
         .expect("run tunnelwatch")
 }
 
-fn ok(args: &[&str]) -> String {
-    let out = tunnelwatch(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::tunnelwatch_ok as ok;
 
 /// Epoch seconds of `DAY` at `h:m`.
 fn at(h: i64, m: i64) -> i64 {
@@ -545,6 +536,51 @@ actions = {{ alarm = ["{notifier}"], ok = ["{notifier}"] }}"#
     )
 }
 
+/// A `serve` config: `data`, a fast-polling file source over `logs/*.log`, a file notifier
+/// `sent` writing to `sent`, then `extra` (alarms, more sources, `[health]`).
+fn serve_config(data: &Path, logs: &Path, sent: &Path, extra: &str) -> String {
+    format!(
+        r#"data = "{}"
+
+[sources.logs]
+type = "file"
+include = ["{}/*.log"]
+glob_interval = "100ms"
+poll_interval = "50ms"
+
+[notifiers.sent]
+type = "file"
+path = "{}"
+
+{extra}
+"#,
+        data.display(),
+        logs.display(),
+        sent.display(),
+    )
+}
+
+/// `logs/` under `dir` with the endpoint-replacement day: tunnel 1.2.3.4 of vpn-1234abcd down
+/// 02:00–02:05, tunnel 5.6.7.8 up all along.
+fn replacement_logs(dir: &Path) -> std::path::PathBuf {
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    tunnel_log(
+        &logs.join("vpn-1234abcd-1.2.3.4.log"),
+        Some((at(2, 0), at(2, 5))),
+    );
+    tunnel_log(&logs.join("vpn-1234abcd-5.6.7.8.log"), None);
+    logs
+}
+
+/// The AWS Health event (EventBridge shape) of the endpoint replacement at 01:58–02:10.
+fn aws_health_event() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/aws-health-redundancy-loss.json"),
+    )
+    .unwrap()
+}
+
 /// Minute records `from..=to` of tunnels 1.2.3.4 (down in `down`) and 5.6.7.8 (up), appended to
 /// one log file per tunnel in `logs`; `base` is the epoch second of minute 0.
 fn append_minutes(logs: &Path, base: i64, from: i64, to: i64, down: std::ops::Range<i64>) {
@@ -619,26 +655,7 @@ fn serve_restart_keeps_alarm_state() {
     let config = dir.path().join("tunnelwatch.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"data = "{}"
-
-[sources.logs]
-type = "file"
-include = ["{}/*.log"]
-glob_interval = "100ms"
-poll_interval = "50ms"
-
-[notifiers.sent]
-type = "file"
-path = "{}"
-
-{down}
-"#,
-            data.display(),
-            logs.display(),
-            sent.display(),
-            down = down_alarm("sent")
-        ),
+        serve_config(&data, &logs, &sent, &down_alarm("sent")),
     )
     .unwrap();
     let first = [
@@ -888,13 +905,7 @@ notify = ["sent"]
 #[test]
 fn ingest_with_config_infers_an_endpoint_replacement() {
     let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    tunnel_log(
-        &logs.join("vpn-1234abcd-1.2.3.4.log"),
-        Some((at(2, 0), at(2, 5))),
-    );
-    tunnel_log(&logs.join("vpn-1234abcd-5.6.7.8.log"), None);
+    let logs = replacement_logs(dir.path());
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
     let config = dir.path().join("tunnelwatch.toml");
@@ -937,10 +948,7 @@ const CURRENT_HEALTH: &str = "SELECT event_arn, event_type_code, origin, confirm
 #[test]
 fn an_aws_health_event_confirms_the_inferred_replacement_in_either_order() {
     const AWS_ARN: &str = "arn:aws:health:us-east-1::event/VPN/AWS_VPN_REDUNDANCY_LOSS/AWS_VPN_REDUNDANCY_LOSS_1a2b3c4d-EXAMPLE";
-    let event = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/aws-health-redundancy-loss.json"),
-    )
-    .unwrap();
+    let event = aws_health_event();
     // An AWS event about another connection, which no inference matches.
     let other = serde_json::to_string(&{
         let mut v: serde_json::Value = serde_json::from_str(&event).unwrap();
@@ -952,13 +960,7 @@ fn an_aws_health_event_confirms_the_inferred_replacement_in_either_order() {
     .unwrap();
     for aws_first_with_logs in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let logs = dir.path().join("logs");
-        std::fs::create_dir_all(&logs).unwrap();
-        tunnel_log(
-            &logs.join("vpn-1234abcd-1.2.3.4.log"),
-            Some((at(2, 0), at(2, 5))),
-        );
-        tunnel_log(&logs.join("vpn-1234abcd-5.6.7.8.log"), None);
+        let logs = replacement_logs(dir.path());
         let health_dir = dir.path().join("health");
         std::fs::create_dir_all(&health_dir).unwrap();
         let health_file = health_dir.join("aws-health.json");
@@ -1033,35 +1035,14 @@ fn serve_takes_aws_health_events_over_http() {
     let data = dir.path().join("data");
     let sent = dir.path().join("sent.ndjson");
     let config = dir.path().join("tunnelwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"data = "{}"
-
-[sources.logs]
-type = "file"
-include = ["{}/*.log"]
-glob_interval = "100ms"
-poll_interval = "50ms"
-
-[sources.eventbridge]
+    let extra = r#"[sources.eventbridge]
 type = "http"
 address = "127.0.0.1:0"
 token = "0123456789abcdef"
 
-[notifiers.sent]
-type = "file"
-path = "{}"
-
 [health]
-notify = ["sent"]
-"#,
-            data.display(),
-            logs.display(),
-            sent.display(),
-        ),
-    )
-    .unwrap();
+notify = ["sent"]"#;
+    std::fs::write(&config, serve_config(&data, &logs, &sent, extra)).unwrap();
     // The second episode, by rewriting tunnel 1.2.3.4's minutes 80..84 as down.
     let path = logs.join("vpn-1234abcd-1.2.3.4.log");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -1084,14 +1065,7 @@ notify = ["sent"]
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string()
     };
-    let mut event: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/data/aws-health-redundancy-loss.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&aws_health_event()).unwrap();
     event["detail"]["startTime"] = rfc1123(base + 29 * 60).into();
     event["detail"]["endTime"] = rfc1123(base + 36 * 60).into();
     event["detail"]["lastUpdatedTime"] = rfc1123(base + 40 * 60).into();

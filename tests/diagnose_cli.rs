@@ -5,24 +5,13 @@
 //! nothing on the healthy connections, gives the same diagnoses for the text rendering of the
 //! same logs, and prints stable JSON (golden file).
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+
+use common::tunnelwatch_ok as tunnelwatch;
 
 use serde_json::Value;
-
-fn tunnelwatch(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
-        .args(args)
-        .output()
-        .expect("run tunnelwatch");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 const SCENARIOS: [&str; 9] = [
     "psk-mismatch",

@@ -160,6 +160,21 @@ pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// Runs `tunnelwatch ARGS…`, which must succeed, and returns its stdout.
+pub fn tunnelwatch_ok(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
+        .args(args)
+        .output()
+        .expect("run tunnelwatch");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Runs SQL through `tunnelwatch query --output csv` and returns stdout.
 pub fn query_csv(data: &Path, sql: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
