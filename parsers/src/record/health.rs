@@ -51,11 +51,10 @@ pub(crate) fn is_health(v: &Value) -> bool {
 
 /// The Health events of a document [`is_health`] accepted.
 pub(crate) fn events(v: &Value) -> Result<Vec<AwsHealth>, ParseError> {
-    let raw = v.to_string();
     let o = v.as_object().expect("is_health checked for an object");
     let list = |key: &str| o.get(key).and_then(Value::as_array);
     if let Some(detail) = o.get("detail").filter(|_| !o.contains_key("arn")) {
-        let mut e = event(detail, "detail.eventArn", &raw)?;
+        let mut e = event(detail, "detail.eventArn", &v.to_string())?;
         if e.entities.is_empty() {
             e.entities = strings(o.get("resources"));
         }
@@ -95,7 +94,7 @@ pub(crate) fn events(v: &Value) -> Result<Vec<AwsHealth>, ParseError> {
             })
             .collect();
     }
-    Ok(vec![event(v, "arn", &raw)?])
+    Ok(vec![event(v, "arn", &v.to_string())?])
 }
 
 /// One event object (EventBridge `detail`, or a CLI event).
