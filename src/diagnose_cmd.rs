@@ -69,6 +69,9 @@ fn print_diagnosis(d: &Diagnosis) {
         }
     );
     println!("    when:     {}", span(d.from_ms, d.until_ms));
+    if let Some(up) = d.recurs_after_ms {
+        println!("    period:   each down came after {} up", minutes(up));
+    }
     let evidence: Vec<String> = d
         .evidence
         .iter()

@@ -24,7 +24,7 @@ Files: <vpn>-<ip>.log (tunnel activity), <vpn>_<ip>-bgp.log (tunnel BGP, BGP con
 (the fleet inventory and every injected incident with its time span and message kinds).
 
 Scenarios: psk-mismatch, proposal-mismatch, dpd-flap, ts-unacceptable, bgp-hold-timer,
-prefix-limit, as-path-loop, endpoint-replacement, single-tunnel.
+prefix-limit, as-path-loop, endpoint-replacement, single-tunnel, lifetime-mismatch (named only).
 
 Examples:
   tunnelwatch simulate --out /tmp/fleet

@@ -875,6 +875,11 @@ notify = ["sent"]
         health_message["detail"]["affectedEntities"][0]["entityValue"],
         "vpn-1234abcd"
     );
+    // The tunnel's diagnosis rides along, as in alarm messages: the outage was DPD timeouts.
+    let tw = &health_message["Tunnelwatch"];
+    assert_eq!(tw["Diagnosis"]["Cause"], "dpd-flapping", "{health_message}");
+    assert_eq!(tw["Diagnosis"]["TunnelIpAddress"], "1.2.3.4");
+    assert_eq!(tw["Diagnoses"][0]["VpnId"], "vpn-1234abcd");
     let listed = ok(&["alarms", "list", "--data", d]);
     let states: Vec<&str> = listed
         .lines()
@@ -1127,4 +1132,14 @@ notify = ["sent"]"#;
         .collect();
     assert_eq!(health.len(), 1, "{notified}");
     assert!(notified.contains(&episode(80)), "{notified}");
+    let message = if health[0]["message"].is_object() {
+        &health[0]["message"]
+    } else {
+        &health[0]
+    };
+    let d = &message["Tunnelwatch"]["Diagnosis"];
+    // The replacement's diagnosis rides along (these minute records show the tunnel down with
+    // no message that says why).
+    assert_eq!(d["TunnelIpAddress"], "1.2.3.4", "{message}");
+    assert_eq!(d["Cause"], "unexplained", "{message}");
 }

@@ -13,7 +13,7 @@ use common::tunnelwatch_ok as tunnelwatch;
 
 use serde_json::Value;
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "psk-mismatch",
     "proposal-mismatch",
     "dpd-flap",
@@ -23,6 +23,7 @@ const SCENARIOS: [&str; 9] = [
     "as-path-loop",
     "endpoint-replacement",
     "single-tunnel",
+    "lifetime-mismatch",
 ];
 
 /// The causes a scenario may be diagnosed as.
@@ -37,11 +38,12 @@ fn causes_of(scenario: &str) -> &'static [&'static str] {
         "as-path-loop" => &["as-path-loop"],
         "endpoint-replacement" => &["endpoint-replacement"],
         "single-tunnel" => &["single-tunnel"],
+        "lifetime-mismatch" => &["lifetime-mismatch"],
         other => panic!("unknown scenario {other}"),
     }
 }
 
-/// Simulates (seed 7, 12 connections, 6 h, every scenario) in `format`, ingests, and returns
+/// Simulates (seed 7, 14 connections, 6 h, every scenario) in `format`, ingests, and returns
 /// (truth, diagnose --output json).
 fn run(dir: &Path, format: &str) -> (Value, Value) {
     let logs = dir.join(format!("logs-{format}"));
@@ -51,7 +53,7 @@ fn run(dir: &Path, format: &str) -> (Value, Value) {
         "--out",
         logs.to_str().unwrap(),
         "--connections",
-        "12",
+        "14",
         "--duration",
         "6h",
         "--seed",
@@ -158,13 +160,19 @@ fn every_scenario_is_diagnosed_as_its_own_root_cause() {
         if scenario == "dpd-flap" {
             assert!(diagnoses[0]["episodes"].as_u64().unwrap() >= 2, "{c:#}");
         }
+        if scenario == "lifetime-mismatch" {
+            // Four drops, each after the same 20–30 minutes up.
+            assert_eq!(diagnoses[0]["episodes"], 4, "{c:#}");
+            let period = diagnoses[0]["recurs_after_ms"].as_i64().unwrap();
+            assert!((19 * 60_000..=31 * 60_000).contains(&period), "{c:#}");
+        }
     }
     // The healthy connections (routine noise only): nothing.
     let healthy: Vec<&Value> = connections
         .iter()
         .filter(|c| !troubled.iter().any(|t| c["vpn_id"] == t.as_str()))
         .collect();
-    assert_eq!(healthy.len(), 12 - SCENARIOS.len());
+    assert_eq!(healthy.len(), 14 - SCENARIOS.len());
     for c in healthy {
         assert!(c["diagnoses"].as_array().unwrap().is_empty(), "{c:#}");
         assert!(

@@ -32,6 +32,20 @@ pub struct MessageContext<'a> {
     pub diagnosis: Option<&'a tunnelwatch_monitor::diagnose::Diagnosis>,
 }
 
+/// `Tunnelwatch.Diagnosis` of a notification (alarm or Health): the cause, where and since
+/// when, how sure, the evidence and the remedy.
+pub fn diagnosis_json(d: &tunnelwatch_monitor::diagnose::Diagnosis) -> Value {
+    json!({
+        "Cause": d.cause,
+        "Title": d.title,
+        "TunnelIpAddress": &*d.tunnel_ip,
+        "Since": iso_time(d.from_ms),
+        "Confidence": d.confidence,
+        "Evidence": d.evidence.iter().map(|e| format!("{} x{}", e.message_kind, e.count)).collect::<Vec<_>>(),
+        "Remedy": d.remedy,
+    })
+}
+
 /// `<instance>@<state change time ms>:<new state>`: unique per transition, the same on every
 /// delivery of it.
 pub fn idempotency_key(t: &Transition) -> String {
@@ -93,15 +107,7 @@ pub fn alarm_message(def: &AlarmDefinition, t: &Transition, cx: &MessageContext)
             "IdempotencyKey": idempotency_key(t),
             "RecoveryPeriods": def.recovery_periods,
             "Severity": def.severity.as_str(),
-            "Diagnosis": cx.diagnosis.map(|d| json!({
-                "Cause": d.cause,
-                "Title": d.title,
-                "TunnelIpAddress": &*d.tunnel_ip,
-                "Since": iso_time(d.from_ms),
-                "Confidence": d.confidence,
-                "Evidence": d.evidence.iter().map(|e| format!("{} x{}", e.message_kind, e.count)).collect::<Vec<_>>(),
-                "Remedy": d.remedy,
-            })),
+            "Diagnosis": cx.diagnosis.map(diagnosis_json),
         },
     })
 }

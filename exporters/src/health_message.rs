@@ -5,15 +5,20 @@
 //! statusCode, eventRegion, eventDescription[{language, latestDescription}],
 //! affectedEntities[{entityValue}], affectedAccount}`), so rules and integrations written for
 //! AWS Health read it unchanged, plus `Tunnelwatch{Inferred, ConfirmedBy, TunnelIpAddress,
-//! IdempotencyKey}` (`ConfirmedBy`: the AWS event that confirms an inferred one).
+//! IdempotencyKey, Diagnosis, Diagnoses}` (`ConfirmedBy`: the AWS event that confirms an
+//! inferred one; `Diagnoses`: the affected connections' diagnoses, as in alarm messages, with
+//! `VpnId`; `Diagnosis`: the most confident of them).
 //!
 //! Invariants: the same event and notification time render the same bytes; the key is
 //! `<event arn>@<notification time ms>`. Limits: tunnelwatch knows no AWS account or Region
 //! (`account` is `000000000000`, `region` `global`); the times inside `detail` are written
 //! the way AWS Health writes them (RFC 1123, `Sat, 11 Jun 2022 00:00:00 GMT`).
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use tunnelwatch_monitor::alarm::iso_time;
+use tunnelwatch_monitor::diagnose::Diagnosis;
 use tunnelwatch_monitor::health::HealthEvent;
 
 /// `<event arn>@<notification time ms>`.
@@ -40,8 +45,25 @@ pub fn rfc1123(ms: i64) -> String {
     )
 }
 
-/// The EventBridge-shaped message of `e`, notified at `notified_ms`.
-pub fn health_message(e: &HealthEvent, notified_ms: i64) -> Value {
+/// The EventBridge-shaped message of `e`, notified at `notified_ms`, with the `diagnoses` of
+/// its connections (`Diagnoses`, each with its `VpnId`; `Diagnosis`: the most confident).
+pub fn health_message(
+    e: &HealthEvent,
+    notified_ms: i64,
+    diagnoses: &[(Arc<str>, Diagnosis)],
+) -> Value {
+    use crate::alarm_message::diagnosis_json;
+    let top = diagnoses
+        .iter()
+        .max_by(|a, b| a.1.confidence.total_cmp(&b.1.confidence));
+    let each: Vec<Value> = diagnoses
+        .iter()
+        .map(|(vpn, d)| {
+            let mut v = diagnosis_json(d);
+            v["VpnId"] = json!(&**vpn);
+            v
+        })
+        .collect();
     let key = health_idempotency_key(e, notified_ms);
     let vpns: Vec<&str> = e.connections.keys().map(|v| &**v).collect();
     json!({
@@ -74,8 +96,15 @@ pub fn health_message(e: &HealthEvent, notified_ms: i64) -> Value {
             "ConfirmedBy": e.confirmed_by,
             "TunnelIpAddress": e.tunnel_ip.as_deref(),
             "IdempotencyKey": key,
+            "Diagnosis": top.map(|(_, d)| diagnosis_json(d)),
+            "Diagnoses": each,
         },
     })
+}
+
+/// Whether a notification body is a Health message (else an alarm message).
+pub fn is_health(message: &Value) -> bool {
+    message["source"] == "aws.health" && message["detail-type"] == "AWS Health Event"
 }
 
 /// A stable 64-bit hash (FNV-1a) for the event id: the same on every run and platform.
@@ -86,7 +115,7 @@ fn fnv(s: &str) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -98,6 +127,53 @@ mod tests {
             rfc1123(1_764_547_200_000 + 3_723_000),
             "Mon, 01 Dec 2025 01:02:03 GMT"
         );
+    }
+
+    /// A closed single-tunnel event of vpn-1 (tunnel 1.2.3.4) and a DPD diagnosis of it.
+    pub(crate) fn sample() -> (HealthEvent, Diagnosis) {
+        let mut e = HealthEvent {
+            event_arn: "arn:aws:health:global::event/VPN/X/tunnelwatch-2025-12".into(),
+            event_type_code: "AWS_VPN_SINGLE_TUNNEL_NOTIFICATION",
+            start_time: 1_764_547_200_000,
+            end_time: Some(1_767_225_600_000),
+            last_updated_time: 1_764_633_600_000,
+            status_code: "closed",
+            connections: Default::default(),
+            notified: vec![],
+            tunnel_ip: Some("1.2.3.4".into()),
+            description: "One tunnel down.".into(),
+            confirmed_by: None,
+        };
+        e.connections.insert("vpn-1".into(), 1_764_547_200_000);
+        let d = Diagnosis {
+            cause: "dpd-flapping",
+            title: "Dead peer detection timeouts",
+            tunnel_ip: "1.2.3.4".into(),
+            from_ms: 1_764_550_800_000,
+            until_ms: Some(1_764_558_000_000),
+            tunnel_down: true,
+            confidence: 0.84,
+            episodes: 1,
+            recurs_after_ms: None,
+            evidence: vec![],
+            remedy: "Check the uplink.",
+        };
+        (e, d)
+    }
+
+    #[test]
+    fn carries_the_diagnoses_of_its_connections() {
+        let (e, d) = sample();
+        let m = health_message(&e, 1_764_633_600_000, &[("vpn-1".into(), d)]);
+        assert!(is_health(&m));
+        let tw = &m["Tunnelwatch"];
+        assert_eq!(tw["Diagnosis"]["Cause"], "dpd-flapping");
+        assert_eq!(tw["Diagnosis"]["Since"], "2025-12-01T01:00:00.000+0000");
+        assert_eq!(tw["Diagnoses"][0]["VpnId"], "vpn-1");
+        assert_eq!(tw["Diagnoses"][0]["Remedy"], "Check the uplink.");
+        let none = health_message(&e, 1_764_633_600_000, &[]);
+        assert_eq!(none["Tunnelwatch"]["Diagnosis"], Value::Null);
+        assert_eq!(none["Tunnelwatch"]["Diagnoses"], json!([]));
     }
 
     #[test]
@@ -116,13 +192,13 @@ mod tests {
             confirmed_by: None,
         };
         e.connections.insert("vpn-1".into(), 1_764_547_200_000);
-        let m = health_message(&e, 1_764_633_600_000);
+        let m = health_message(&e, 1_764_633_600_000, &[]);
         assert_eq!(m["detail-type"], "AWS Health Event");
         assert_eq!(m["source"], "aws.health");
         assert_eq!(m["detail"]["service"], "VPN");
         assert_eq!(m["detail"]["affectedEntities"][0]["entityValue"], "vpn-1");
         assert_eq!(m["detail"]["startTime"], "Mon, 01 Dec 2025 00:00:00 GMT");
         assert_eq!(m["time"], "2025-12-02T00:00:00Z");
-        assert_eq!(m, health_message(&e, 1_764_633_600_000));
+        assert_eq!(m, health_message(&e, 1_764_633_600_000, &[]));
     }
 }

@@ -285,6 +285,7 @@ fn expected_activity(s: Scenario, v2: bool) -> Vec<Vec<&'static str>> {
         Scenario::EndpointReplacement => vec![with(&["ike_sa_deleted"], true)],
         Scenario::SingleTunnel if v2 => vec![with(&["ike_sa_deleted", "phase1_timeout"], false)],
         Scenario::SingleTunnel => vec![with(&["ike_sa_deleted"], false)],
+        Scenario::LifetimeMismatch => vec![with(&["phase2_sa_deleted"], true)],
         Scenario::BgpHoldTimer | Scenario::PrefixLimit | Scenario::AsPathLoop => vec![vec![]],
     }
 }

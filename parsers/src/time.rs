@@ -56,6 +56,16 @@ pub fn parse_readable(s: &str) -> Option<i64> {
     Some(naive.and_utc().timestamp_millis() - offset_s * 1000)
 }
 
+/// The times AWS Health writes: RFC 1123 (`Sat, 11 Jun 2022 00:00:00 GMT`, in EventBridge's
+/// `detail`) or ISO 8601 (`2022-06-11T00:00:00Z`, `2022-06-11T00:00:00.000000+00:00`).
+pub fn parse_health_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    chrono::DateTime::parse_from_rfc2822(s)
+        .map(|t| t.timestamp_millis())
+        .ok()
+        .or_else(|| parse_readable(s))
+}
+
 /// How many bytes at the start of `s` form a readable timestamp (`YYYY-MM-DD[ T]HH:MM:SS[.f][zone]`),
 /// with its value. Used to peel timestamps off text lines.
 pub fn readable_prefix(s: &str) -> Option<(usize, i64)> {

@@ -181,6 +181,51 @@ pub fn stored_diagnosis(
     tunnelwatch_monitor::diagnose::covering(report, t.tunnel_ip.as_deref(), t.ts)
 }
 
+/// At most this many connections of one Health event get a diagnosis in its notification (a
+/// monthly single-tunnel event may name hundreds).
+pub const HEALTH_DIAGNOSES_MAX: usize = 10;
+
+/// The diagnoses behind a Health event, from the stored records: for each affected connection
+/// (the latest flagged first, at most [`HEALTH_DIAGNOSES_MAX`]), its most confident (then
+/// longest) diagnosis that took a tunnel down — the event's tunnel when it names one — between
+/// the connection's flagging and the event's end or last update (an hour at least).
+pub fn stored_health_diagnoses(
+    snapshot: &Snapshot,
+    e: &HealthEvent,
+) -> Vec<(Arc<str>, tunnelwatch_monitor::diagnose::Diagnosis)> {
+    let mut flagged: Vec<(&Arc<str>, i64)> = e.connections.iter().map(|(v, t)| (v, *t)).collect();
+    flagged.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
+    flagged.truncate(HEALTH_DIAGNOSES_MAX);
+    let length = |d: &tunnelwatch_monitor::diagnose::Diagnosis| {
+        d.until_ms.unwrap_or(i64::MAX).saturating_sub(d.from_ms)
+    };
+    flagged
+        .into_iter()
+        .filter_map(|(vpn, from)| {
+            let until = e
+                .end_time
+                .unwrap_or(e.last_updated_time)
+                .max(from + 3_600_000);
+            let since = from - crate::runner::DIAGNOSIS_LOOKBACK_MS;
+            let fleet =
+                crate::diagnose::diagnose(snapshot, Some(vpn), Some(since), Some(until)).ok()?;
+            let report = fleet.connections.into_iter().next()?;
+            report
+                .diagnoses
+                .into_iter()
+                .filter(|d| d.tunnel_down)
+                .filter(|d| e.tunnel_ip.as_ref().is_none_or(|ip| *ip == d.tunnel_ip))
+                .filter(|d| d.from_ms <= until && d.until_ms.is_none_or(|u| u >= from))
+                .max_by(|a, b| {
+                    a.confidence
+                        .total_cmp(&b.confidence)
+                        .then(length(a).cmp(&length(b)))
+                })
+                .map(|d| (vpn.clone(), d))
+        })
+        .collect()
+}
+
 /// What [`catch_up`] did.
 #[derive(Debug, Default)]
 pub struct CatchUp {
@@ -260,7 +305,7 @@ pub fn catch_up(
         batches.push((TableName::AlarmHistory, history_rows(&transitions)));
     }
     let health = health_events(&snapshot, &tunnel_states, health_since, until)?;
-    let health_rows = record_health(&health, &mut file, notify, until, &mut batches);
+    let health_rows = record_health(&snapshot, &health, &mut file, notify, until, &mut batches);
     if !batches.is_empty() {
         store.append(batches, None)?;
         store.flush()?;
@@ -289,9 +334,11 @@ pub fn catch_up(
 }
 
 /// Adds the `health_events` rows of `health` that `file` does not list as stored to `batches`,
-/// queues the Health notifications due by `until` that it does not list as queued, and lists
-/// both in `file` (to be saved once `batches` are durable). Returns (rows, notifications).
+/// queues the Health notifications due by `until` that it does not list as queued (with the
+/// diagnoses of the stored records in `snapshot`), and lists both in `file` (to be saved once
+/// `batches` are durable). Returns (rows, notifications).
 fn record_health(
+    snapshot: &Snapshot,
     health: &Health,
     file: &mut crate::alarm_state::AlarmStateFile,
     notify: Option<&crate::runner::Notify>,
@@ -305,7 +352,9 @@ fn record_health(
     }
     file.health_rows.extend(new_keys);
     let keys = match notify {
-        Some(n) => n.enqueue_health(&health.to_notify(), until, &file.health_notified),
+        Some(n) => n.enqueue_health(&health.to_notify(), until, &file.health_notified, &|e| {
+            stored_health_diagnoses(snapshot, e)
+        }),
         None => Vec::new(),
     };
     let queued = keys.len() * notify.map_or(0, |n| n.health_notify.len());
@@ -343,7 +392,9 @@ pub fn health_step(
     };
     let until = last + 60_000;
     let health = health_events(snapshot, &tunnel_states, Some(since), until)?;
-    Ok(Some(record_health(&health, file, notify, until, batches)))
+    Ok(Some(record_health(
+        snapshot, &health, file, notify, until, batches,
+    )))
 }
 
 /// What Health gives as of a time.

@@ -39,6 +39,8 @@ use tunnelwatch_ingest::sources::{Source, SourceError};
 use tunnelwatch_monitor::alarm::{
     AlarmDefinition, AlarmEvaluator, Resume, SavedAlarms, Transition,
 };
+use tunnelwatch_monitor::diagnose::Diagnosis;
+use tunnelwatch_monitor::health::HealthEvent;
 use tunnelwatch_monitor::{Monitor, MonitorConfig, Observation};
 use tunnelwatch_parsers::{Decoder, Event, EventBody, MessageKind, Parsed, Severity};
 use tunnelwatch_queries::rows::table_of;
@@ -778,9 +780,10 @@ impl Notify {
     /// keys) does not hold, for the Health notifiers; returns the keys queued.
     pub fn enqueue_health(
         &self,
-        events: &[tunnelwatch_monitor::health::HealthEvent],
+        events: &[HealthEvent],
         until: i64,
         done: &std::collections::BTreeSet<String>,
+        diagnoses: &dyn Fn(&HealthEvent) -> Vec<(Arc<str>, Diagnosis)>,
     ) -> Vec<String> {
         use tunnelwatch_exporters::health_message::{health_idempotency_key, health_message};
         let mut keys = Vec::new();
@@ -788,12 +791,15 @@ impl Notify {
             return keys;
         }
         for e in events {
+            // Read the records behind the event once, and only if it has something to send.
+            let mut found: Option<Vec<(Arc<str>, Diagnosis)>> = None;
             for &at in e.notified.iter().filter(|&&t| t <= until) {
                 let key = health_idempotency_key(e, at);
                 if done.contains(&key) {
                     continue;
                 }
-                let message = health_message(e, at);
+                let found = found.get_or_insert_with(|| diagnoses(e));
+                let message = health_message(e, at, found);
                 for n in &self.health_notify {
                     if let Err(err) = self.outbox.enqueue(n, &key, message.clone(), now_ms()) {
                         tracing::warn!(error = %err, notifier = %n, "outbox: notification not queued");

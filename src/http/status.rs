@@ -395,6 +395,7 @@ pub(super) async fn connection_page(
                             " · " (format_ms(d.from_ms)) " – " (d.until_ms.map(format_ms).unwrap_or_else(|| "now".into()))
                             " · confidence " (format!("{:.0} %", d.confidence * 100.0))
                             @if d.episodes > 1 { " · " (d.episodes) " episodes" }
+                            @if let Some(up) = d.recurs_after_ms { " · each after " (up / 60_000) " min up" }
                         }
                         p class="muted" {
                             "Evidence: "

@@ -5,9 +5,12 @@
 //! INSUFFICIENT_DATA resolves it (`endsAt` = the state change).
 //!
 //! Labels: `alertname` (the alarm's name), `alarm_instance`, `vpn_id`, `tunnel_ip` (per-tunnel
-//! alarms), `severity` (the alarm's `severity`, `critical` by default), plus the configured `labels`. Annotations: `summary`,
-//! `description` (CloudWatch's reason), `probable_cause`. Alertmanager deduplicates by label
-//! set, so a repeated delivery is harmless.
+//! alarms), `severity` (the alarm's `severity`, `critical` by default), plus the configured
+//! `labels`. Annotations: `summary`, `description` (CloudWatch's reason), `probable_cause`,
+//! `diagnosis` and `remedy` (the tunnel's top diagnosis). A Health notification becomes an
+//! alert named after its event type code (`event_arn`, `vpn_id`, `tunnel_ip`, severity
+//! `warning`), firing from the event's start until it is closed. Alertmanager deduplicates by
+//! label set, so a repeated delivery is harmless.
 
 use std::collections::BTreeMap;
 
@@ -61,8 +64,12 @@ fn parse_time(s: &str) -> Option<i64> {
     tunnelwatch_parsers::time::parse_readable(s)
 }
 
-/// The alert of one alarm message, or `None` if the message lacks what an alert needs.
+/// The alert of one notification (alarm or Health message), or `None` if the message lacks
+/// what an alert needs.
 pub fn alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Value> {
+    if crate::health_message::is_health(message) {
+        return health_alert(message, extra);
+    }
     let tw = &message["Tunnelwatch"];
     let at = parse_time(message["StateChangeTime"].as_str()?)?;
     let rfc = |ms: i64| tunnelwatch_monitor::alarm::iso_time(ms).replace("+0000", "Z");
@@ -99,6 +106,46 @@ pub fn alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Value>
     }))
 }
 
+/// The alert of a Health message: `alertname` the event type code, severity `warning`, firing
+/// from the event's start until its end once AWS (or the inference) closes it.
+fn health_alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Value> {
+    use tunnelwatch_parsers::time::parse_health_time;
+    let detail = &message["detail"];
+    let tw = &message["Tunnelwatch"];
+    let rfc = |ms: i64| tunnelwatch_monitor::alarm::iso_time(ms).replace("+0000", "Z");
+    let code = detail["eventTypeCode"].as_str()?;
+    let starts = parse_health_time(detail["startTime"].as_str()?)?;
+    let notified = parse_health_time(message["time"].as_str()?)?;
+    let ends = match (detail["statusCode"].as_str(), detail["endTime"].as_str()) {
+        (Some("closed"), Some(end)) => parse_health_time(end)?,
+        _ => notified + FIRING_FOR_MS,
+    };
+    let mut labels = serde_json::Map::new();
+    for (k, v) in extra {
+        labels.insert(k.clone(), v.clone().into());
+    }
+    labels.insert("alertname".into(), code.into());
+    labels.insert("event_arn".into(), detail["eventArn"].clone());
+    if let Some(vpn) = detail["affectedEntities"][0]["entityValue"].as_str() {
+        labels.insert("vpn_id".into(), vpn.into());
+    }
+    if let Some(ip) = tw["TunnelIpAddress"].as_str() {
+        labels.insert("tunnel_ip".into(), ip.into());
+    }
+    labels.insert("severity".into(), "warning".into());
+    Some(json!({
+        "labels": labels,
+        "annotations": {
+            "summary": format!("AWS Health: {code}"),
+            "description": detail["eventDescription"][0]["latestDescription"],
+            "diagnosis": tw["Diagnosis"]["Title"].as_str().unwrap_or(""),
+            "remedy": tw["Diagnosis"]["Remedy"].as_str().unwrap_or(""),
+        },
+        "startsAt": rfc(starts),
+        "endsAt": rfc(ends),
+    }))
+}
+
 impl Notifier for AlertmanagerNotifier {
     fn kind(&self) -> &'static str {
         "alertmanager"
@@ -118,6 +165,38 @@ impl Notifier for AlertmanagerNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_health_notification_is_an_alert_of_its_event_type() {
+        let (mut e, d) = crate::health_message::tests::sample();
+        let m =
+            crate::health_message::health_message(&e, 1_764_633_600_000, &[("vpn-1".into(), d)]);
+        let a = alert(&m, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            a["labels"]["alertname"],
+            "AWS_VPN_SINGLE_TUNNEL_NOTIFICATION"
+        );
+        assert_eq!(a["labels"]["vpn_id"], "vpn-1");
+        assert_eq!(a["labels"]["tunnel_ip"], "1.2.3.4");
+        assert_eq!(a["labels"]["severity"], "warning");
+        assert_eq!(
+            a["annotations"]["diagnosis"],
+            "Dead peer detection timeouts"
+        );
+        assert_eq!(a["annotations"]["description"], "One tunnel down.");
+        // Closed: it ends at the event's end; open: it fires a day past the notification.
+        assert_eq!(a["startsAt"], "2025-12-01T00:00:00.000Z");
+        assert_eq!(a["endsAt"], "2026-01-01T00:00:00.000Z");
+        e.status_code = "open";
+        e.end_time = None;
+        let a = alert(
+            &crate::health_message::health_message(&e, 1_764_633_600_000, &[]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(a["endsAt"], "2025-12-03T00:00:00.000Z");
+        assert_eq!(a["annotations"]["diagnosis"], "");
+    }
 
     #[test]
     fn firing_and_resolving_alerts() {

@@ -1,6 +1,7 @@
 //! `type = "slack"`: posts each alarm notification to a Slack incoming webhook as a short text:
-//! the state, the alarm, the tunnel, CloudWatch's reason, the probable cause and a link to the
-//! status page (`status_url`). Slack answers 2xx when it took the message; its 429 and 5xx are
+//! the state, the alarm, the tunnel, CloudWatch's reason, the probable cause, the diagnosis and a
+//! link to the status page (`status_url`); a Health notification as its event type, status,
+//! connection, description and diagnosis. Slack answers 2xx when it took the message; its 429 and 5xx are
 //! retried by the outbox.
 
 use serde::Deserialize;
@@ -43,8 +44,11 @@ struct SlackNotifier {
     poster: Poster,
 }
 
-/// The Slack text of one alarm message.
+/// The Slack text of one notification: an alarm message, or a Health one.
 pub fn text(message: &Value, status_url: Option<&str>) -> String {
+    if crate::health_message::is_health(message) {
+        return health_text(message, status_url);
+    }
     let tw = &message["Tunnelwatch"];
     let state = message["NewStateValue"].as_str().unwrap_or("?");
     let icon = match state {
@@ -71,6 +75,35 @@ pub fn text(message: &Value, status_url: Option<&str>) -> String {
             causes.join(", ")
         ));
     }
+    push_diagnosis_and_link(&mut text, tw, status_url);
+    text
+}
+
+/// The Slack text of a Health notification (EventBridge shape): the event type, its status,
+/// the connection and tunnel, AWS's description, the diagnosis.
+fn health_text(message: &Value, status_url: Option<&str>) -> String {
+    let detail = &message["detail"];
+    let tw = &message["Tunnelwatch"];
+    let vpn = detail["affectedEntities"][0]["entityValue"]
+        .as_str()
+        .unwrap_or("?");
+    let tunnel = match tw["TunnelIpAddress"].as_str() {
+        Some(ip) => format!("tunnel {ip} of {vpn}"),
+        None => format!("VPN connection {vpn}"),
+    };
+    let mut text = format!(
+        ":warning: *AWS Health* `{}` ({}) — {tunnel}\n{}",
+        detail["eventTypeCode"].as_str().unwrap_or("?"),
+        detail["statusCode"].as_str().unwrap_or("?"),
+        detail["eventDescription"][0]["latestDescription"]
+            .as_str()
+            .unwrap_or("")
+    );
+    push_diagnosis_and_link(&mut text, tw, status_url);
+    text
+}
+
+fn push_diagnosis_and_link(text: &mut String, tw: &Value, status_url: Option<&str>) {
     let d = &tw["Diagnosis"];
     if let (Some(title), Some(remedy)) = (d["Title"].as_str(), d["Remedy"].as_str()) {
         text.push_str(&format!("\nDiagnosis: *{title}* — {remedy}"));
@@ -78,7 +111,6 @@ pub fn text(message: &Value, status_url: Option<&str>) -> String {
     if let Some(url) = status_url {
         text.push_str(&format!("\n<{url}|Status page>"));
     }
-    text
 }
 
 impl Notifier for SlackNotifier {
@@ -126,6 +158,19 @@ mod tests {
              Threshold Crossed: 3 out of the last 3 datapoints …\n\
              Probable cause (from the logs): dpd_timeout, ike_sa_deleted\n\
              <http://tw:9977/|Status page>"
+        );
+    }
+
+    #[test]
+    fn a_health_notification_reads_as_one() {
+        let (e, d) = crate::health_message::tests::sample();
+        let m =
+            crate::health_message::health_message(&e, 1_764_633_600_000, &[("vpn-1".into(), d)]);
+        assert_eq!(
+            text(&m, None),
+            ":warning: *AWS Health* `AWS_VPN_SINGLE_TUNNEL_NOTIFICATION` (closed) — tunnel 1.2.3.4 \
+             of vpn-1\nOne tunnel down.\nDiagnosis: *Dead peer detection timeouts* — Check the \
+             uplink."
         );
     }
 }

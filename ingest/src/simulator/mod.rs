@@ -120,6 +120,10 @@
 //!   falls in one UTC day and the Health single-tunnel rule fires): `ike_sa_deleted`
 //!   (down/down), (BGP outage), IKEv2 every 5 min `phase1_timeout` (`cgw:` the CGW IP; down/down),
 //!   then recovery; traffic fails over to the other tunnel for the whole time.
+//! - `lifetime-mismatch` (one tunnel, 4 drops over ≤ 100 min; named only, never random): the
+//!   gateway's phase 2 lifetime L (20–30 min, fixed per incident) is shorter than the tunnel's
+//!   and it lets the SA expire: `phase2_sa_deleted` (established/down), (BGP outage), recovery
+//!   AWS-initiated 40–120 s later; the next drop L ± 10 s after each recovery.
 //!
 //! Named scenarios (`SimConfig::scenarios`) are placed first, each on its own connection when
 //! possible (a compatible one: BGP for BGP scenarios, IKEv2 for ts-unacceptable, DPD for

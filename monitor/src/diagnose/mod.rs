@@ -74,6 +74,9 @@ pub struct Diagnosis {
     pub confidence: f64,
     /// Episodes it covers (more than one: the tunnel flapped).
     pub episodes: usize,
+    /// The time up after which its downs recur, when they do (a lifetime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurs_after_ms: Option<i64>,
     pub evidence: Vec<Evidence>,
     pub remedy: &'static str,
 }
@@ -251,12 +254,96 @@ fn episodes(records: &[&Record], bgp_routing: bool) -> Vec<Episode> {
     out
 }
 
+/// A tunnel's downs recur with a period when at least this many in a row came after the same
+/// time up, within [`PERIODIC_TOLERANCE_MS`] or [`PERIODIC_TOLERANCE_SHARE`] of it, and that
+/// time lies within the range of IPsec lifetimes ([`PERIODIC_MIN_UP_MS`] to
+/// [`PERIODIC_MAX_UP_MS`]). Four downs make three equal up-times, which independent faults give
+/// by chance about once in a 2,000-tunnel week; three downs would make hundreds.
+pub const PERIODIC_MIN_DOWNS: usize = 4;
+pub const PERIODIC_TOLERANCE_MS: i64 = 45_000;
+pub const PERIODIC_TOLERANCE_SHARE: f64 = 0.01;
+/// Phase 2 lifetimes start at 900 s; DPD flaps come back within minutes.
+pub const PERIODIC_MIN_UP_MS: i64 = 14 * 60_000;
+/// The longest phase 1 lifetime (28,800 s) and some.
+pub const PERIODIC_MAX_UP_MS: i64 = 9 * 3_600_000;
+
+/// For each of a tunnel's episodes, the up-time after which it recurs when it belongs to a
+/// periodic run of downs (see [`PERIODIC_MIN_DOWNS`]). Only downs of IPsec that no
+/// configuration error explains count; any other episode breaks a run.
+fn periods(eps: &[Episode]) -> Vec<Option<i64>> {
+    let mut out = vec![None; eps.len()];
+    let candidate = |e: &Episode| {
+        e.ipsec_down
+            && e.state_down.is_some()
+            && e.until.is_some()
+            && !rules::CONFIG_ERRORS.iter().any(|k| e.has(*k))
+    };
+    // The current run's episodes, by index.
+    let mut run: Vec<usize> = Vec::new();
+    let close = |run: &[usize], out: &mut Vec<Option<i64>>| {
+        if run.len() < PERIODIC_MIN_DOWNS {
+            return;
+        }
+        let mut ups: Vec<i64> = run
+            .windows(2)
+            .map(|w| eps[w[1]].from - eps[w[0]].until.unwrap_or(eps[w[0]].from))
+            .collect();
+        ups.sort_unstable();
+        let median = ups[ups.len() / 2];
+        for &i in run {
+            out[i] = Some(median);
+        }
+    };
+    let fits = |period: i64, up: i64| {
+        let tolerance =
+            PERIODIC_TOLERANCE_MS.max((period as f64 * PERIODIC_TOLERANCE_SHARE) as i64);
+        (up - period).abs() <= tolerance
+    };
+    for (i, e) in eps.iter().enumerate() {
+        if !candidate(e) {
+            close(&run, &mut out);
+            run.clear();
+            continue;
+        }
+        let Some(&prev) = run.last() else {
+            run.push(i);
+            continue;
+        };
+        let up = e.from - eps[prev].until.unwrap_or(eps[prev].from);
+        let in_range = (PERIODIC_MIN_UP_MS..=PERIODIC_MAX_UP_MS).contains(&up);
+        let period = (run.len() >= 2)
+            .then(|| eps[run[1]].from - eps[run[0]].until.unwrap_or(eps[run[0]].from));
+        if in_range && period.is_none_or(|p| fits(p, up)) {
+            run.push(i);
+        } else {
+            close(&run, &mut out);
+            run.clear();
+            // This down may start a new run: after the previous one, if that gap qualifies.
+            if in_range {
+                run.push(prev);
+            }
+            run.push(i);
+        }
+    }
+    close(&run, &mut out);
+    out
+}
+
+/// What a rule may ask about an episode beyond its own records.
+#[derive(Debug, Clone, Copy)]
+struct Context {
+    /// The connection's other tunnel stayed up throughout.
+    other_up: bool,
+    /// The episode recurs with a period (see [`periods`]).
+    periodic: bool,
+}
+
 /// The first rule the episode satisfies.
-fn classify(e: &Episode, other_up: bool, end: i64) -> Option<&'static Rule> {
+fn classify(e: &Episode, ctx: Context, end: i64) -> Option<&'static Rule> {
     let has = |ks: &[MessageKind]| ks.iter().any(|k| e.has(*k));
     let duration = e.duration(end);
     RULES.iter().find(|r| {
-        has(r.any_of)
+        (r.any_of.is_empty() || has(r.any_of))
             && !has(r.none_of)
             && match r.ipsec {
                 Ipsec::Any => true,
@@ -265,7 +352,8 @@ fn classify(e: &Episode, other_up: bool, end: i64) -> Option<&'static Rule> {
             }
             && r.min_duration_ms.is_none_or(|m| duration > m)
             && r.max_duration_ms.is_none_or(|m| duration <= m)
-            && (!r.other_tunnel_up || other_up)
+            && (!r.other_tunnel_up || ctx.other_up)
+            && (!r.periodic || ctx.periodic)
     })
 }
 
@@ -307,10 +395,15 @@ pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> Con
             .collect();
         let two_tunnels = tunnel_episodes.len() == 2;
         let mut last: Option<(usize, i64)> = None; // (index in diagnoses, episode end)
-        for e in eps {
+        let periods = periods(eps);
+        for (e, period) in eps.iter().zip(periods) {
             let until = e.until.unwrap_or(end_ms);
             let other_up = two_tunnels && !others.iter().any(|(f, u)| *f < until && *u > e.from);
-            let rule = match classify(e, other_up, end_ms) {
+            let ctx = Context {
+                other_up,
+                periodic: period.is_some(),
+            };
+            let rule = match classify(e, ctx, end_ms) {
                 Some(r) => r,
                 None if e.state_down.is_some() => &UNEXPLAINED,
                 None => continue,
@@ -363,6 +456,7 @@ pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> Con
                     .round()
                     / 100.0,
                 episodes: 1,
+                recurs_after_ms: period.filter(|_| rule.periodic),
                 evidence,
                 remedy: rule.remedy,
             });

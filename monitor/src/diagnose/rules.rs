@@ -33,6 +33,9 @@ pub struct Rule {
     pub max_duration_ms: Option<i64>,
     /// The connection's other tunnel stayed up throughout.
     pub other_tunnel_up: bool,
+    /// The episode is one of a tunnel's downs that recur after the same time up (see
+    /// [`super::PERIODIC_MIN_DOWNS`]): an SA lifetime, not chance.
+    pub periodic: bool,
     /// How sure the match is, 0..1, before evidence counts adjust it.
     pub confidence: f64,
     pub remedy: &'static str,
@@ -64,6 +67,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.95,
         remedy: "The customer gateway and AWS hold different pre-shared keys for this tunnel. \
                  Compare the key on the gateway with the tunnel's key in the downloaded \
@@ -78,6 +82,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.9,
         remedy: "The gateway proposes phase 1 encryption, integrity or DH groups the tunnel does \
                  not allow (3DES, DH group 2 …). Align the gateway's IKE proposal with the \
@@ -93,6 +98,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.9,
         remedy: "Phase 1 is up but phase 2 cannot be negotiated: the gateway's IPsec proposal \
                  (encryption, integrity, PFS DH group) is not among the tunnel's phase 2 \
@@ -107,6 +113,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.9,
         remedy: "The gateway proposes traffic selectors (encryption domain) that do not match the \
                  tunnel's local/remote IPv4 network CIDRs, or a policy-based gateway uses several \
@@ -122,6 +129,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.75,
         remedy: "AWS cannot authenticate the gateway's IKE_AUTH: a wrong key or certificate, or an \
                  identity payload that does not match the gateway's configured IP (behind NAT \
@@ -136,6 +144,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.95,
         remedy: "The gateway advertises more prefixes than the attachment accepts (100 on a \
                  virtual private gateway, 1,000 on a transit gateway): AWS closes the session \
@@ -151,6 +160,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.85,
         remedy: "AWS rejects routes from the gateway: their AS path contains AWS's own ASN (the \
                  gateway re-advertises routes it learnt from AWS, a transit/CloudHub loop) or \
@@ -166,10 +176,29 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.9,
         remedy: "The gateway's BGP OPEN names another ASN than the customer gateway resource's \
                  BGP ASN. Set the gateway's local AS to the customer gateway's ASN (or recreate \
                  the customer gateway with the right one).",
+    },
+    Rule {
+        id: "lifetime-mismatch",
+        title: "SA lifetime mismatch: drops recur after the same time up",
+        any_of: NONE,
+        none_of: CONFIG_ERRORS,
+        ipsec: Ipsec::WentDown,
+        min_duration_ms: None,
+        max_duration_ms: Some(HOUR),
+        other_tunnel_up: false,
+        periodic: true,
+        confidence: 0.8,
+        remedy: "The tunnel drops each time it has been up for the same while: one side's phase 1 \
+                 or phase 2 lifetime expires before the other rekeys (AWS rekeys \
+                 RekeyMarginTimeSeconds before its own Phase1/Phase2LifetimeSeconds, 28,800 s and \
+                 3,600 s by default). Set the gateway's IKE and IPsec lifetimes to the tunnel's \
+                 values (or the tunnel's to the gateway's), and let the gateway rekey before \
+                 expiry instead of deleting the SA.",
     },
     Rule {
         id: "dpd-flapping",
@@ -180,6 +209,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.8,
         remedy: "The gateway stopped answering DPD: internet path loss between the gateway and \
                  AWS, an overloaded or restarting gateway, or UDP 500/4500 rate-limited on the \
@@ -201,6 +231,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: Some(HOUR),
         max_duration_ms: None,
         other_tunnel_up: true,
+        periodic: false,
         confidence: 0.8,
         remedy: "The connection ran on one tunnel for more than an hour (AWS sends an \
                  AWS_VPN_SINGLE_TUNNEL_NOTIFICATION for this): there is no redundancy. The \
@@ -216,6 +247,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.75,
         remedy: "AWS deletes half-open IKE SAs because the gateway never completes phase 1: UDP \
                  500/4500 or ESP blocked by a firewall, the gateway unreachable or down, or a \
@@ -230,6 +262,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: Some(HOUR),
         other_tunnel_up: true,
+        periodic: false,
         confidence: 0.6,
         remedy: "One tunnel went down and came back with the same outside IP while the other \
                  stayed up: what an AWS endpoint replacement looks like (not your fault; only \
@@ -245,6 +278,7 @@ pub const RULES: &[Rule] = &[
         min_duration_ms: None,
         max_duration_ms: None,
         other_tunnel_up: false,
+        periodic: false,
         confidence: 0.8,
         remedy: "The IPsec tunnel stayed up but BGP keepalives stopped for 30 s: the gateway's BGP \
                  process stalled or restarted, TCP 179 is filtered inside the tunnel, or the \
@@ -263,6 +297,7 @@ pub const UNEXPLAINED: Rule = Rule {
     min_duration_ms: None,
     max_duration_ms: None,
     other_tunnel_up: false,
+    periodic: false,
     confidence: 0.3,
     remedy: "The logs show the tunnel down but no message that explains it. Look at the \
              gateway's own logs for that time, and at the evidence rows below.",

@@ -49,6 +49,20 @@ fn healthy(ip: &str, until: i64) -> Vec<Record> {
     (0..=until).step_by(10).map(|m| ok(m, ip)).collect()
 }
 
+/// Tunnel A drops (phase 2 deleted, down for 2 minutes) first at minute 20, then again after
+/// each of `uptimes` minutes up.
+fn periodic_drops(uptimes: &[i64]) -> Vec<Record> {
+    let mut records = vec![ok(0, A)];
+    let mut at = 20;
+    for up in std::iter::once(&0).chain(uptimes) {
+        at += up;
+        records.push(act(at, A, Phase2SaDeleted, Severity::Warning, Down));
+        at += 2;
+        records.push(ok(at, A));
+    }
+    records
+}
+
 fn causes(records: Vec<Record>) -> Vec<(&'static str, i64, Option<i64>, usize)> {
     diagnose_connection("vpn-1", &records, 300 * M)
         .diagnoses
@@ -150,6 +164,21 @@ fn root_causes_of_hand_made_incidents() {
             vec![],
         ),
         (
+            "four drops after the same 25 minutes up: lifetime mismatch",
+            periodic_drops(&[25, 25, 25]),
+            vec![("lifetime-mismatch", 20, Some(103), 4)],
+        ),
+        (
+            "three drops after the same up-time are not yet a period",
+            periodic_drops(&[25, 25]),
+            vec![("unexplained", 20, Some(76), 3)],
+        ),
+        (
+            "four drops after irregular up-times",
+            periodic_drops(&[25, 31, 19]),
+            vec![("unexplained", 20, Some(103), 4)],
+        ),
+        (
             "an outage nothing explains",
             vec![
                 ok(0, A),
@@ -231,6 +260,7 @@ fn fleet_events_scale_with_the_fleet() {
                 tunnel_down: true,
                 confidence: 0.8,
                 episodes: 1,
+                recurs_after_ms: None,
                 evidence: Vec::new(),
                 remedy: "r",
             })

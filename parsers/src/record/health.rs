@@ -167,20 +167,11 @@ fn time_of(v: &Value, key: &'static str) -> Result<Option<i64>, ParseError> {
             .and_then(time::epoch_to_ms)
             .map(Some)
             .ok_or_else(|| bad(format!("{n} is not an epoch time"))),
-        Some(Value::String(s)) => parse_health_time(s)
+        Some(Value::String(s)) => time::parse_health_time(s)
             .map(Some)
             .ok_or_else(|| bad(format!("{s:?} is not an RFC 1123 or ISO 8601 time"))),
         Some(other) => Err(bad(format!("{other} is not a time"))),
     }
-}
-
-/// `Sat, 11 Jun 2022 00:00:00 GMT`, `2022-06-11T00:00:00Z`, `2022-06-11T00:00:00.000000+00:00`.
-pub(crate) fn parse_health_time(s: &str) -> Option<i64> {
-    let s = s.trim();
-    chrono::DateTime::parse_from_rfc2822(s)
-        .map(|t| t.timestamp_millis())
-        .ok()
-        .or_else(|| time::parse_readable(s))
 }
 
 #[cfg(test)]
@@ -196,8 +187,8 @@ mod tests {
             "2022-06-11T00:00:00.000000+00:00",
             "2022-06-11T02:00:00+02:00",
         ] {
-            assert_eq!(parse_health_time(s), june_11, "{s}");
+            assert_eq!(time::parse_health_time(s), june_11, "{s}");
         }
-        assert_eq!(parse_health_time("yesterday"), None);
+        assert_eq!(time::parse_health_time("yesterday"), None);
     }
 }
