@@ -134,12 +134,15 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
     for (name, e) in &failures {
         eprintln!("tunnelwatch: {name}: {e}");
     }
-    store.compact(8)?;
+    let metrics_started = std::time::Instant::now();
     let metrics = if args.no_metrics {
         None
     } else {
         Some(crate::metrics_cmd::after_ingest(&store)?)
     };
+    let metrics_s = metrics_started.elapsed().as_secs_f64();
+    // After the metrics (their checkpoint tells new rows from old by file).
+    store.compact(8)?;
     let alarms = match &args.config {
         Some(path) => match crate::ingest_cmd::after_ingest_alarms(&mut store, path)? {
             Ok(summary) => Some(summary),
@@ -185,10 +188,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
         );
     }
     if let Some(m) = metrics {
-        println!(
-            "metrics: {} datapoints for {} tunnels",
-            m.datapoints, m.tunnels
-        );
+        println!("{}", crate::metrics_cmd::summary(&m, metrics_s));
     }
     if let Some(line) = alarms {
         println!("{line}");

@@ -175,7 +175,6 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     );
     terminal.bar.finish_and_clear();
     let (mut store, tally) = loaded?;
-    let merged = store.compact(8)?;
     if let Some(days) = args.retention_days {
         let dropped = store.apply_retention(chrono::Utc::now().timestamp_millis(), days)?;
         if dropped > 0 {
@@ -188,6 +187,10 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     } else {
         Some(crate::metrics_cmd::after_ingest(&store)?)
     };
+    let metrics_s = metrics_started.elapsed().as_secs_f64();
+    // After the metrics: a compaction merges this run's files with earlier ones, and the
+    // metrics checkpoint tells new rows from old by the files they are in.
+    let merged = store.compact(8)?;
     let alarms = match &args.config {
         Some(path) => match after_ingest_alarms(&mut store, path)? {
             Ok(summary) => Some(summary),
@@ -206,12 +209,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         merged,
     )?;
     if let Some(m) = metrics {
-        println!(
-            "metrics: {} datapoints for {} tunnels in {:.2} s",
-            m.datapoints,
-            m.tunnels,
-            metrics_started.elapsed().as_secs_f64()
-        );
+        println!("{}", crate::metrics_cmd::summary(&m, metrics_s));
     }
     if let Some(line) = alarms {
         println!("{line}");

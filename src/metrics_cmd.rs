@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
 use tunnelwatch_exporters::openmetrics::OpenMetricsWriter;
-use tunnelwatch_pipeline::metrics::{self, Rebuilt};
+use tunnelwatch_pipeline::metrics;
 use tunnelwatch_queries::{Snapshot, Store, StoreOptions};
 
 #[derive(Args)]
@@ -122,7 +122,23 @@ pub fn run_export(args: ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ingest`'s last step: recompute the metrics table for what is stored now.
-pub fn after_ingest(store: &Store) -> Result<Rebuilt> {
-    metrics::rebuild(store, None).map_err(|e| anyhow!("computing metrics: {e:#}"))
+/// The line `ingest` prints about its metrics step.
+pub fn summary(m: &metrics::Updated, seconds: f64) -> String {
+    let r = &m.rebuilt;
+    match &m.full_because {
+        None => format!(
+            "metrics: {} datapoints for {} tunnels in {seconds:.2} s (incremental: {} new records)",
+            r.datapoints, r.tunnels, r.records
+        ),
+        Some(why) => format!(
+            "metrics: {} datapoints for {} tunnels in {seconds:.2} s (recomputed from all stored events: {why})",
+            r.datapoints, r.tunnels
+        ),
+    }
+}
+
+/// `ingest`'s last step: bring the metrics table up to what is stored now (from the last
+/// computation's checkpoint when it can, else from all stored events).
+pub fn after_ingest(store: &Store) -> Result<metrics::Updated> {
+    metrics::update(store).map_err(|e| anyhow!("computing metrics: {e:#}"))
 }

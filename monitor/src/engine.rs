@@ -22,6 +22,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use tunnelwatch_parsers::MessageKind;
 
 use crate::datapoint::{Datapoint, MetricName, PERIOD_MS};
@@ -62,7 +64,7 @@ pub enum Pushed {
 }
 
 /// A value that holds between changes, integrated per minute.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Signal {
     value: Option<f64>,
     since: i64,
@@ -124,7 +126,7 @@ impl Signal {
 }
 
 /// Statistic set of discrete samples.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Samples {
     n: u32,
     sum: f64,
@@ -159,7 +161,7 @@ impl Samples {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct Counts {
     flaps: u32,
     rekeys: u32,
@@ -167,6 +169,7 @@ struct Counts {
     denials: u32,
 }
 
+#[derive(Serialize, Deserialize)]
 struct Tunnel {
     vpn_id: Arc<str>,
     tunnel_ip: Arc<str>,
@@ -181,9 +184,37 @@ struct Tunnel {
     data_out: Samples,
     /// Sample rates (bits/s) in the open minute.
     rate: Samples,
+    #[serde(with = "event_counts")]
     events: [u64; MessageKind::ALL.len()],
     /// The applied TunnelState and the event time it took that value.
     since: Option<(Option<bool>, i64)>,
+}
+
+/// A tunnel's per-kind record counts as a saved state holds them: the non-zero ones as
+/// (kind, count) pairs (serde's arrays stop at 32, and most counts are zero).
+mod event_counts {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use tunnelwatch_parsers::MessageKind;
+
+    const N: usize = MessageKind::ALL.len();
+
+    pub fn serialize<S: Serializer>(counts: &[u64; N], s: S) -> Result<S::Ok, S::Error> {
+        let pairs: Vec<(MessageKind, u64)> = MessageKind::ALL
+            .iter()
+            .map(|k| (*k, counts[*k as usize]))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        pairs.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u64; N], D::Error> {
+        let pairs = Vec::<(MessageKind, u64)>::deserialize(d)?;
+        let mut counts = [0; N];
+        for (k, n) in pairs {
+            counts[k as usize] = n;
+        }
+        Ok(counts)
+    }
 }
 
 /// `since` after a record at `ts` left the tunnel in `state`: unchanged while the state is.
@@ -198,6 +229,7 @@ fn state_since(
     }
 }
 
+#[derive(Serialize, Deserialize)]
 struct Connection {
     vpn_id: Arc<str>,
     tunnels: Vec<usize>,
@@ -263,6 +295,7 @@ pub struct FleetStatus {
 }
 
 /// The metrics engine. See the module documentation.
+#[derive(Serialize, Deserialize)]
 pub struct Monitor {
     lateness_ms: i64,
     inventory: HashMap<String, Routing>,
@@ -276,6 +309,8 @@ pub struct Monitor {
     cut: i64,
     open_minute: Option<i64>,
     late: u64,
+    /// Emitted, not drained yet (never part of a saved state: see [`Monitor::save`]).
+    #[serde(skip)]
     out: Vec<Datapoint>,
 }
 

@@ -21,7 +21,7 @@ pub struct Observation {
     pub body: ObservationBody,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ObservationBody {
     /// A tunnel activity (IKE/IPsec/DPD) record: the phase states it reported (`None` when the
     /// record did not carry one) and its message kind.

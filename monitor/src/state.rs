@@ -21,7 +21,7 @@ use tunnelwatch_parsers::PhaseState;
 use crate::observation::ObservationBody;
 
 /// How a connection routes: decides what TunnelState follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Routing {
     Static,
     Bgp,
@@ -55,7 +55,7 @@ pub struct Applied {
 }
 
 /// The state of one tunnel (cheap to clone: the live view applies buffered records to a copy).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TunnelCore {
     pub phase1: Option<PhaseState>,
     pub phase2: Option<PhaseState>,

@@ -17,12 +17,12 @@ use nom::character::complete::{char, digit1, multispace0, one_of, space0, space1
 use nom::combinator::{opt, rest, value};
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{PhaseState, Severity};
 
 /// The `message_kind` column: stable snake_case names users write in SQL and alarms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     DpdPeerDead,

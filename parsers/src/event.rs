@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::Message;
 use crate::error::ParseError;
@@ -57,7 +57,7 @@ impl Severity {
 }
 
 /// IKE phase 1 / phase 2 state, normalised to lower case (the wire casing is uncertain).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseState {
     Established,

@@ -30,6 +30,7 @@ pub mod error;
 pub mod file_ingest;
 pub mod fleet;
 pub mod metrics;
+pub mod metrics_checkpoint;
 pub mod outbox;
 pub mod runner;
 

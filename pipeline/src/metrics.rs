@@ -39,6 +39,7 @@ use tunnelwatch_queries::{
 };
 
 use crate::error::PipelineError;
+use crate::metrics_checkpoint as checkpoint;
 
 /// Datapoints held before they are written as Parquet.
 pub const ROWS_PER_WRITE: usize = 1 << 20;
@@ -143,6 +144,20 @@ pub fn rebuild_in_chunks(
     let generation = next_generation(store)?;
     let stem = format!("m{generation:020}");
     let keep_before_day = since.map(|t| t.div_euclid(86_400_000));
+    // The checkpoint of this computation, unless rows still wait in memory (they belong to no
+    // flushed WAL segment the next one could tell apart).
+    let mut checkpoint = match (watermark, snapshot.unflushed.values().all(Vec::is_empty)) {
+        (Some(w), true) => Some(checkpoint::Writer::create(
+            store.root(),
+            checkpoint::Header {
+                version: checkpoint::VERSION,
+                watermark_ms: w,
+                generation,
+                covered_seq: covered_seq(store)?,
+            },
+        )?),
+        _ => None,
+    };
     let mut writer = MetricsWriter {
         store,
         stem: &stem,
@@ -164,8 +179,8 @@ pub fn rebuild_in_chunks(
                     last_tunnel = Some(obs.tunnel_ip.clone());
                 }
                 if !same_vpn {
-                    if let Some((_, m)) = current.take() {
-                        out.datapoints += finish(m, w, &mut writer)?;
+                    if let Some((vpn, m)) = current.take() {
+                        out.datapoints += finish(vpn, m, w, &mut writer, checkpoint.as_mut())?;
                     }
                     current = Some((obs.vpn_id.clone(), batch_monitor()?));
                 }
@@ -174,8 +189,8 @@ pub fn rebuild_in_chunks(
                 }
             }
         }
-        if let Some((_, m)) = current.take() {
-            out.datapoints += finish(m, w, &mut writer)?;
+        if let Some((vpn, m)) = current.take() {
+            out.datapoints += finish(vpn, m, w, &mut writer, checkpoint.as_mut())?;
         }
     }
     writer.flush()?;
@@ -189,8 +204,267 @@ pub fn rebuild_in_chunks(
             store.segments().delete(&f)?;
         }
     }
+    match checkpoint {
+        Some(c) => c.commit()?,
+        None => checkpoint::remove(store.root())?,
+    }
     Ok(out)
 }
+
+/// The newest WAL segment whose rows the event tables' files hold.
+fn covered_seq(store: &Store) -> Result<u64, PipelineError> {
+    let mut newest = 0;
+    for t in EVENT_TABLES {
+        for f in store.segments().list(t)? {
+            newest = newest.max(f.wal_seqs().map_or(0, |(_, last)| last));
+        }
+    }
+    Ok(newest)
+}
+
+/// The tables the metrics come from.
+const EVENT_TABLES: [TableName; 3] = [
+    TableName::TunnelActivity,
+    TableName::BgpEvents,
+    TableName::Traffic,
+];
+
+/// What [`update`] did.
+#[derive(Debug, Default)]
+pub struct Updated {
+    pub rebuilt: Rebuilt,
+    /// Why everything was recomputed; `None` when only the new records were read.
+    pub full_because: Option<String>,
+}
+
+/// Brings the `metrics` table up to what is stored now (after an ingest): from the checkpoint
+/// of the last computation when it can — the connections' monitors restored at its watermark,
+/// fed only the event rows of the WAL segments flushed since, advanced to the new watermark,
+/// their datapoints written as a new generation — else by a full [`rebuild`]. It rebuilds when
+/// there is no usable checkpoint, when metrics files exist that the checkpoint does not
+/// account for (a live `serve`, an interrupted computation), when a file holds rows from both
+/// sides of the checkpoint, or when a new record is not later than the checkpoint's
+/// watermark (it would change minutes already written). Either way the table ends up as a
+/// full rebuild would leave it.
+pub fn update(store: &Store) -> Result<Updated, PipelineError> {
+    update_in_chunks(store, ROWS_PER_WRITE)
+}
+
+/// [`update`], writing a Parquet chunk every `rows_per_write` datapoints.
+pub fn update_in_chunks(store: &Store, rows_per_write: usize) -> Result<Updated, PipelineError> {
+    match incremental(store, rows_per_write)? {
+        Ok(rebuilt) => Ok(Updated {
+            rebuilt,
+            full_because: None,
+        }),
+        Err(reason) => Ok(Updated {
+            rebuilt: rebuild_in_chunks(store, None, rows_per_write)?,
+            full_because: Some(reason),
+        }),
+    }
+}
+
+/// The `m<generation>` of a metrics generation file.
+fn generation_of(name: &str) -> Option<u64> {
+    name.strip_prefix('m')?.get(..20)?.parse().ok()
+}
+
+/// The incremental computation of [`update`]; `Ok(Err(why not))` when it cannot be used.
+fn incremental(
+    store: &Store,
+    rows_per_write: usize,
+) -> Result<Result<Rebuilt, String>, PipelineError> {
+    if !store.unflushed().values().all(Vec::is_empty) {
+        return Ok(Err("rows are not flushed yet".into()));
+    }
+    let mut saved = match checkpoint::Reader::open(store.root()) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(Err("no checkpoint of an earlier computation".into())),
+        Err(e) => return Ok(Err(format!("the checkpoint is unusable: {e}"))),
+    };
+    let h = saved.header;
+    for f in store.segments().list(TableName::Metrics)? {
+        if generation_of(&f.name).is_none_or(|g| g > h.generation) {
+            return Ok(Err(format!(
+                "metrics file {} is not from the checkpoint's computation",
+                f.relative_path()
+            )));
+        }
+    }
+    let root = std::path::absolute(store.root())
+        .map_err(|e| PipelineError::io(store.root().display().to_string(), e))?;
+    let mut files = std::collections::BTreeMap::new();
+    let mut new_files = 0;
+    for t in EVENT_TABLES {
+        let mut list = Vec::new();
+        for f in store.segments().list(t)? {
+            match f.wal_seqs() {
+                Some((_, last)) if last <= h.covered_seq => {}
+                Some((first, _)) if first > h.covered_seq => {
+                    list.push(root.join(f.relative_path()))
+                }
+                _ => {
+                    return Ok(Err(format!(
+                        "{} holds rows from before and after the checkpoint",
+                        f.relative_path()
+                    )));
+                }
+            }
+        }
+        new_files += list.len();
+        files.insert(t, list);
+    }
+    if new_files == 0 {
+        return Ok(Ok(Rebuilt {
+            watermark: Some(h.watermark_ms),
+            ..Default::default()
+        }));
+    }
+    let new = Snapshot {
+        files,
+        unflushed: Default::default(),
+    };
+    let (first, last) = {
+        let mut batches = Batches::open(&new, SPAN_SQL)?;
+        match batches.next().transpose()? {
+            Some(b) if b.num_rows() > 0 => {
+                let lo = column(&b, 0, &ts_type())?;
+                let hi = column(&b, 1, &ts_type())?;
+                let (lo, hi) = (
+                    lo.as_primitive::<TimestampMillisecondType>(),
+                    hi.as_primitive::<TimestampMillisecondType>(),
+                );
+                if lo.is_null(0) {
+                    (None, None)
+                } else {
+                    (Some(lo.value(0)), Some(hi.value(0)))
+                }
+            }
+            _ => (None, None),
+        }
+    };
+    let (Some(first), Some(last)) = (first, last) else {
+        // New files without rows: nothing changes.
+        return Ok(Ok(Rebuilt {
+            watermark: Some(h.watermark_ms),
+            ..Default::default()
+        }));
+    };
+    if first <= h.watermark_ms {
+        return Ok(Err(format!(
+            "new records from {} are not later than the stored metrics' end {}",
+            tunnelwatch_parsers::time::format_ms(first),
+            tunnelwatch_parsers::time::format_ms(h.watermark_ms)
+        )));
+    }
+    let w = last;
+    let generation = next_generation(store)?;
+    let stem = format!("m{generation:020}");
+    let mut writer = MetricsWriter {
+        store,
+        stem: &stem,
+        rows: MetricRows::default(),
+        rows_per_write: rows_per_write.max(1),
+        chunk: 0,
+        keep_before_ms: None,
+    };
+    let mut next = checkpoint::Writer::create(
+        store.root(),
+        checkpoint::Header {
+            version: checkpoint::VERSION,
+            watermark_ms: w,
+            generation,
+            covered_seq: covered_seq(store)?,
+        },
+    )?;
+    let mut out = Rebuilt {
+        watermark: Some(w),
+        ..Default::default()
+    };
+    let late = carry_forward(&new, &mut saved, w, &mut writer, &mut next, &mut out)?;
+    if let Some(vpn) = late {
+        // Undo this generation; the caller recomputes everything.
+        for f in store.segments().list(TableName::Metrics)? {
+            if f.name.starts_with(&format!("{stem}-")) {
+                store.segments().delete(&f)?;
+            }
+        }
+        return Ok(Err(format!(
+            "a new record of {vpn} is older than its connection's saved state"
+        )));
+    }
+    writer.flush()?;
+    out.chunks = writer.chunk;
+    next.commit()?;
+    Ok(Ok(out))
+}
+
+/// Feeds the new records (`new`, in connection order) to the saved monitors (`saved`, in the
+/// same order; a new one for a connection it lacks), advances every connection to `w`, writes
+/// the datapoints and the next checkpoint. Returns the connection of a record a monitor refused
+/// as late (nothing is then complete).
+fn carry_forward(
+    new: &Snapshot,
+    saved: &mut checkpoint::Reader,
+    w: i64,
+    writer: &mut MetricsWriter<'_>,
+    next: &mut checkpoint::Writer,
+    out: &mut Rebuilt,
+) -> Result<Option<Arc<str>>, PipelineError> {
+    let mut waiting = saved.next_connection()?;
+    let mut current: Option<(Arc<str>, Monitor)> = None;
+    let mut batches = Batches::open(new, EVENTS_SQL)?;
+    while let Some(batch) = batches.next() {
+        for obs in observations(&batch?)? {
+            out.records += 1;
+            if current.as_ref().map(|(v, _)| &**v) != Some(&*obs.vpn_id) {
+                if let Some((vpn, m)) = current.take() {
+                    out.tunnels += m.tunnel_count() as u64;
+                    out.datapoints += finish(vpn, m, w, writer, Some(&mut *next))?;
+                }
+                // The saved connections without new records, up to this one.
+                while let Some((vpn, _)) = &waiting
+                    && **vpn < *obs.vpn_id
+                {
+                    let (vpn, m) = waiting.take().expect("just matched");
+                    out.tunnels += m.tunnel_count() as u64;
+                    out.datapoints += finish(vpn, m, w, writer, Some(&mut *next))?;
+                    waiting = saved.next_connection()?;
+                }
+                let m = match waiting.take() {
+                    Some((vpn, m)) if vpn == obs.vpn_id => {
+                        waiting = saved.next_connection()?;
+                        m
+                    }
+                    other => {
+                        waiting = other;
+                        batch_monitor()?
+                    }
+                };
+                current = Some((obs.vpn_id.clone(), m));
+            }
+            let (vpn, m) = current.as_mut().expect("set above");
+            if m.push(obs) == tunnelwatch_monitor::Pushed::Late {
+                return Ok(Some(vpn.clone()));
+            }
+        }
+    }
+    if let Some((vpn, m)) = current.take() {
+        out.tunnels += m.tunnel_count() as u64;
+        out.datapoints += finish(vpn, m, w, writer, Some(&mut *next))?;
+    }
+    while let Some((vpn, m)) = waiting.take() {
+        out.tunnels += m.tunnel_count() as u64;
+        out.datapoints += finish(vpn, m, w, writer, Some(&mut *next))?;
+        waiting = saved.next_connection()?;
+    }
+    Ok(None)
+}
+
+const SPAN_SQL: &str = "SELECT min(lo) AS lo, max(hi) AS hi FROM (
+  SELECT min(ts) AS lo, max(ts) AS hi FROM tunnel_activity WHERE vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL
+  UNION ALL SELECT min(ts), max(ts) FROM bgp_events WHERE vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL
+  UNION ALL SELECT min(ts), max(ts) FROM traffic WHERE vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL)";
 
 /// A monitor for recomputation: the records are complete and merged in order, so no lateness.
 fn batch_monitor() -> Result<Monitor, PipelineError> {
@@ -200,10 +474,14 @@ fn batch_monitor() -> Result<Monitor, PipelineError> {
     })?)
 }
 
+/// Advances one connection's monitor to `watermark`, writes its datapoints and adds it to the
+/// checkpoint being written.
 fn finish(
+    vpn_id: Arc<str>,
     mut m: Monitor,
     watermark: i64,
     writer: &mut MetricsWriter<'_>,
+    checkpoint: Option<&mut checkpoint::Writer>,
 ) -> Result<u64, PipelineError> {
     m.advance(watermark);
     let points = m.drain();
@@ -214,6 +492,9 @@ fn finish(
         }
         writer.push(p)?;
         n += 1;
+    }
+    if let Some(c) = checkpoint {
+        c.connection(vpn_id, m)?;
     }
     Ok(n)
 }
@@ -275,7 +556,7 @@ fn next_generation(store: &Store) -> Result<u64, PipelineError> {
         .segments()
         .list(TableName::Metrics)?
         .iter()
-        .filter_map(|f| f.name.strip_prefix('m')?.get(..20)?.parse::<u64>().ok())
+        .filter_map(|f| generation_of(&f.name))
         .max();
     Ok(newest.map_or(1, |g| g + 1))
 }

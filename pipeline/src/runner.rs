@@ -724,6 +724,9 @@ type RecentCauses = HashMap<(Arc<str>, Arc<str>), Vec<(i64, MessageKind)>>;
 /// How many recent error/warning records per tunnel are kept for probable causes.
 const RECENT_CAUSES: usize = 16;
 
+/// A connection's diagnosis, as a Health notification carries it.
+pub type ConnectionDiagnosis = (Arc<str>, Diagnosis);
+
 /// What a notification says about why: the recent error kinds and the top diagnosis.
 #[derive(Debug, Default)]
 pub struct Cause {
@@ -783,7 +786,7 @@ impl Notify {
         events: &[HealthEvent],
         until: i64,
         done: &std::collections::BTreeSet<String>,
-        diagnoses: &dyn Fn(&HealthEvent) -> Vec<(Arc<str>, Diagnosis)>,
+        diagnoses: &dyn Fn(&HealthEvent) -> Vec<ConnectionDiagnosis>,
     ) -> Vec<String> {
         use tunnelwatch_exporters::health_message::{health_idempotency_key, health_message};
         let mut keys = Vec::new();
@@ -792,7 +795,7 @@ impl Notify {
         }
         for e in events {
             // Read the records behind the event once, and only if it has something to send.
-            let mut found: Option<Vec<(Arc<str>, Diagnosis)>> = None;
+            let mut found: Option<Vec<ConnectionDiagnosis>> = None;
             for &at in e.notified.iter().filter(|&&t| t <= until) {
                 let key = health_idempotency_key(e, at);
                 if done.contains(&key) {

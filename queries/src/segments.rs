@@ -45,6 +45,13 @@ pub struct SegmentFile {
 }
 
 impl SegmentFile {
+    /// The WAL segments whose rows it holds: (seq, seq) for a flush `w<seq>-…`, (first, last)
+    /// for a compaction `c<first>-<last>-…`; `None` for files written otherwise (the metrics
+    /// table's generations).
+    pub fn wal_seqs(&self) -> Option<(u64, u64)> {
+        file_seqs(&self.name)
+    }
+
     pub fn relative_path(&self) -> String {
         format!(
             "{}/date={}/{}",
