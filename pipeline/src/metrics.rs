@@ -1,10 +1,19 @@
-//! Metrics from stored events: the recomputation behind `tunnelwatch metrics rebuild` (also
-//! run at the end of every `ingest`), and the stored datapoints read back for export.
+//! Metrics from stored events: the recomputation behind `tunnelwatch metrics rebuild`, the
+//! incremental [`update`] run at the end of every `ingest`, and the stored datapoints read back
+//! for export.
 //!
 //! Rebuild reads the tunnel activity, BGP and traffic rows back through the SQL engine in
 //! `(vpn_id, tunnel_ip, ts)` order, runs one `tunnelwatch_monitor::Monitor` per connection
 //! (both tunnels, merged in event-time order) up to the watermark — the newest event time in
-//! the store — and writes the datapoints as the `metrics` table's Parquet files.
+//! the store — and writes the datapoints as the `metrics` table's Parquet files. It saves each
+//! connection's monitor, as it stands at the watermark, in the checkpoint
+//! ([`crate::metrics_checkpoint`]). [`update`] goes on from there: it reads only the rows of the
+//! WAL segments flushed after the checkpoint, feeds them to the restored monitors, advances
+//! every connection (also those without new rows: their state holds) to the new watermark and
+//! writes those datapoints as one more generation — the same table a rebuild would write, for
+//! the cost of the new rows and the new minutes. When that cannot be exact (no checkpoint, a
+//! new record not later than the checkpoint's watermark, metrics files the checkpoint does not
+//! know) it rebuilds and says why.
 //!
 //! Invariants and limits:
 //! - The `metrics` table is derived data and is rewritten, never appended to: a rebuild writes
@@ -16,6 +25,10 @@
 //!   minutes after `since` depend on records before it. `since` only limits which day
 //!   partitions are rewritten (the UTC day of `since` onwards; earlier days keep their
 //!   datapoints).
+//! - An update writes generation `checkpoint + 1` and then the checkpoint naming it; a crash in
+//!   between leaves a generation the checkpoint does not know, and the next update rebuilds
+//!   (which retires every older generation). Compaction must run after the metrics step: the
+//!   checkpoint tells new rows from old by the WAL segments their files hold.
 //! - Memory: one connection's records at a time in the monitor, the datapoints of up to
 //!   `ROWS_PER_WRITE` rows, and DataFusion's sort (spills under its memory limit).
 //! - Sync/async: the functions here are synchronous. Each owns a current-thread runtime and

@@ -195,6 +195,10 @@ fn episodes(records: &[&Record], bgp_routing: bool) -> Vec<Episode> {
                 bgp_down = false;
             } else if from.eq_ignore_ascii_case("Established") {
                 leaves_established = true;
+            } else {
+                // Any other state is a session that is not up, whether or not these records
+                // saw it established before (one that never comes up is down too).
+                bgp_down = true;
             }
         }
         if leaves_established {

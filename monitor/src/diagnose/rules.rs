@@ -281,9 +281,40 @@ pub const RULES: &[Rule] = &[
         periodic: false,
         confidence: 0.8,
         remedy: "The IPsec tunnel stayed up but BGP keepalives stopped for 30 s: the gateway's BGP \
-                 process stalled or restarted, TCP 179 is filtered inside the tunnel, or the \
-                 gateway's hold time is longer than it can keep up. Check the gateway's BGP \
-                 process and its keepalive (10 s) / hold (30 s) timers.",
+                 process stalled or restarted, TCP 179 is filtered inside the tunnel, ESP (IP \
+                 protocol 50) is blocked on the path while IKE still passes, or the gateway's \
+                 hold time is longer than it can keep up. Check the gateway's BGP process and \
+                 its keepalive (10 s) / hold (30 s) timers, and that ESP reaches AWS.",
+    },
+    Rule {
+        id: "bgp-not-establishing",
+        title: "IPsec up but the BGP session does not come up",
+        any_of: &[BgpStateChange],
+        none_of: &[
+            PskMismatch,
+            PskInvalid,
+            NoProposalMatch,
+            NoProposalChosen,
+            Phase2Failed,
+            TsUnacceptable,
+            AuthFailed,
+            HoldTimerExpired,
+            BadOpen,
+            PrefixLimitExceeded,
+        ],
+        ipsec: Ipsec::StayedUp,
+        min_duration_ms: None,
+        max_duration_ms: None,
+        other_tunnel_up: false,
+        periodic: false,
+        confidence: 0.7,
+        remedy: "IPsec is up but AWS's BGP connection attempts to the gateway fail (Connect → \
+                 Active) and no session establishes: nothing answers on TCP 179 inside the \
+                 tunnel. Traffic inside the tunnel does not get through — ESP (IP protocol 50) \
+                 blocked on the path while IKE passes, or a gateway firewall — or the gateway's \
+                 BGP neighbour (the tunnel's 169.254.x.y inside address), its inside interface \
+                 or its BGP process is not configured. Check the gateway's BGP configuration, \
+                 then the path for ESP.",
     },
 ];
 

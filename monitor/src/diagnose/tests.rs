@@ -153,6 +153,19 @@ fn root_causes_of_hand_made_incidents() {
             vec![("bgp-hold-timer", 30, Some(40), 1)],
         ),
         (
+            "BGP never comes up while IPsec is up",
+            vec![
+                ok(0, A),
+                bgp(1, A, BgpStateChange, Severity::Info, Some(("Idle", "Connect"))),
+                bgp(2, A, BgpStateChange, Severity::Warning, Some(("Connect", "Active"))),
+                bgp(4, A, BgpStateChange, Severity::Info, Some(("Active", "Connect"))),
+                bgp(5, A, BgpStateChange, Severity::Warning, Some(("Connect", "Active"))),
+                ok(10, A),
+                bgp(12, A, BgpStateChange, Severity::Info, Some(("OpenConfirm", "Established"))),
+            ],
+            vec![("bgp-not-establishing", 2, Some(12), 1)],
+        ),
+        (
             "benign noise: routine deletes and collisions with the phases up",
             vec![
                 ok(0, A),
