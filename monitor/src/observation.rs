@@ -83,9 +83,15 @@ pub fn bgp_session(
 
 /// The catalogue kind named `s` (`unknown` for a name the catalogue does not have).
 pub fn kind_from_str(s: &str) -> MessageKind {
-    MessageKind::ALL
-        .into_iter()
-        .find(|k| k.as_str() == s)
+    // A hash lookup: a linear scan of the catalogue's names was the hot spot of reading
+    // records back (metrics rebuild, diagnose).
+    static BY_NAME: std::sync::OnceLock<
+        std::collections::HashMap<&'static str, MessageKind, foldhash::fast::FixedState>,
+    > = std::sync::OnceLock::new();
+    BY_NAME
+        .get_or_init(|| MessageKind::ALL.iter().map(|k| (k.as_str(), *k)).collect())
+        .get(s)
+        .copied()
         .unwrap_or(MessageKind::Unknown)
 }
 

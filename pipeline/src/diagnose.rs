@@ -7,10 +7,10 @@
 //! in memory (about 200 bytes each); route records other than denials and withdrawals are not
 //! read (they never decide a cause).
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Int64Type};
 use tunnelwatch_monitor::diagnose::{
     ConnectionReport, FleetEvent, Record, diagnose_connection, fleet_events,
@@ -85,54 +85,61 @@ pub fn diagnose(
     since: Option<i64>,
     until: Option<i64>,
 ) -> Result<FleetDiagnosis, PipelineError> {
+    use crate::columns::map_strings;
     let sql = records_sql(vpn_id, since, until);
-    let mut by_vpn: BTreeMap<Arc<str>, Vec<Record>> = BTreeMap::new();
+    // Connections in first-seen order, and their index by id.
+    let mut connections: Vec<(Arc<str>, Vec<Record>)> = Vec::new();
+    let mut index: HashMap<Arc<str>, usize, foldhash::fast::RandomState> = HashMap::default();
+    let mut ips: HashSet<Arc<str>, foldhash::fast::RandomState> = HashSet::default();
     let mut newest = i64::MIN;
-    let mut ips: BTreeMap<String, Arc<str>> = BTreeMap::new();
     let mut batches = crate::metrics::Batches::open(snapshot, &sql)?;
     while let Some(batch) = batches.next() {
         let batch = batch?;
-        let text: Vec<_> = [0, 1, 3, 4, 5, 6, 7, 8, 9]
-            .iter()
-            .map(|&c| arrow::compute::cast(batch.column(c), &DataType::Utf8))
-            .collect::<Result<_, _>>()?;
-        let ts = arrow::compute::cast(batch.column(2), &DataType::Int64)?;
+        let c = |i: usize| batch.column(i);
+        let vpn = map_strings(c(0), |v| {
+            let v: Arc<str> = Arc::from(v);
+            *index.entry(v.clone()).or_insert_with(|| {
+                connections.push((v, Vec::new()));
+                connections.len() - 1
+            })
+        })?;
+        let ip = map_strings(c(1), |v| match ips.get(v) {
+            Some(k) => k.clone(),
+            None => {
+                let k: Arc<str> = Arc::from(v);
+                ips.insert(k.clone());
+                k
+            }
+        })?;
+        let kind = map_strings(c(3), tunnelwatch_monitor::kind_from_str)?;
+        let sev = map_strings(c(4), severity)?;
+        let p1 = map_strings(c(5), |v| phase(Some(v)))?;
+        let p2 = map_strings(c(6), |v| phase(Some(v)))?;
+        let from = map_strings(c(7), |v| Arc::<str>::from(v))?;
+        let to = map_strings(c(8), |v| Arc::<str>::from(v))?;
+        let prefix = map_strings(c(9), |v| Arc::<str>::from(v))?;
+        let ts = arrow::compute::cast(c(2), &DataType::Int64)?;
         let ts = ts.as_primitive::<Int64Type>();
-        let col = |i: usize, row: usize| {
-            let a = text[i].as_string::<i32>();
-            a.is_valid(row).then(|| a.value(row))
-        };
         for row in 0..batch.num_rows() {
-            let (Some(vpn), Some(ip), Some(kind)) = (col(0, row), col(1, row), col(2, row)) else {
+            let (Some(v), Some(ip), Some(kind)) = (vpn[row], ip[row].clone(), kind[row]) else {
                 continue;
             };
             let t = ts.value(row);
             newest = newest.max(t);
-            let ip = ips
-                .entry(ip.to_owned())
-                .or_insert_with(|| Arc::from(ip))
-                .clone();
-            let vpn = match by_vpn.get_key_value(vpn) {
-                Some((k, _)) => k.clone(),
-                None => Arc::from(vpn),
-            };
-            by_vpn.entry(vpn).or_default().push(Record {
+            connections[v].1.push(Record {
                 ts: t,
                 tunnel_ip: ip,
-                kind: tunnelwatch_monitor::kind_from_str(kind),
-                severity: severity(col(3, row).unwrap_or("info")),
-                phase1: phase(col(4, row)),
-                phase2: phase(col(5, row)),
-                bgp_transition: match (col(6, row), col(7, row)) {
-                    (Some(f), Some(t)) => Some((f.to_owned(), t.to_owned())),
-                    _ => None,
-                },
-                prefix: col(8, row).map(str::to_owned),
+                kind,
+                severity: sev[row].unwrap_or(Severity::Info),
+                phase1: p1[row].flatten(),
+                phase2: p2[row].flatten(),
+                bgp_transition: from[row].clone().zip(to[row].clone()),
+                prefix: prefix[row].clone(),
             });
         }
     }
     let end = until.unwrap_or(newest);
-    let mut reports: Vec<ConnectionReport> = by_vpn
+    let mut reports: Vec<ConnectionReport> = connections
         .iter()
         .map(|(vpn, records)| diagnose_connection(vpn, records, end))
         .collect();

@@ -25,6 +25,7 @@
 
 pub mod alarm_state;
 pub mod alarms;
+pub mod columns;
 pub mod diagnose;
 pub mod error;
 pub mod file_ingest;

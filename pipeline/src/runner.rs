@@ -826,8 +826,15 @@ impl Notify {
             ),
             EventBody::Bgp(b) => {
                 let c = b.message.captures();
-                let transition = c.from_state.clone().zip(c.to_state.clone());
-                let prefix = b.route.as_ref().and_then(|r| r.prefix.clone());
+                let transition = c
+                    .from_state
+                    .as_deref()
+                    .map(Arc::from)
+                    .zip(c.to_state.as_deref().map(Arc::from));
+                let prefix = b
+                    .route
+                    .as_ref()
+                    .and_then(|r| r.prefix.as_deref().map(Arc::from));
                 (&b.message, (None, None), transition, prefix)
             }
             EventBody::Traffic(_) | EventBody::Health(_) => return,

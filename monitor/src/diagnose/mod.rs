@@ -45,9 +45,9 @@ pub struct Record {
     pub phase1: Option<PhaseState>,
     pub phase2: Option<PhaseState>,
     /// BGP state changes: (from, to).
-    pub bgp_transition: Option<(String, String)>,
+    pub bgp_transition: Option<(Arc<str>, Arc<str>)>,
     /// Route records: the prefix.
-    pub prefix: Option<String>,
+    pub prefix: Option<Arc<str>>,
 }
 
 /// Counts of one message kind in an episode.
@@ -136,7 +136,7 @@ struct Episode {
     kinds: Vec<(MessageKind, u64, i64, i64)>,
     ipsec_down: bool,
     state_down: Option<i64>,
-    denied: BTreeSet<String>,
+    denied: BTreeSet<Arc<str>>,
 }
 
 impl Episode {
