@@ -20,7 +20,9 @@ It reports medians, the ratio, and peak RSS, and scores the diagnoses against `t
 incident is right when a diagnosis of one of its causes names its connection and tunnel with
 start and end within 60 s. Data and `results.json` go under `target/bench-diagnose/`.
 """
-import argparse, json, os, shutil, statistics, subprocess, sys, time
+import argparse, json, os, shutil, statistics, sys
+
+from store_vs_duckdb import measured  # one process, its wall time and peak RSS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,21 +40,10 @@ CAUSES = {
     "lifetime-mismatch": {"lifetime-mismatch"},
 }
 
-# ru_maxrss of children is the maximum over all children so far: measure each in a wrapper.
-WRAP = [sys.executable, "-c",
-        "import resource,subprocess,sys; r=subprocess.run(sys.argv[1:], stdout=subprocess.PIPE); "
-        "sys.stdout.buffer.write(r.stdout); "
-        "print('@@', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"]
-
-
 def run(cmd):
-    t = time.perf_counter()
-    p = subprocess.run(WRAP + cmd, capture_output=True, text=True)
-    dt = time.perf_counter() - t
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-4000:]}")
-    rss = int([l for l in p.stderr.splitlines() if l.startswith("@@")][-1].split()[1]) / 1024
-    return dt, rss, p.stdout
+    """(seconds, peak RSS in MB, stdout) of `cmd` as its own process."""
+    dt, rss, out, _ = measured(cmd)
+    return dt, rss, out
 
 
 def score(truth, diagnosis):

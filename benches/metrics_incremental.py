@@ -20,18 +20,17 @@ own process:
 
 Reports medians over `--runs` and writes `target/bench-metrics/results.json`.
 """
-import argparse, json, os, re, shutil, statistics, subprocess, sys, time
+import argparse, json, os, re, shutil, statistics
+
+from store_vs_duckdb import measured  # one process, its wall time and peak RSS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(cmd):
-    t = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    dt = time.perf_counter() - t
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-4000:]}")
-    return dt, p.stdout
+    """(seconds, stdout) of `cmd` as its own process."""
+    dt, _, out, _ = measured(cmd)
+    return dt, out
 
 
 def cut(logs, big, small, cut_ms):

@@ -123,6 +123,26 @@ fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
+/// The `N` timestamp columns of the first row of `sql` (an aggregate); `None` for a null or
+/// no row.
+fn first_row_times<const N: usize>(
+    snapshot: &Snapshot,
+    sql: &str,
+) -> Result<[Option<i64>; N], PipelineError> {
+    let mut out = [None; N];
+    let mut batches = Batches::open(snapshot, sql)?;
+    if let Some(b) = batches.next().transpose()?
+        && b.num_rows() > 0
+    {
+        for (i, t) in out.iter_mut().enumerate() {
+            let c = column(&b, i, &ts_type())?;
+            let c = c.as_primitive::<TimestampMillisecondType>();
+            *t = (!c.is_null(0)).then(|| c.value(0));
+        }
+    }
+    Ok(out)
+}
+
 /// Recomputes the `metrics` table of the store's data directory (see the module docs):
 /// the days from `since` on (all when `None`).
 pub fn rebuild(store: &Store, since: Option<i64>) -> Result<Rebuilt, PipelineError> {
@@ -139,61 +159,32 @@ pub fn rebuild_in_chunks(
         files: Snapshot::list_files(store.root())?,
         unflushed: store.unflushed().clone(),
     };
-    let watermark = {
-        let mut batches = Batches::open(&snapshot, WATERMARK_SQL)?;
-        match batches.next().transpose()? {
-            Some(b) if b.num_rows() > 0 => {
-                let c = column(&b, 0, &ts_type())?;
-                let c = c.as_primitive::<TimestampMillisecondType>();
-                (!c.is_null(0)).then(|| c.value(0))
-            }
-            _ => None,
-        }
-    };
+    let [watermark] = first_row_times(&snapshot, WATERMARK_SQL)?;
     let mut out = Rebuilt {
         watermark,
         ..Default::default()
     };
-    let generation = next_generation(store)?;
-    let stem = format!("m{generation:020}");
     let keep_before_day = since.map(|t| t.div_euclid(86_400_000));
+    let mut writer = MetricsWriter::new(
+        store,
+        rows_per_write,
+        keep_before_day.map(|d| d * 86_400_000),
+    )?;
     // The checkpoint of this computation, unless rows still wait in memory (they belong to no
     // flushed WAL segment the next one could tell apart).
     let mut checkpoint = match (watermark, snapshot.unflushed.values().all(Vec::is_empty)) {
-        (Some(w), true) => Some(checkpoint::Writer::create(
-            store.root(),
-            checkpoint::Header {
-                version: checkpoint::VERSION,
-                watermark_ms: w,
-                generation,
-                covered_seq: covered_seq(store)?,
-            },
-        )?),
+        (Some(w), true) => Some(writer.checkpoint(w)?),
         _ => None,
-    };
-    let mut writer = MetricsWriter {
-        store,
-        stem: &stem,
-        rows: MetricRows::default(),
-        rows_per_write: rows_per_write.max(1),
-        chunk: 0,
-        keep_before_ms: keep_before_day.map(|d| d * 86_400_000),
     };
     if let Some(w) = watermark {
         let mut batches = Batches::open(&snapshot, EVENTS_SQL)?;
         let mut current: Option<(Arc<str>, Monitor)> = None;
-        let mut last_tunnel: Option<Arc<str>> = None;
         while let Some(batch) = batches.next() {
             for obs in observations(&batch?)? {
                 out.records += 1;
-                let same_vpn = current.as_ref().map(|(v, _)| &**v) == Some(&*obs.vpn_id);
-                if !same_vpn || last_tunnel.as_deref() != Some(&*obs.tunnel_ip) {
-                    out.tunnels += 1;
-                    last_tunnel = Some(obs.tunnel_ip.clone());
-                }
-                if !same_vpn {
+                if current.as_ref().map(|(v, _)| &**v) != Some(&*obs.vpn_id) {
                     if let Some((vpn, m)) = current.take() {
-                        out.datapoints += finish(vpn, m, w, &mut writer, checkpoint.as_mut())?;
+                        finish(vpn, m, w, &mut writer, checkpoint.as_mut(), &mut out)?;
                     }
                     current = Some((obs.vpn_id.clone(), batch_monitor()?));
                 }
@@ -203,14 +194,14 @@ pub fn rebuild_in_chunks(
             }
         }
         if let Some((vpn, m)) = current.take() {
-            out.datapoints += finish(vpn, m, w, &mut writer, checkpoint.as_mut())?;
+            finish(vpn, m, w, &mut writer, checkpoint.as_mut(), &mut out)?;
         }
     }
     writer.flush()?;
     out.chunks = writer.chunk;
     // Retire the older generations: every day they hold from `since` on (all when no `since`).
     for f in store.segments().list(TableName::Metrics)? {
-        if f.name.starts_with(&format!("{stem}-")) {
+        if writer.wrote(&f) {
             continue;
         }
         if keep_before_day.is_none_or(|d| f.day >= d) {
@@ -337,26 +328,7 @@ fn incremental(
         files,
         unflushed: Default::default(),
     };
-    let (first, last) = {
-        let mut batches = Batches::open(&new, SPAN_SQL)?;
-        match batches.next().transpose()? {
-            Some(b) if b.num_rows() > 0 => {
-                let lo = column(&b, 0, &ts_type())?;
-                let hi = column(&b, 1, &ts_type())?;
-                let (lo, hi) = (
-                    lo.as_primitive::<TimestampMillisecondType>(),
-                    hi.as_primitive::<TimestampMillisecondType>(),
-                );
-                if lo.is_null(0) {
-                    (None, None)
-                } else {
-                    (Some(lo.value(0)), Some(hi.value(0)))
-                }
-            }
-            _ => (None, None),
-        }
-    };
-    let (Some(first), Some(last)) = (first, last) else {
+    let [Some(first), Some(last)] = first_row_times(&new, SPAN_SQL)? else {
         // New files without rows: nothing changes.
         return Ok(Ok(Rebuilt {
             watermark: Some(h.watermark_ms),
@@ -371,25 +343,8 @@ fn incremental(
         )));
     }
     let w = last;
-    let generation = next_generation(store)?;
-    let stem = format!("m{generation:020}");
-    let mut writer = MetricsWriter {
-        store,
-        stem: &stem,
-        rows: MetricRows::default(),
-        rows_per_write: rows_per_write.max(1),
-        chunk: 0,
-        keep_before_ms: None,
-    };
-    let mut next = checkpoint::Writer::create(
-        store.root(),
-        checkpoint::Header {
-            version: checkpoint::VERSION,
-            watermark_ms: w,
-            generation,
-            covered_seq: covered_seq(store)?,
-        },
-    )?;
+    let mut writer = MetricsWriter::new(store, rows_per_write, None)?;
+    let mut next = writer.checkpoint(w)?;
     let mut out = Rebuilt {
         watermark: Some(w),
         ..Default::default()
@@ -398,7 +353,7 @@ fn incremental(
     if let Some(vpn) = late {
         // Undo this generation; the caller recomputes everything.
         for f in store.segments().list(TableName::Metrics)? {
-            if f.name.starts_with(&format!("{stem}-")) {
+            if writer.wrote(&f) {
                 store.segments().delete(&f)?;
             }
         }
@@ -432,16 +387,14 @@ fn carry_forward(
             out.records += 1;
             if current.as_ref().map(|(v, _)| &**v) != Some(&*obs.vpn_id) {
                 if let Some((vpn, m)) = current.take() {
-                    out.tunnels += m.tunnel_count() as u64;
-                    out.datapoints += finish(vpn, m, w, writer, Some(&mut *next))?;
+                    finish(vpn, m, w, writer, Some(&mut *next), out)?;
                 }
                 // The saved connections without new records, up to this one.
                 while let Some((vpn, _)) = &waiting
                     && **vpn < *obs.vpn_id
                 {
                     let (vpn, m) = waiting.take().expect("just matched");
-                    out.tunnels += m.tunnel_count() as u64;
-                    out.datapoints += finish(vpn, m, w, writer, Some(&mut *next))?;
+                    finish(vpn, m, w, writer, Some(&mut *next), out)?;
                     waiting = saved.next_connection()?;
                 }
                 let m = match waiting.take() {
@@ -463,12 +416,10 @@ fn carry_forward(
         }
     }
     if let Some((vpn, m)) = current.take() {
-        out.tunnels += m.tunnel_count() as u64;
-        out.datapoints += finish(vpn, m, w, writer, Some(&mut *next))?;
+        finish(vpn, m, w, writer, Some(&mut *next), out)?;
     }
     while let Some((vpn, m)) = waiting.take() {
-        out.tunnels += m.tunnel_count() as u64;
-        out.datapoints += finish(vpn, m, w, writer, Some(&mut *next))?;
+        finish(vpn, m, w, writer, Some(&mut *next), out)?;
         waiting = saved.next_connection()?;
     }
     Ok(None)
@@ -487,15 +438,16 @@ fn batch_monitor() -> Result<Monitor, PipelineError> {
     })?)
 }
 
-/// Advances one connection's monitor to `watermark`, writes its datapoints and adds it to the
-/// checkpoint being written.
+/// Advances one connection's monitor to `watermark`, writes its datapoints, adds it to the
+/// checkpoint being written and counts its tunnels and datapoints in `out`.
 fn finish(
     vpn_id: Arc<str>,
     mut m: Monitor,
     watermark: i64,
     writer: &mut MetricsWriter<'_>,
     checkpoint: Option<&mut checkpoint::Writer>,
-) -> Result<u64, PipelineError> {
+    out: &mut Rebuilt,
+) -> Result<(), PipelineError> {
     m.advance(watermark);
     let points = m.drain();
     let mut n = 0;
@@ -506,22 +458,63 @@ fn finish(
         writer.push(p)?;
         n += 1;
     }
+    out.datapoints += n;
+    out.tunnels += m.tunnel_count() as u64;
     if let Some(c) = checkpoint {
         c.connection(vpn_id, m)?;
     }
-    Ok(n)
+    Ok(())
 }
 
+/// Writes one generation of the `metrics` table (`m<generation>-<chunk>` files).
 struct MetricsWriter<'a> {
     store: &'a Store,
-    stem: &'a str,
+    generation: u64,
+    stem: String,
     rows: MetricRows,
     rows_per_write: usize,
     chunk: u64,
     keep_before_ms: Option<i64>,
 }
 
-impl MetricsWriter<'_> {
+impl<'a> MetricsWriter<'a> {
+    /// The writer of the next generation (one more than the newest stored).
+    fn new(
+        store: &'a Store,
+        rows_per_write: usize,
+        keep_before_ms: Option<i64>,
+    ) -> Result<MetricsWriter<'a>, PipelineError> {
+        let generation = next_generation(store)?;
+        Ok(MetricsWriter {
+            store,
+            generation,
+            stem: format!("m{generation:020}"),
+            rows: MetricRows::default(),
+            rows_per_write: rows_per_write.max(1),
+            chunk: 0,
+            keep_before_ms,
+        })
+    }
+
+    /// The checkpoint of this generation, its monitors at `watermark_ms`, covering the event
+    /// files stored now.
+    fn checkpoint(&self, watermark_ms: i64) -> Result<checkpoint::Writer, PipelineError> {
+        checkpoint::Writer::create(
+            self.store.root(),
+            checkpoint::Header {
+                version: checkpoint::VERSION,
+                watermark_ms,
+                generation: self.generation,
+                covered_seq: covered_seq(self.store)?,
+            },
+        )
+    }
+
+    /// Whether `f` is one of this generation's files.
+    fn wrote(&self, f: &tunnelwatch_queries::segments::SegmentFile) -> bool {
+        f.name.starts_with(&format!("{}-", self.stem))
+    }
+
     fn push(&mut self, p: &Datapoint) -> Result<(), PipelineError> {
         push_datapoint(&mut self.rows, p);
         if self.rows.len() >= self.rows_per_write {

@@ -64,6 +64,19 @@ fn parse_time(s: &str) -> Option<i64> {
     tunnelwatch_parsers::time::parse_readable(s)
 }
 
+/// Alertmanager's time format (`2025-11-30T01:15:00.123Z`).
+fn rfc(ms: i64) -> String {
+    tunnelwatch_monitor::alarm::iso_time(ms).replace("+0000", "Z")
+}
+
+/// The `labels` of the notifier's configuration, the start of every alert's label set.
+fn configured_labels(extra: &BTreeMap<String, String>) -> serde_json::Map<String, Value> {
+    extra
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect()
+}
+
 /// The alert of one notification (alarm or Health message), or `None` if the message lacks
 /// what an alert needs.
 pub fn alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Value> {
@@ -72,11 +85,7 @@ pub fn alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Value>
     }
     let tw = &message["Tunnelwatch"];
     let at = parse_time(message["StateChangeTime"].as_str()?)?;
-    let rfc = |ms: i64| tunnelwatch_monitor::alarm::iso_time(ms).replace("+0000", "Z");
-    let mut labels = serde_json::Map::new();
-    for (k, v) in extra {
-        labels.insert(k.clone(), v.clone().into());
-    }
+    let mut labels = configured_labels(extra);
     labels.insert("alertname".into(), message["AlarmName"].clone());
     labels.insert("alarm_instance".into(), tw["AlarmInstance"].clone());
     labels.insert("vpn_id".into(), tw["VpnId"].clone());
@@ -112,7 +121,6 @@ fn health_alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Val
     use tunnelwatch_parsers::time::parse_health_time;
     let detail = &message["detail"];
     let tw = &message["Tunnelwatch"];
-    let rfc = |ms: i64| tunnelwatch_monitor::alarm::iso_time(ms).replace("+0000", "Z");
     let code = detail["eventTypeCode"].as_str()?;
     let starts = parse_health_time(detail["startTime"].as_str()?)?;
     let notified = parse_health_time(message["time"].as_str()?)?;
@@ -120,10 +128,7 @@ fn health_alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Val
         (Some("closed"), Some(end)) => parse_health_time(end)?,
         _ => notified + FIRING_FOR_MS,
     };
-    let mut labels = serde_json::Map::new();
-    for (k, v) in extra {
-        labels.insert(k.clone(), v.clone().into());
-    }
+    let mut labels = configured_labels(extra);
     labels.insert("alertname".into(), code.into());
     labels.insert("event_arn".into(), detail["eventArn"].clone());
     if let Some(vpn) = detail["affectedEntities"][0]["entityValue"].as_str() {

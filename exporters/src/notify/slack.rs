@@ -56,10 +56,7 @@ pub fn text(message: &Value, status_url: Option<&str>) -> String {
         "OK" => ":large_green_circle:",
         _ => ":white_circle:",
     };
-    let tunnel = match tw["TunnelIpAddress"].as_str() {
-        Some(ip) => format!("tunnel {ip} of {}", tw["VpnId"].as_str().unwrap_or("?")),
-        None => format!("VPN connection {}", tw["VpnId"].as_str().unwrap_or("?")),
-    };
+    let tunnel = subject(tw, tw["VpnId"].as_str().unwrap_or("?"));
     let mut text = format!(
         "{icon} *{state}* `{}` — {tunnel}\n{}",
         message["AlarmName"].as_str().unwrap_or("?"),
@@ -87,10 +84,7 @@ fn health_text(message: &Value, status_url: Option<&str>) -> String {
     let vpn = detail["affectedEntities"][0]["entityValue"]
         .as_str()
         .unwrap_or("?");
-    let tunnel = match tw["TunnelIpAddress"].as_str() {
-        Some(ip) => format!("tunnel {ip} of {vpn}"),
-        None => format!("VPN connection {vpn}"),
-    };
+    let tunnel = subject(tw, vpn);
     let mut text = format!(
         ":warning: *AWS Health* `{}` ({}) — {tunnel}\n{}",
         detail["eventTypeCode"].as_str().unwrap_or("?"),
@@ -101,6 +95,14 @@ fn health_text(message: &Value, status_url: Option<&str>) -> String {
     );
     push_diagnosis_and_link(&mut text, tw, status_url);
     text
+}
+
+/// "tunnel IP of VPN" when the message names a tunnel, else "VPN connection VPN".
+fn subject(tw: &Value, vpn: &str) -> String {
+    match tw["TunnelIpAddress"].as_str() {
+        Some(ip) => format!("tunnel {ip} of {vpn}"),
+        None => format!("VPN connection {vpn}"),
+    }
 }
 
 fn push_diagnosis_and_link(text: &mut String, tw: &Value, status_url: Option<&str>) {

@@ -44,7 +44,9 @@ pub struct Rule {
 const HOUR: i64 = 3_600_000;
 
 /// Kinds that say the tunnel's configuration (not AWS) is wrong.
-pub const CONFIG_ERRORS: &[MessageKind] = &[
+pub const CONFIG_ERRORS: &[MessageKind] = &CONFIG_ERROR_KINDS;
+
+const CONFIG_ERROR_KINDS: [MessageKind; 7] = [
     PskMismatch,
     PskInvalid,
     NoProposalMatch,
@@ -53,6 +55,31 @@ pub const CONFIG_ERRORS: &[MessageKind] = &[
     TsUnacceptable,
     AuthFailed,
 ];
+
+/// A configuration error, or a BGP cause of its own: what rules out "BGP does not come up".
+const CONFIG_OR_BGP_ERRORS: [MessageKind; 10] = concat(
+    CONFIG_ERROR_KINDS,
+    [HoldTimerExpired, BadOpen, PrefixLimitExceeded],
+);
+
+/// `a` then `b` (`N` = `A + B`), for kind lists built from others.
+const fn concat<const A: usize, const B: usize, const N: usize>(
+    a: [MessageKind; A],
+    b: [MessageKind; B],
+) -> [MessageKind; N] {
+    assert!(A + B == N);
+    let mut out = [MessageKind::Unknown; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
 
 const NONE: &[MessageKind] = &[];
 
@@ -290,18 +317,7 @@ pub const RULES: &[Rule] = &[
         id: "bgp-not-establishing",
         title: "IPsec up but the BGP session does not come up",
         any_of: &[BgpStateChange],
-        none_of: &[
-            PskMismatch,
-            PskInvalid,
-            NoProposalMatch,
-            NoProposalChosen,
-            Phase2Failed,
-            TsUnacceptable,
-            AuthFailed,
-            HoldTimerExpired,
-            BadOpen,
-            PrefixLimitExceeded,
-        ],
+        none_of: &CONFIG_OR_BGP_ERRORS,
         ipsec: Ipsec::StayedUp,
         min_duration_ms: None,
         max_duration_ms: None,
