@@ -166,3 +166,68 @@ fn busy_port_is_reported() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("cannot listen on {addr}")));
 }
+
+/// The value of an unlabelled (or the first matching) sample of `/metrics`.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A history big enough that the simulator needs many deliveries (and more than one decoder
+/// tick) to hand it over still feeds every minute of it to the monitor: the event-time
+/// watermark follows the replayed records, not the wall clock, until the source has caught
+/// up. (It once jumped to now at the first tick, so nearly all of a 200-connection history
+/// arrived "late": no datapoints, no alarms.)
+#[test]
+fn a_long_history_reaches_the_monitor_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let connections = 150;
+    let (mut child, addr) = start_demo(
+        &data,
+        &["--connections", &connections.to_string(), "--history", "6h"],
+    );
+    // Wait until the source says it has caught up with its history.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let metrics = loop {
+        let (status, metrics) = http(&addr, "GET", "/metrics", "");
+        assert_eq!(status, 200);
+        let replaying = sample(
+            &metrics,
+            "tunnelwatch_source_replaying{source=\"simulator\"",
+        );
+        if replaying == Some(0.0) {
+            break metrics;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the simulator never caught up: {replaying:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let late = sample(&metrics, "tunnelwatch_monitor_late_records_total");
+    assert_eq!(late, Some(0.0), "records of the history counted late");
+    // One traffic sample a minute per tunnel: every history minute has its TunnelDataIn.
+    let sql = "SELECT count(*) AS n FROM metrics WHERE metric_name = 'TunnelDataIn'";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let want = (connections * 2 * (6 * 60 - 10)) as i64;
+    loop {
+        let (status, body) = http(&addr, "POST", "/api/query", sql);
+        assert_eq!(status, 200, "{body}");
+        let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let n = rows[0]["n"].as_i64().unwrap();
+        if n >= want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} TunnelDataIn datapoints, want at least {want}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}

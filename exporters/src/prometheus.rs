@@ -51,6 +51,8 @@ pub struct SourceStats {
     pub last_checkpoint_seconds: Option<f64>,
     /// Unix time at which the source last handed anything on, if ever.
     pub last_received_seconds: Option<f64>,
+    /// Still replaying what it had at start (a history, a backlog).
+    pub replaying: bool,
 }
 
 /// A reading of the pipeline's counters.
@@ -358,6 +360,7 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
     let open = Family::<SourceLabel, Gauge>::default();
     let checkpoint = Family::<SourceLabel, Gauge<f64, AtomicU64>>::default();
     let received = Family::<SourceLabel, Gauge<f64, AtomicU64>>::default();
+    let replaying = Family::<SourceLabel, Gauge>::default();
     let budget: Gauge = Gauge::default();
     let in_flight: Gauge = Gauge::default();
     registry.register(
@@ -379,6 +382,11 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
         "source_open",
         "Open connections (network sources) or files (file source)",
         open.clone(),
+    );
+    registry.register(
+        "source_replaying",
+        "1 while a source replays what it had at start (a history, a backlog): live metrics and alarms follow its event times until it has caught up",
+        replaying.clone(),
     );
     registry.register_with_unit(
         "source_last_checkpoint_timestamp",
@@ -445,6 +453,7 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
         refused.get_or_create(&l).inc_by(s.refused);
         errors.get_or_create(&l).inc_by(s.errors);
         open.get_or_create(&l).set(s.open as i64);
+        replaying.get_or_create(&l).set(i64::from(s.replaying));
         if let Some(t) = s.last_checkpoint_seconds {
             checkpoint.get_or_create(&l).set(t);
         }
@@ -486,6 +495,7 @@ mod tests {
                 lag_seconds: Some(0.5),
                 last_checkpoint_seconds: Some(1.7e9),
                 last_received_seconds: Some(1.8e9),
+                replaying: true,
             }],
             budget_bytes: Some(1 << 20),
             in_flight_bytes: Some(4096),
@@ -500,6 +510,7 @@ mod tests {
             "tunnelwatch_source_dropped_total{source=\"gw\",kind=\"syslog\"} 3",
             "tunnelwatch_source_refused_total{source=\"gw\",kind=\"syslog\"} 2",
             "tunnelwatch_source_open{source=\"gw\",kind=\"syslog\"} 4",
+            "tunnelwatch_source_replaying{source=\"gw\",kind=\"syslog\"} 1",
             "tunnelwatch_source_last_checkpoint_timestamp_seconds{source=\"gw\",kind=\"syslog\"} 1700000000.0",
             "tunnelwatch_pipeline_in_flight_bytes 4096",
             "tunnelwatch_source_last_received_timestamp_seconds{source=\"gw\",kind=\"syslog\"} 1800000000.0",

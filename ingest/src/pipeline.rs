@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot, watch};
@@ -69,6 +69,12 @@ pub struct Delivery {
     pub ack: Option<Ack>,
     /// Wall-clock epoch ms of receipt (the `rejects.ts` of records that fail to parse).
     pub received_ms: i64,
+    /// The source has caught up with what it had to replay once these bytes are decoded (see
+    /// [`SourceStats::replaying`]).
+    pub caught_up: bool,
+    /// During a replay: every record the source will replay with an earlier event time (epoch
+    /// ms) is in this delivery or an earlier one.
+    pub replayed_until: Option<i64>,
     pub(crate) permit: Option<OwnedSemaphorePermit>,
     pub(crate) stats: Option<Arc<SourceStats>>,
 }
@@ -82,9 +88,25 @@ impl Delivery {
             checkpoints: Vec::new(),
             ack: None,
             received_ms: now_ms(),
+            caught_up: false,
+            replayed_until: None,
             permit: None,
             stats: None,
         }
+    }
+
+    /// Marks the last delivery of a replay: once its bytes are decoded, the source no longer
+    /// holds the event-time watermark back.
+    pub fn caught_up(mut self) -> Delivery {
+        self.caught_up = true;
+        self
+    }
+
+    /// Marks how far a replay has come: no record the source has yet to replay is older than
+    /// `ts_ms`. The live monitor's watermark moves up to it once these bytes are decoded.
+    pub fn replayed_until(mut self, ts_ms: i64) -> Delivery {
+        self.replayed_until = Some(ts_ms);
+        self
     }
 
     pub fn end(mut self) -> Delivery {
@@ -290,6 +312,15 @@ pub struct SourceStats {
     pub last_checkpoint_ms: AtomicI64,
     /// The address a network source bound (set once it listens; `serve` prints it).
     pub listening: std::sync::OnceLock<String>,
+    /// The source is replaying records it already had when it started (a simulated history, a
+    /// file's backlog): until it has caught up, the live monitor's event-time watermark stays at
+    /// [`SourceStats::replayed_until_ms`] instead of following the wall clock, so the replay is
+    /// not counted late. Set by the pipeline from [`crate::sources::Source::replays_at_start`],
+    /// cleared when a [`Delivery::caught_up`] delivery has been decoded.
+    pub replaying: AtomicBool,
+    /// Epoch ms before which every replayed record has been decoded (the newest
+    /// [`Delivery::replayed_until`] decoded; 0 = none yet).
+    pub replayed_until_ms: AtomicI64,
 }
 
 impl SourceStats {

@@ -159,7 +159,13 @@ impl Shared {
             counters: Counters::default(),
             sources: sources
                 .iter()
-                .map(|(name, s)| Arc::new(SourceStats::new(name, s.kind())))
+                .map(|(name, s)| {
+                    let stats = SourceStats::new(name, s.kind());
+                    stats
+                        .replaying
+                        .store(s.replays_at_start(), Ordering::Relaxed);
+                    Arc::new(stats)
+                })
                 .collect(),
             budget: out.budget_gauge(),
             monitor: Mutex::new(monitor),
@@ -355,6 +361,14 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
                     }
                 };
                 state.decode(&d.bytes, d.end, &mut sink);
+                if let Some(s) = &stats {
+                    if let Some(t) = d.replayed_until {
+                        s.replayed_until_ms.fetch_max(t, Ordering::Relaxed);
+                    }
+                    if d.caught_up {
+                        s.replaying.store(false, Ordering::Relaxed);
+                    }
+                }
                 let held = state.held.len() as u64;
                 if d.end {
                     streams.remove(&d.stream.id);
@@ -379,8 +393,7 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
         }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
-            let watermark = now_ms().max(c.last_event_ms.load(Ordering::Relaxed));
-            feed_monitor(&shared, &mut observed, watermark, &mut job);
+            feed_monitor(&shared, &mut observed, watermark(&shared), &mut job);
         }
     }
     // Every source has stopped: what a decoder still holds is an incomplete last record.
@@ -396,11 +409,29 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
             });
         }
     }
+    // Every source has stopped: nothing replayed is still on its way.
     let watermark = now_ms().max(c.last_event_ms.load(Ordering::Relaxed));
     feed_monitor(&shared, &mut observed, watermark, &mut job);
     job.batches.extend(rows.finish());
     if !job.is_empty() {
         let _ = tx.send(job);
+    }
+}
+
+/// The live monitor's event-time watermark: the wall clock (or the newest record, if ahead of
+/// it), unless a source is still replaying what it had at start; then the least of the
+/// replaying sources' progress marks (no mark yet: no advance). The lateness window still
+/// applies behind a mark, for a replay whose streams interleave loosely. A watermark that
+/// followed the wall clock during a replay would count the rest of the replay late.
+fn watermark(shared: &Shared) -> i64 {
+    let replayed = (shared.sources.iter())
+        .filter(|s| s.replaying.load(Ordering::Relaxed))
+        .map(|s| s.replayed_until_ms.load(Ordering::Relaxed))
+        .min();
+    match replayed {
+        Some(until) if until <= 0 => i64::MIN,
+        Some(until) => until,
+        None => now_ms().max(shared.counters.last_event_ms.load(Ordering::Relaxed)),
     }
 }
 

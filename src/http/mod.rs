@@ -200,6 +200,7 @@ pub fn pipeline_stats(shared: &Shared) -> PipelineStats {
                     .map(|t| (now as f64 / 1000.0 - t).max(0.0)),
                 last_checkpoint_seconds: seconds(s.last_checkpoint_ms.load(Ordering::Relaxed)),
                 last_received_seconds: seconds(s.last_received_ms.load(Ordering::Relaxed)),
+                replaying: s.replaying.load(Ordering::Relaxed),
             })
             .collect(),
         budget_bytes: Some(shared.budget.total_bytes() as u64),

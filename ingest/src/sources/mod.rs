@@ -40,6 +40,14 @@ pub trait Source: Send {
     fn listens(&self) -> bool {
         false
     }
+    /// Whether it starts by replaying records it already has (a history, a backlog): its
+    /// deliveries then say how far the replay has come
+    /// ([`crate::pipeline::Delivery::replayed_until`]) and the last one that it is over
+    /// ([`crate::pipeline::Delivery::caught_up`]). Until then the live monitor's watermark
+    /// stays at the replay's progress instead of following the wall clock.
+    fn replays_at_start(&self) -> bool {
+        false
+    }
     /// Runs until `cx.shutdown` fires (or the input ends, for finite sources).
     fn run(self: Box<Self>, cx: SourceContext) -> Run;
 }

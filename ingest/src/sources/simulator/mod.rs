@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -127,6 +128,11 @@ impl Source for SimulatorSource {
         "simulator"
     }
 
+    /// The history (from the simulation's start up to the build time) is replayed first.
+    fn replays_at_start(&self) -> bool {
+        true
+    }
+
     fn run(self: Box<Self>, cx: SourceContext) -> Run {
         Box::pin(async move {
             let handle = std::thread::Builder::new()
@@ -153,6 +159,7 @@ fn run_fleet(sim: SimulatorSource, cx: SourceContext) -> Result<(), SourceError>
     let mut live = LiveFleet::new(sim.simulation.fleet(), SystemClock, sim.now, sim.speed);
     let mut streams: HashMap<Arc<str>, Arc<Stream>> = HashMap::new();
     let mut pending: HashMap<Arc<str>, Vec<u8>> = HashMap::new();
+    let mut replaying = true;
     while !cx.shutdown.is_set() {
         let now = now_ms();
         let mut n = 0;
@@ -165,21 +172,50 @@ fn run_fleet(sim: SimulatorSource, cx: SourceContext) -> Result<(), SourceError>
                 break;
             }
         }
-        for (name, bytes) in pending.drain() {
-            let stream = streams
-                .entry(name.clone())
-                .or_insert_with(|| {
-                    Arc::new(Stream {
-                        id: format!("{}:{name}", cx.name),
-                        source: format!("simulator:{name}"),
-                        options: DecoderOptions {
-                            stream_name: Some(name.to_string()),
-                            ..Default::default()
-                        },
+        // Everything due by now is taken: after this round the history has been handed over.
+        let caught_up = replaying && n < 4096;
+        let mut round: Vec<Delivery> = (pending.drain())
+            .map(|(name, bytes)| {
+                let stream = streams
+                    .entry(name.clone())
+                    .or_insert_with(|| {
+                        Arc::new(Stream {
+                            id: format!("{}:{name}", cx.name),
+                            source: format!("simulator:{name}"),
+                            options: DecoderOptions {
+                                stream_name: Some(name.to_string()),
+                                ..Default::default()
+                            },
+                        })
                     })
-                })
-                .clone();
-            cx.out.blocking_send(Delivery::new(stream, bytes))?;
+                    .clone();
+                Delivery::new(stream, bytes)
+            })
+            .collect();
+        if replaying {
+            // The last delivery of a replay round says how far the replay has come (every
+            // record before the next one's event time is in this round or an earlier one), or
+            // that it is over. With no bytes to carry it, an empty delivery does.
+            let mark = match round.pop() {
+                Some(last) => Some(last),
+                None => streams
+                    .values()
+                    .next()
+                    .map(|s| Delivery::new(s.clone(), Vec::new())),
+            };
+            match mark {
+                Some(last) if caught_up => round.push(last.caught_up()),
+                Some(last) => {
+                    round.push(last.replayed_until(live.fleet().peek_ts().unwrap_or(i64::MAX)))
+                }
+                // Nothing was ever sent: nothing of the history is in flight.
+                None if caught_up => cx.stats.replaying.store(false, Ordering::Relaxed),
+                None => {}
+            }
+            replaying = !caught_up;
+        }
+        for delivery in round {
+            cx.out.blocking_send(delivery)?;
         }
         if n >= 4096 {
             continue;
