@@ -41,6 +41,13 @@ pub struct IngestArgs {
     /// Do not compute the metrics table (run `tunnelwatch metrics rebuild` later).
     #[arg(long)]
     pub no_metrics: bool,
+    /// Threads that parse the input side by side (default: one per core; 1 parses on the
+    /// reading thread). Rows, positions and rejects are the same whatever the number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// Input bytes per piece a parsing thread takes (tests use small values).
+    #[arg(long, default_value_t = tunnelwatch_pipeline::file_ingest::PIECE_BYTES, hide = true)]
+    piece_bytes: usize,
     /// Rows held in memory before a flush to Parquet (tests use small values).
     #[arg(long, default_value_t = StoreOptions::default().flush_rows, hide = true)]
     flush_rows: usize,
@@ -171,6 +178,12 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         inputs,
         &args.decode.options(),
         chrono::Utc::now().timestamp_millis(),
+        file_ingest::Split {
+            workers: args
+                .threads
+                .map_or(file_ingest::Split::per_core().workers, usize::from),
+            piece_bytes: args.piece_bytes,
+        },
         &mut terminal,
     );
     terminal.bar.finish_and_clear();

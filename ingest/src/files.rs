@@ -161,6 +161,41 @@ fn push_path(path: &Path, out: &mut Vec<Input>) -> Result<(), InputError> {
     Ok(())
 }
 
+/// An input's bytes as decoders want them: inflated when the input is gzip, with the count of
+/// raw input bytes read so far (for progress).
+pub struct InputBytes<'a> {
+    reader: Box<dyn Read + 'a>,
+    count: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<'a> InputBytes<'a> {
+    pub fn new(reader: Box<dyn Read + 'a>) -> io::Result<InputBytes<'a>> {
+        let counter = CountingReader {
+            inner: reader,
+            count: std::rc::Rc::new(std::cell::Cell::new(0)),
+        };
+        let count = counter.count.clone();
+        let mut reader = BufReader::with_capacity(CHUNK, counter);
+        let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn Read + 'a> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(reader))
+        } else {
+            Box::new(reader)
+        };
+        Ok(InputBytes { reader, count })
+    }
+
+    /// Reads into `buf` (retrying interruptions); 0 at the end of the input.
+    pub fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_some(&mut self.reader, buf)
+    }
+
+    /// Raw (compressed, for gzip) bytes of the input read so far.
+    pub fn raw_bytes_read(&self) -> u64 {
+        self.count.get()
+    }
+}
+
 /// Feeds `reader` to `decoder` in chunks, inflating gzip, and calls `after_chunk` after each
 /// chunk with the number of raw bytes read so far: every record before
 /// `decoder.position().offset` has then been handed to `sink`.
@@ -170,28 +205,17 @@ pub fn decode_stream(
     sink: &mut dyn FnMut(Parsed),
     after_chunk: &mut dyn FnMut(&Decoder, u64) -> io::Result<()>,
 ) -> io::Result<()> {
-    let counter = CountingReader {
-        inner: reader,
-        count: std::rc::Rc::new(std::cell::Cell::new(0)),
-    };
-    let count = counter.count.clone();
-    let mut reader = BufReader::with_capacity(CHUNK, counter);
-    let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let mut reader: Box<dyn Read + '_> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(reader))
-    } else {
-        Box::new(reader)
-    };
+    let mut input = InputBytes::new(reader)?;
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     loop {
         let start = buf.len();
         buf.resize(start + CHUNK, 0);
-        let n = read_some(&mut reader, &mut buf[start..])?;
+        let n = input.read_some(&mut buf[start..])?;
         buf.truncate(start + n);
         let eof = n == 0;
         let used = decoder.decode(&buf, eof, sink);
         buf.drain(..used);
-        after_chunk(decoder, count.get())?;
+        after_chunk(decoder, input.raw_bytes_read())?;
         if eof {
             return Ok(());
         }

@@ -73,6 +73,7 @@ fn load(dir: &Path, records: usize, tunnels: usize, hours: i64) -> Store {
         vec![Input::File(input)],
         &DecoderOptions::default(),
         T0,
+        file_ingest::Split::per_core(),
         &mut Quiet,
     )
     .unwrap();

@@ -179,6 +179,15 @@ impl Decoder {
         }
     }
 
+    /// A decoder that starts at `line` and byte `offset` of its source, as one that had
+    /// decoded everything before would be (its only state across records is its position): for
+    /// decoding line-aligned pieces of one input on several threads.
+    pub fn starting_at(mut self, line: u64, offset: u64) -> Decoder {
+        self.line = line;
+        self.offset = offset;
+        self
+    }
+
     pub fn source(&self) -> &str {
         &self.source
     }
