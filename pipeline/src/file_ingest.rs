@@ -3,9 +3,12 @@
 //! Threads: the caller's reads the input and cuts it into pieces of [`PIECE_BYTES`] that end
 //! after a newline; decode workers (one per core) parse pieces into Arrow batches side by side;
 //! the caller takes the results back in input order and hands them to a writer thread that owns
-//! the store (WAL append + fsync, Parquet flushes). Each batch carries a source mark
-//! "everything before offset N of this input is stored"; a second run over the same input skips
-//! what the ledger says is stored (re-ingesting never duplicates).
+//! the store (Parquet flushes). Each batch carries a source mark "everything before offset N of
+//! this input is stored"; a second run over the same input skips what the ledger says is stored
+//! (re-ingesting never duplicates). A file can be read again, so its rows skip the WAL
+//! ([`Store::append_replayable`]): its mark moves only once the Parquet holding them is
+//! durable, and a run that dies before that leaves the ledger where the next run must resume.
+//! Standard input cannot be read again: its rows go through the WAL (append + fsync).
 //!
 //! A piece is decoded by a decoder that starts at the piece's line and offset, which is exactly
 //! what one decoder reading the whole input would do there — unless a record spans the cut (a
@@ -34,10 +37,10 @@ use tunnelwatch_queries::{RowBuilder, SourceMark, Store, TableName};
 
 use crate::error::PipelineError;
 
-/// Rows per WAL append (one fsync each) of a sequential load.
+/// Rows per store append of a sequential load (one WAL append and fsync each for stdin).
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// Input bytes per piece a decode worker takes by default (about 30,000 AWS records; one WAL
+/// Input bytes per piece a decode worker takes by default (about 30,000 AWS records; one store
 /// append each).
 pub const PIECE_BYTES: usize = 8 << 20;
 
@@ -93,7 +96,13 @@ impl Tally {
     }
 }
 
-type Job = (Vec<(TableName, RecordBatch)>, Option<SourceMark>);
+/// Rows for the store writer, the mark that covers them, and whether their input can be read
+/// again (a file) so that the rows may skip the WAL.
+struct Job {
+    batches: Vec<(TableName, RecordBatch)>,
+    mark: Option<SourceMark>,
+    replayable: bool,
+}
 
 /// Loads `inputs` into `store` and flushes it; returns the store and what was stored.
 /// A file named twice (directly and through its directory, say) is read once. With `split`
@@ -126,8 +135,12 @@ pub fn ingest_files(
         .name("store-writer".into())
         .spawn(move || -> Result<Store, PipelineError> {
             let mut store = store;
-            for (batches, mark) in rx {
-                store.append(batches, mark)?;
+            for job in rx {
+                if job.replayable {
+                    store.append_replayable(job.batches, job.mark)?;
+                } else {
+                    store.append(job.batches, job.mark)?;
+                }
             }
             store.flush()?;
             Ok(store)
@@ -422,7 +435,12 @@ impl OneInput<'_> {
             offset,
             state: None,
         });
-        self.tx.send((batches, mark)).map_err(|_| {
+        let job = Job {
+            batches,
+            mark,
+            replayable: matches!(self.input, Input::File(_)),
+        };
+        self.tx.send(job).map_err(|_| {
             std::io::Error::other("the store writer stopped (see the error that follows)")
         })
     }

@@ -202,6 +202,21 @@ impl Segments {
         Ok(n)
     }
 
+    /// Removes the output of every flush of a WAL sequence after `seq` (flushes the ledger does
+    /// not cover). Compacted files are made from covered flushes only and are kept.
+    pub fn delete_flushed_after(&self, seq: u64) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for t in TableName::ALL {
+            for f in self.list(t)? {
+                if f.name.starts_with('w') && f.wal_seqs().is_some_and(|(first, _)| first > seq) {
+                    self.delete(&f)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// Reads a segment file back.
     pub fn read(&self, file: &SegmentFile) -> Result<Vec<RecordBatch>, StoreError> {
         let store = self.store.clone();

@@ -14,6 +14,14 @@
 //! Ledger semantics: a source key (path + content fingerprint, chosen by the caller) maps to the
 //! byte offset in that source below which every record is stored. Marks travel in the WAL with
 //! the rows they cover, so the ledger is rebuilt exactly on recovery.
+//!
+//! Re-readable sources ([`Store::append_replayable`], a file given to `ingest`) skip the WAL:
+//! their rows wait in memory and their marks in `pending`, and both become durable together at
+//! the next flush (Parquet first, then the ledger that moves the marks). A crash before that
+//! loses rows whose marks never moved, so reading the source again from its ledger offset stores
+//! them exactly once. For this the ledger records the last flushed WAL sequence
+//! (`flushed_through`): recovery deletes Parquet output of any later sequence (an unfinished
+//! flush) and never touches output at or below it, which may hold rows the WAL never had.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
@@ -63,6 +71,11 @@ struct Ledger {
     /// Streaming sources' checkpoints: key → offset and source-defined state (last write wins).
     #[serde(default)]
     checkpoints: BTreeMap<String, StoredCheckpoint>,
+    /// The WAL sequence whose flush this ledger completes: Parquet output named for it or an
+    /// earlier sequence is whole and covered by these marks. `None` in ledgers written before
+    /// re-readable sources skipped the WAL (every such flush had its rows in the WAL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flushed_through: Option<u64>,
 }
 
 /// A streaming source's checkpoint as the ledger keeps it.
@@ -159,8 +172,18 @@ impl Store {
         let mut ledger = Ledger::load(root)?;
         let mut recovery = Recovery::default();
         let seqs = wal::list_segments(&wal_dir)?;
+        if let Some(done) = ledger.flushed_through {
+            // Output of a flush the ledger does not cover: its marks never moved, so what it
+            // holds is either in the WAL (rewritten below) or re-read from its source.
+            segments.delete_flushed_after(done)?;
+        }
         for &seq in &seqs {
             let path = wal::segment_path(&wal_dir, seq);
+            if ledger.flushed_through.is_some_and(|done| seq <= done) {
+                // Flushed and covered by the ledger; the crash came before its removal.
+                fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+                continue;
+            }
             let replay = wal::replay(&path)?;
             if let Some(t) = &replay.torn {
                 recovery.torn.push(format!("{}: {t}", path.display()));
@@ -180,6 +203,7 @@ impl Store {
             for (t, batches) in &by_table {
                 segments.write(*t, batches, &format!("w{seq:020}"))?;
             }
+            ledger.flushed_through = Some(seq);
             ledger.save(root)?;
             fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
             // The empty segment a clean run leaves behind is not a recovery.
@@ -190,7 +214,12 @@ impl Store {
         if !seqs.is_empty() {
             wal::sync_dir(&wal_dir)?;
         }
-        let seq = seqs.last().map_or(1, |s| s + 1);
+        // Past every WAL segment and every flushed one, so no flush reuses a file name.
+        let seq = seqs
+            .last()
+            .copied()
+            .max(ledger.flushed_through)
+            .map_or(1, |s| s + 1);
         let wal = WalWriter::open(wal::segment_path(&wal_dir, seq), 0, opts.sync)?;
         Ok((
             Store {
@@ -254,6 +283,34 @@ impl Store {
             return Ok(());
         }
         self.wal.append(&batches, &marks)?;
+        self.hold(batches, marks)
+    }
+
+    /// Holds `batches` of a source that can be read again (a file) in memory until the next
+    /// flush, without writing them to the WAL; `marks` say how far the source is read and move
+    /// in the ledger only once the flush has made the rows durable. After a crash the rows are
+    /// gone and [`Store::committed`] still says where they began, so the caller reads them
+    /// again. Nothing is acknowledged before [`Store::flush`] returns.
+    pub fn append_replayable(
+        &mut self,
+        batches: Vec<(TableName, RecordBatch)>,
+        marks: impl IntoIterator<Item = SourceMark>,
+    ) -> Result<(), StoreError> {
+        let batches: Vec<_> = batches
+            .into_iter()
+            .filter(|(_, b)| b.num_rows() > 0)
+            .collect();
+        let marks: Vec<SourceMark> = marks.into_iter().collect();
+        self.hold(batches, marks)
+    }
+
+    /// Keeps rows in memory and marks in `pending` until the next flush (which it starts when
+    /// memory or the WAL is full).
+    fn hold(
+        &mut self,
+        batches: Vec<(TableName, RecordBatch)>,
+        marks: Vec<SourceMark>,
+    ) -> Result<(), StoreError> {
         for m in marks {
             match m.state {
                 Some(state) => {
@@ -287,14 +344,19 @@ impl Store {
         self.flushes
     }
 
-    /// Rows held in memory (durable in the WAL, not yet in Parquet), per table.
+    /// Rows held in memory (in the WAL or re-readable from their source, not yet in Parquet),
+    /// per table.
     pub fn unflushed(&self) -> &BTreeMap<TableName, Vec<RecordBatch>> {
         &self.mem
     }
 
     /// Writes what memory holds to Parquet, saves the ledger, and retires the WAL segment.
     pub fn flush(&mut self) -> Result<Vec<SegmentFile>, StoreError> {
-        if self.wal.is_empty() {
+        if self.wal.is_empty()
+            && self.mem.is_empty()
+            && self.pending.is_empty()
+            && self.pending_checkpoints.is_empty()
+        {
             return Ok(Vec::new());
         }
         let stem = format!("w{:020}", self.seq);
@@ -311,6 +373,7 @@ impl Store {
         }
         let checkpoints = std::mem::take(&mut self.pending_checkpoints);
         self.ledger.checkpoints.extend(checkpoints);
+        self.ledger.flushed_through = Some(self.seq);
         self.ledger.save(&self.root)?;
         let old = self.wal.path().to_owned();
         self.seq += 1;

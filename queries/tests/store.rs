@@ -324,30 +324,94 @@ fn the_guard_holds_against_the_real_engine() {
 #[derive(Debug, Clone)]
 enum Op {
     Append(i64, i64),
+    /// Reads the next records of a re-readable source (a file) into the store, past the WAL.
+    AppendFile(i64, i64),
     Flush,
     Crash,
+    /// A crash in the middle of a flush, at the given step.
+    CrashInFlush(FlushStep),
     Compact,
+}
+
+/// Where a flush can be interrupted: after the Parquet files are durable but before the ledger
+/// is saved; after the ledger is saved but before the WAL segment is removed.
+#[derive(Debug, Clone, Copy)]
+enum FlushStep {
+    BeforeLedger,
+    BeforeWalRemoval,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (1i64..200, 1i64..4).prop_map(|(n, days)| Op::Append(n, days)),
+        4 => (1i64..200, 1i64..4).prop_map(|(n, days)| Op::AppendFile(n, days)),
         1 => Just(Op::Flush),
         1 => Just(Op::Crash),
+        1 => Just(Op::CrashInFlush(FlushStep::BeforeLedger)),
+        1 => Just(Op::CrashInFlush(FlushStep::BeforeWalRemoval)),
         1 => Just(Op::Compact),
     ]
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+/// Ids of the re-readable source's records start here (the WAL rows' ids start at 0).
+const FILE_IDS: i64 = 1_000_000;
+const FILE_KEY: &str = "file:fingerprint";
 
-    /// Any sequence of appends, flushes, compactions and crashes (dropping the store without
-    /// flushing) ends with every appended row present exactly once.
+/// Flushes `store`, then puts the directory back the way a crash at `step` of that flush would
+/// leave it, and drops the store (the process is gone).
+fn crash_in_flush(root: &std::path::Path, mut store: Store, step: FlushStep) {
+    let wal_dir = root.join("wal");
+    let wal_files = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = wal_files(&wal_dir);
+    assert_eq!(before.len(), 1, "one live WAL segment: {before:?}");
+    let wal_bytes = std::fs::read(&before[0]).unwrap();
+    let ledger = root.join("sources.json");
+    let ledger_bytes = std::fs::read(&ledger).ok();
+    store.flush().unwrap();
+    drop(store);
+    std::fs::write(&before[0], &wal_bytes).unwrap();
+    if let FlushStep::BeforeLedger = step {
+        match ledger_bytes {
+            Some(b) => std::fs::write(&ledger, b).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&ledger);
+            }
+        }
+        // The next segment is opened after the ledger is saved.
+        for f in wal_files(&wal_dir) {
+            if f != before[0] {
+                std::fs::remove_file(f).unwrap();
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Any sequence of appends (through the WAL, or past it from a re-readable source),
+    /// flushes, compactions and crashes (dropping the store without flushing, or dying in the
+    /// middle of a flush) ends with every acknowledged row present exactly once — and every
+    /// record of the re-readable source too, once the reader resumes where the ledger says.
     #[test]
-    fn every_acknowledged_row_exactly_once(ops in proptest::collection::vec(op(), 1..14), flush_rows in 50usize..400) {
+    fn every_acknowledged_row_exactly_once(ops in proptest::collection::vec(op(), 1..16), flush_rows in 50usize..400) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Some(Store::open(dir.path(), opts(flush_rows)).unwrap().0);
         let mut next = 0i64;
+        // The source's records 0..file_len exist; the reader is at file_pos.
+        let mut file_len = 0i64;
+        let mut file_pos = 0i64;
+        let file_batch = |from: i64, n: i64, days: i64| {
+            vec![(TableName::Metrics, rows(FILE_IDS + from, n, days))]
+        };
+        let file_mark = |to: i64| SourceMark { source_key: FILE_KEY.into(), offset: to as u64, state: None };
         for op in ops {
             let s = store.as_mut().unwrap();
             match op {
@@ -355,20 +419,103 @@ proptest! {
                     s.append(vec![(TableName::Metrics, rows(next, n, days))], None).unwrap();
                     next += n;
                 }
+                Op::AppendFile(n, days) => {
+                    // Re-read what a crash lost first, then new records.
+                    let n = (file_len - file_pos).max(n);
+                    s.append_replayable(file_batch(file_pos, n, days), Some(file_mark(file_pos + n))).unwrap();
+                    file_pos += n;
+                    file_len = file_len.max(file_pos);
+                }
                 Op::Flush => { s.flush().unwrap(); }
                 Op::Compact => { s.compact(2).unwrap(); }
                 Op::Crash => {
                     drop(store.take());
                     store = Some(Store::open(dir.path(), opts(flush_rows)).unwrap().0);
+                    file_pos = store.as_ref().unwrap().committed(FILE_KEY) as i64;
+                }
+                Op::CrashInFlush(step) => {
+                    crash_in_flush(dir.path(), store.take().unwrap(), step);
+                    store = Some(Store::open(dir.path(), opts(flush_rows)).unwrap().0);
+                    file_pos = store.as_ref().unwrap().committed(FILE_KEY) as i64;
                 }
             }
         }
+        // The reader finishes the source.
+        let s = store.as_mut().unwrap();
+        if file_pos < file_len {
+            s.append_replayable(file_batch(file_pos, file_len - file_pos, 1), Some(file_mark(file_len))).unwrap();
+        }
+        s.flush().unwrap();
+        prop_assert_eq!(s.committed(FILE_KEY), file_len as u64);
         drop(store);
         let (n, d, s) = census(dir.path());
-        prop_assert_eq!(n, next);
-        prop_assert_eq!(d, next);
-        prop_assert_eq!(s, (0..next).sum::<i64>() as f64);
+        let expected_sum = (0..next).sum::<i64>() + (FILE_IDS..FILE_IDS + file_len).sum::<i64>();
+        prop_assert_eq!(n, next + file_len);
+        prop_assert_eq!(d, next + file_len);
+        prop_assert_eq!(s, expected_sum as f64);
     }
+}
+
+/// A crash after the ledger of a flush is saved but before its WAL segment is removed: the
+/// Parquet of that flush holds rows the WAL never had (a re-readable source's), and the ledger
+/// already says they are stored, so recovery must keep that Parquet rather than rewrite the
+/// flush from the WAL.
+#[test]
+fn a_flush_the_ledger_covers_is_kept_when_its_wal_segment_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    store
+        .append(vec![(TableName::Metrics, rows(0, 10, 1))], None)
+        .unwrap();
+    store
+        .append_replayable(
+            vec![(TableName::Metrics, rows(10, 90, 1))],
+            Some(SourceMark {
+                source_key: FILE_KEY.into(),
+                offset: 90,
+                state: None,
+            }),
+        )
+        .unwrap();
+    assert_eq!(store.committed(FILE_KEY), 90);
+    crash_in_flush(dir.path(), store, FlushStep::BeforeWalRemoval);
+    let (store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(store.committed(FILE_KEY), 90);
+    drop(store);
+    let (n, d, _) = census(dir.path());
+    assert_eq!((n, d), (100, 100));
+}
+
+/// Rows held for a re-readable source are not in the WAL: a crash before the flush loses them
+/// and leaves the source's mark where it was, so reading the source again stores them once.
+#[test]
+fn replayable_rows_wait_for_the_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = |o| {
+        Some(SourceMark {
+            source_key: FILE_KEY.into(),
+            offset: o,
+            state: None,
+        })
+    };
+    {
+        let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+        store
+            .append_replayable(vec![(TableName::Metrics, rows(0, 10, 1))], mark(10))
+            .unwrap();
+        store.flush().unwrap();
+        store
+            .append_replayable(vec![(TableName::Metrics, rows(10, 10, 1))], mark(20))
+            .unwrap();
+        assert_eq!(store.unflushed()[&TableName::Metrics].len(), 1);
+        assert!(read_unflushed(dir.path()).unwrap().is_empty(), "not in the WAL");
+        // Crash.
+    }
+    let (store, rec) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(rec.rows, 0);
+    assert_eq!(store.committed(FILE_KEY), 10);
+    drop(store);
+    assert_eq!(census(dir.path()).0, 10);
 }
 
 /// Files not written by a WAL flush (the metrics table's generations) are not compacted.
