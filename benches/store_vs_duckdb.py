@@ -146,6 +146,11 @@ def ingest_bench(work, n):
     subprocess.run(["sync"])
     # Loading only: the metrics engine's own cost is measured on its own below.
     tw_t, tw_rss, out, _ = measured([BIN, "ingest", "--no-metrics", "--data", tw_dir, src])
+    # The same load decoded by one thread (what ingest did before split parsing).
+    one_dir = tw_dir + "-one-thread"
+    shutil.rmtree(one_dir, ignore_errors=True)
+    one_t, one_rss, _, _ = measured([BIN, "ingest", "--no-metrics", "--threads", "1", "--data", one_dir, src])
+    shutil.rmtree(one_dir, ignore_errors=True)
     m_t, m_rss, _, _ = measured([BIN, "metrics", "rebuild", "--data", tw_dir])
     subprocess.run(["sync"])
     dk_t, dk_rss, dk_out, _ = measured([sys.executable, "-c", DUCK_LOAD, duck_db, src])
@@ -158,6 +163,8 @@ def ingest_bench(work, n):
         "tunnelwatch_s": tw_t, "tunnelwatch_rss_mb": tw_rss,
         "duckdb_s": dk_t, "duckdb_rss_mb": dk_rss,
         "ratio": tw_t / dk_t,
+        "tunnelwatch_one_thread_s": one_t, "tunnelwatch_one_thread_rss_mb": one_rss,
+        "one_thread_ratio": one_t / dk_t,
         "floor_wc_s": floor_t, "tunnelwatch_vs_floor": tw_t / floor_t, "duckdb_vs_floor": dk_t / floor_t,
         "metrics_rebuild_s": m_t, "metrics_rebuild_rss_mb": m_rss,
         "metrics_vs_ingest": m_t / tw_t,
