@@ -508,7 +508,10 @@ fn replayable_rows_wait_for_the_flush() {
             .append_replayable(vec![(TableName::Metrics, rows(10, 10, 1))], mark(20))
             .unwrap();
         assert_eq!(store.unflushed()[&TableName::Metrics].len(), 1);
-        assert!(read_unflushed(dir.path()).unwrap().is_empty(), "not in the WAL");
+        assert!(
+            read_unflushed(dir.path()).unwrap().is_empty(),
+            "not in the WAL"
+        );
         // Crash.
     }
     let (store, rec) = Store::open(dir.path(), opts(1 << 20)).unwrap();
