@@ -212,11 +212,14 @@ fn killed_ingest_then_rerun_stores_every_record_exactly_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until a flush has put some rows in Parquet (a file's rows skip the WAL: the rest are
-    // in memory only, and the ledger says where they begin), then kill.
+    // Wait until a flush has put some rows in Parquet and the ledger covers them (a file's rows
+    // skip the WAL: the rest are in memory only, and the ledger says where they begin), then
+    // kill. (Parquet alone is not enough: a kill between the Parquet and the ledger leaves an
+    // unfinished flush, which recovery deletes, and the rerun then skips nothing.)
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if has_file(&data.join("tunnel_activity"), "parquet") {
+        if has_file(&data.join("tunnel_activity"), "parquet") && data.join("sources.json").exists()
+        {
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
