@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMillisecondArray};
-use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::compute::filter_record_batch;
 use chrono::DateTime;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
@@ -116,9 +116,17 @@ impl Segments {
         if batches.iter().all(|b| b.num_rows() == 0) {
             return Ok(Vec::new());
         }
-        let batch = concat_batches(&table.schema(), batches)?;
+        // Each batch is cut by day on its own (a batch of one day, the usual case, is not
+        // copied), and a day's parts go to its file one after another: the rows are never
+        // concatenated into one more copy.
+        let mut by_day: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            for (day, part) in split_by_day(table, batch)? {
+                by_day.entry(day).or_default().push(part);
+            }
+        }
         let mut out = Vec::new();
-        for (n, (day, part)) in split_by_day(table, &batch)?.into_iter().enumerate() {
+        for (n, (day, parts)) in by_day.into_iter().enumerate() {
             let name = format!("{stem}-{n}.parquet");
             let file = SegmentFile {
                 table,
@@ -126,17 +134,25 @@ impl Segments {
                 name,
                 size: 0,
             };
-            let size = self.put_parquet(&file.relative_path(), &part)?;
+            let size = self.put_parquet(&file.relative_path(), &table.schema(), &parts)?;
             out.push(SegmentFile { size, ..file });
         }
         Ok(out)
     }
 
-    fn put_parquet(&self, relative: &str, batch: &RecordBatch) -> Result<u64, StoreError> {
-        let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 8 + 4096);
+    fn put_parquet(
+        &self,
+        relative: &str,
+        schema: &arrow::datatypes::SchemaRef,
+        parts: &[RecordBatch],
+    ) -> Result<u64, StoreError> {
+        let memory: usize = parts.iter().map(RecordBatch::get_array_memory_size).sum();
+        let mut buf = Vec::with_capacity(memory / 8 + 4096);
         {
-            let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(self.props.clone()))?;
-            w.write(batch)?;
+            let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(self.props.clone()))?;
+            for part in parts {
+                w.write(part)?;
+            }
             w.close()?;
         }
         let size = buf.len() as u64;

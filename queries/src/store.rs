@@ -360,10 +360,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let stem = format!("w{:020}", self.seq);
-        let mut written = Vec::new();
-        for (t, batches) in &self.mem {
-            written.extend(self.segments.write(*t, batches, &stem)?);
-        }
+        let written = self.write_tables(&stem)?;
         for (key, offset) in self.pending.drain() {
             self.ledger.apply(&SourceMark {
                 source_key: key,
@@ -387,6 +384,28 @@ impl Store {
         self.mem.clear();
         self.mem_rows = 0;
         self.flushes += 1;
+        Ok(written)
+    }
+
+    /// Writes each table memory holds as Parquet, the tables side by side (Parquet encoding is
+    /// most of a flush's cost, and the last flush of a load has the machine to itself).
+    fn write_tables(&self, stem: &str) -> Result<Vec<SegmentFile>, StoreError> {
+        let segments = &self.segments;
+        let results: Vec<Result<Vec<SegmentFile>, StoreError>> = std::thread::scope(|scope| {
+            let writers: Vec<_> = self
+                .mem
+                .iter()
+                .map(|(t, batches)| scope.spawn(move || segments.write(*t, batches, stem)))
+                .collect();
+            writers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut written = Vec::new();
+        for r in results {
+            written.extend(r?);
+        }
         Ok(written)
     }
 
