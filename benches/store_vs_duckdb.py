@@ -15,6 +15,8 @@ DuckDB's own tables. Each query runs 3 times; the best time counts.
 
 Storage: bytes on disk per record against the raw NDJSON.
 
+Gzip: the same load from the file gzip'd (level 6), each tool decompressing it itself.
+
 The floor: `wc -l` of the same file in the same run (reading the bytes alone), so the table
 shows how far both loads are from what reading the input costs.
 """
@@ -176,6 +178,31 @@ def ingest_bench(work, n):
     }
 
 
+def gzip_bench(work, src):
+    """The same load from the gzip'd file (level 6), both tools decompressing it themselves; the
+    floor is `gzip -dc` alone."""
+    gz = src + ".gz"
+    if not os.path.exists(gz) or os.path.getmtime(gz) < os.path.getmtime(src):
+        subprocess.run(["gzip", "-k", "-6", "-f", src], check=True)
+    tw_dir = os.path.join(work, "tw-ingest-gz")
+    duck_db = os.path.join(work, "duck-ingest-gz.db")
+    shutil.rmtree(tw_dir, ignore_errors=True)
+    if os.path.exists(duck_db):
+        os.remove(duck_db)
+    subprocess.run(["sync"])
+    tw_t, tw_rss, _, _ = measured([BIN, "ingest", "--no-metrics", "--data", tw_dir, gz])
+    dk_t, dk_rss, _, _ = measured([sys.executable, "-c", DUCK_LOAD, duck_db, gz])
+    floor_t, _, _, _ = measured(["sh", "-c", 'gzip -dc "$0" > /dev/null', gz])
+    shutil.rmtree(tw_dir, ignore_errors=True)
+    os.remove(duck_db)
+    return {
+        "gz_mb": os.path.getsize(gz) / 1e6,
+        "tunnelwatch_s": tw_t, "tunnelwatch_rss_mb": tw_rss,
+        "duckdb_s": dk_t, "duckdb_rss_mb": dk_rss, "ratio": tw_t / dk_t,
+        "floor_gunzip_s": floor_t,
+    }
+
+
 def query_bench(work, n):
     src = os.path.join(work, "q-vpn-0123456789abcdef0-203.0.113.12.ndjson")
     if not os.path.exists(src) or sum(1 for _ in open(src)) != n:
@@ -224,6 +251,9 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     out = {"ingest": ingest_bench(args.work, args.ingest_records)}
     print(json.dumps(out["ingest"], indent=2))
+    src = os.path.join(args.work, "vpn-0123456789abcdef0-203.0.113.12.ndjson")
+    out["ingest_gzip"] = gzip_bench(args.work, src)
+    print(json.dumps(out["ingest_gzip"], indent=2))
     if not args.skip_queries:
         out["queries"] = query_bench(args.work, args.query_records)
         for q in out["queries"]:
