@@ -5,7 +5,7 @@
     python3 benches/store_vs_duckdb.py [--ingest-records 2000000] [--query-records 10000000] [--work DIR]
 
 Ingest: the same mixed NDJSON file (half tunnel activity, half BGP) loaded by
-`tunnelwatch ingest` (durable Parquet, fsync per batch) and by DuckDB
+`tunnelwatch ingest` (durable, fsynced Parquet; a file's rows skip the WAL) and by DuckDB
 (`CREATE TABLE … AS SELECT * FROM read_json(…)` + CHECKPOINT). Wall time and peak RSS of each
 process; ratio = tunnelwatch / DuckDB (≤ 1.0 means tunnelwatch is at least as fast).
 
