@@ -185,23 +185,29 @@ def gzip_bench(work, src):
     gz = src + ".gz"
     if not os.path.exists(gz) or os.path.getmtime(gz) < os.path.getmtime(src):
         subprocess.run(["gzip", "-k", "-6", "-f", src], check=True)
-    tw_dir = os.path.join(work, "tw-ingest-gz")
-    duck_db = os.path.join(work, "duck-ingest-gz.db")
+    r = compared_load(work, "gz", gz, DUCK_LOAD, ["sh", "-c", 'gzip -dc "$0" > /dev/null', gz])
+    return {"gz_mb": os.path.getsize(gz) / 1e6, "tunnelwatch_s": r["tunnelwatch_s"],
+            "tunnelwatch_rss_mb": r["tunnelwatch_rss_mb"], "duckdb_s": r["duckdb_s"],
+            "duckdb_rss_mb": r["duckdb_rss_mb"], "ratio": r["ratio"], "floor_gunzip_s": r["floor_s"]}
+
+
+def compared_load(work, tag, path, duck_script, floor_cmd):
+    """One load of `path` by each tool into fresh stores (removed afterwards) and the floor
+    command, each its own process."""
+    tw_dir = os.path.join(work, "tw-ingest-" + tag)
+    duck_db = os.path.join(work, "duck-ingest-%s.db" % tag)
     shutil.rmtree(tw_dir, ignore_errors=True)
     if os.path.exists(duck_db):
         os.remove(duck_db)
     subprocess.run(["sync"])
-    tw_t, tw_rss, _, _ = measured([BIN, "ingest", "--no-metrics", "--data", tw_dir, gz])
-    dk_t, dk_rss, _, _ = measured([sys.executable, "-c", DUCK_LOAD, duck_db, gz])
-    floor_t, _, _, _ = measured(["sh", "-c", 'gzip -dc "$0" > /dev/null', gz])
+    tw_t, tw_rss, out, _ = measured([BIN, "ingest", "--no-metrics", "--data", tw_dir, path])
+    dk_t, dk_rss, _, _ = measured([sys.executable, "-c", duck_script, duck_db, path])
+    floor_t, _, _, _ = measured(floor_cmd)
     shutil.rmtree(tw_dir, ignore_errors=True)
     os.remove(duck_db)
-    return {
-        "gz_mb": os.path.getsize(gz) / 1e6,
-        "tunnelwatch_s": tw_t, "tunnelwatch_rss_mb": tw_rss,
-        "duckdb_s": dk_t, "duckdb_rss_mb": dk_rss, "ratio": tw_t / dk_t,
-        "floor_gunzip_s": floor_t,
-    }
+    return {"tunnelwatch_s": tw_t, "tunnelwatch_rss_mb": tw_rss, "duckdb_s": dk_t,
+            "duckdb_rss_mb": dk_rss, "ratio": tw_t / dk_t, "floor_s": floor_t,
+            "summary": out.strip()}
 
 
 DUCK_LOAD_TEXT = """
@@ -245,23 +251,11 @@ def text_bench(work, src):
     txt = os.path.join(work, "vpn-0123456789abcdef0-203.0.113.12.log")
     if not os.path.exists(txt) or os.path.getmtime(txt) < os.path.getmtime(src):
         to_text(src, txt)
-    tw_dir = os.path.join(work, "tw-ingest-text")
-    duck_db = os.path.join(work, "duck-ingest-text.db")
-    shutil.rmtree(tw_dir, ignore_errors=True)
-    if os.path.exists(duck_db):
-        os.remove(duck_db)
-    subprocess.run(["sync"])
-    tw_t, tw_rss, out, _ = measured([BIN, "ingest", "--no-metrics", "--data", tw_dir, txt])
-    dk_t, dk_rss, _, _ = measured([sys.executable, "-c", DUCK_LOAD_TEXT, duck_db, txt])
-    floor_t, _, _, _ = measured(["wc", "-l", txt])
-    shutil.rmtree(tw_dir, ignore_errors=True)
-    os.remove(duck_db)
-    return {
-        "text_mb": os.path.getsize(txt) / 1e6,
-        "tunnelwatch_s": tw_t, "tunnelwatch_rss_mb": tw_rss,
-        "duckdb_lines_s": dk_t, "duckdb_rss_mb": dk_rss, "ratio": tw_t / dk_t,
-        "floor_wc_s": floor_t, "summary": out.strip(),
-    }
+    r = compared_load(work, "text", txt, DUCK_LOAD_TEXT, ["wc", "-l", txt])
+    return {"text_mb": os.path.getsize(txt) / 1e6, "tunnelwatch_s": r["tunnelwatch_s"],
+            "tunnelwatch_rss_mb": r["tunnelwatch_rss_mb"], "duckdb_lines_s": r["duckdb_s"],
+            "duckdb_rss_mb": r["duckdb_rss_mb"], "ratio": r["ratio"], "floor_wc_s": r["floor_s"],
+            "summary": r["summary"]}
 
 
 def query_bench(work, n):

@@ -113,9 +113,6 @@ impl Segments {
         batches: &[RecordBatch],
         stem: &str,
     ) -> Result<Vec<SegmentFile>, StoreError> {
-        if batches.iter().all(|b| b.num_rows() == 0) {
-            return Ok(Vec::new());
-        }
         // Each batch is cut by day on its own (a batch of one day, the usual case, is not
         // copied), and a day's parts go to its file one after another: the rows are never
         // concatenated into one more copy.
@@ -203,23 +200,9 @@ impl Segments {
         Ok(())
     }
 
-    /// Removes the files a flush of WAL segment `seq` may have left (before replaying it).
-    pub fn delete_flushed_from(&self, seq: u64) -> Result<usize, StoreError> {
-        let stem = format!("w{seq:020}-");
-        let mut n = 0;
-        for t in TableName::ALL {
-            for f in self.list(t)? {
-                if f.name.starts_with(&stem) {
-                    self.delete(&f)?;
-                    n += 1;
-                }
-            }
-        }
-        Ok(n)
-    }
-
     /// Removes the output of every flush of a WAL sequence after `seq` (flushes the ledger does
-    /// not cover). Compacted files are made from covered flushes only and are kept.
+    /// not cover, before recovery replays their WAL segments). Compacted files are made from
+    /// covered flushes only and are kept.
     pub fn delete_flushed_after(&self, seq: u64) -> Result<usize, StoreError> {
         let mut n = 0;
         for t in TableName::ALL {

@@ -172,9 +172,14 @@ impl Store {
         let mut ledger = Ledger::load(root)?;
         let mut recovery = Recovery::default();
         let seqs = wal::list_segments(&wal_dir)?;
-        if let Some(done) = ledger.flushed_through {
-            // Output of a flush the ledger does not cover: its marks never moved, so what it
-            // holds is either in the WAL (rewritten below) or re-read from its source.
+        // Output of a flush the ledger does not cover: its marks never moved, so what it holds
+        // is either in the WAL (rewritten below) or re-read from its source. A ledger from before
+        // `flushed_through` covers every flush older than the oldest WAL segment (a segment is
+        // removed only after its flush).
+        if let Some(done) = ledger
+            .flushed_through
+            .or_else(|| seqs.first().map(|s| s - 1))
+        {
             segments.delete_flushed_after(done)?;
         }
         for &seq in &seqs {
@@ -188,7 +193,6 @@ impl Store {
             if let Some(t) = &replay.torn {
                 recovery.torn.push(format!("{}: {t}", path.display()));
             }
-            segments.delete_flushed_from(seq)?;
             let mut by_table: BTreeMap<TableName, Vec<RecordBatch>> = BTreeMap::new();
             let valid_len = replay.valid_len;
             for frame in replay.frames {
@@ -274,11 +278,7 @@ impl Store {
         batches: Vec<(TableName, RecordBatch)>,
         marks: impl IntoIterator<Item = SourceMark>,
     ) -> Result<(), StoreError> {
-        let batches: Vec<_> = batches
-            .into_iter()
-            .filter(|(_, b)| b.num_rows() > 0)
-            .collect();
-        let marks: Vec<SourceMark> = marks.into_iter().collect();
+        let (batches, marks) = nonempty(batches, marks);
         if batches.is_empty() && marks.is_empty() {
             return Ok(());
         }
@@ -296,11 +296,7 @@ impl Store {
         batches: Vec<(TableName, RecordBatch)>,
         marks: impl IntoIterator<Item = SourceMark>,
     ) -> Result<(), StoreError> {
-        let batches: Vec<_> = batches
-            .into_iter()
-            .filter(|(_, b)| b.num_rows() > 0)
-            .collect();
-        let marks: Vec<SourceMark> = marks.into_iter().collect();
+        let (batches, marks) = nonempty(batches, marks);
         self.hold(batches, marks)
     }
 
@@ -424,6 +420,18 @@ impl Store {
         let today = now_ms.div_euclid(86_400_000);
         self.segments.drop_days_before(today - i64::from(days) + 1)
     }
+}
+
+/// An append's batches without the empty ones, and its marks as a list.
+fn nonempty(
+    batches: Vec<(TableName, RecordBatch)>,
+    marks: impl IntoIterator<Item = SourceMark>,
+) -> (Vec<(TableName, RecordBatch)>, Vec<SourceMark>) {
+    let batches = batches
+        .into_iter()
+        .filter(|(_, b)| b.num_rows() > 0)
+        .collect();
+    (batches, marks.into_iter().collect())
 }
 
 /// Reads what the WAL of a data directory holds without taking the lock or changing anything

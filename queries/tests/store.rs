@@ -50,6 +50,15 @@ fn rows(first: i64, n: i64, days: i64) -> RecordBatch {
     .unwrap()
 }
 
+/// "Every record of `source_key` before `offset` is stored" (a plain ledger mark).
+fn mark(source_key: &str, offset: u64) -> SourceMark {
+    SourceMark {
+        source_key: source_key.into(),
+        offset,
+        state: None,
+    }
+}
+
 fn opts(flush_rows: usize) -> StoreOptions {
     StoreOptions {
         sync: Sync::Never,
@@ -182,21 +191,20 @@ fn checkpoints_last_write_wins_and_survive_crashes() {
 #[test]
 fn ledger_marks_survive_crashes() {
     let dir = tempfile::tempdir().unwrap();
-    let mark = |o| {
-        Some(SourceMark {
-            source_key: "file#1".into(),
-            offset: o,
-            state: None,
-        })
-    };
     {
         let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
         store
-            .append(vec![(TableName::Metrics, rows(0, 10, 1))], mark(100))
+            .append(
+                vec![(TableName::Metrics, rows(0, 10, 1))],
+                Some(mark("file#1", 100)),
+            )
             .unwrap();
         store.flush().unwrap();
         store
-            .append(vec![(TableName::Metrics, rows(10, 10, 1))], mark(200))
+            .append(
+                vec![(TableName::Metrics, rows(10, 10, 1))],
+                Some(mark("file#1", 200)),
+            )
             .unwrap();
         assert_eq!(store.committed("file#1"), 200);
         // Crash with the second mark only in the WAL.
@@ -411,7 +419,7 @@ proptest! {
         let file_batch = |from: i64, n: i64, days: i64| {
             vec![(TableName::Metrics, rows(FILE_IDS + from, n, days))]
         };
-        let file_mark = |to: i64| SourceMark { source_key: FILE_KEY.into(), offset: to as u64, state: None };
+        let file_mark = |to: i64| mark(FILE_KEY, to as u64);
         for op in ops {
             let s = store.as_mut().unwrap();
             match op {
@@ -470,11 +478,7 @@ fn a_flush_the_ledger_covers_is_kept_when_its_wal_segment_survives() {
     store
         .append_replayable(
             vec![(TableName::Metrics, rows(10, 90, 1))],
-            Some(SourceMark {
-                source_key: FILE_KEY.into(),
-                offset: 90,
-                state: None,
-            }),
+            Some(mark(FILE_KEY, 90)),
         )
         .unwrap();
     assert_eq!(store.committed(FILE_KEY), 90);
@@ -491,21 +495,20 @@ fn a_flush_the_ledger_covers_is_kept_when_its_wal_segment_survives() {
 #[test]
 fn replayable_rows_wait_for_the_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let mark = |o| {
-        Some(SourceMark {
-            source_key: FILE_KEY.into(),
-            offset: o,
-            state: None,
-        })
-    };
     {
         let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
         store
-            .append_replayable(vec![(TableName::Metrics, rows(0, 10, 1))], mark(10))
+            .append_replayable(
+                vec![(TableName::Metrics, rows(0, 10, 1))],
+                Some(mark(FILE_KEY, 10)),
+            )
             .unwrap();
         store.flush().unwrap();
         store
-            .append_replayable(vec![(TableName::Metrics, rows(10, 10, 1))], mark(20))
+            .append_replayable(
+                vec![(TableName::Metrics, rows(10, 10, 1))],
+                Some(mark(FILE_KEY, 20)),
+            )
             .unwrap();
         assert_eq!(store.unflushed()[&TableName::Metrics].len(), 1);
         assert!(
