@@ -102,8 +102,7 @@ impl Batches {
         let rt = runtime()?;
         let stream = rt.block_on(async {
             let engine = Engine::open(snapshot, QueryOptions::default()).await?;
-            let frame = engine.context().sql(sql).await.map_err(StoreError::from)?;
-            frame.execute_stream().await.map_err(StoreError::from)
+            engine.stream(sql).await
         })?;
         Ok(Batches { rt, stream })
     }

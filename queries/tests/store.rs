@@ -630,3 +630,87 @@ fn segment_io_inside_a_runtime_with_a_spent_budget_finishes() {
     assert_eq!(listed, 16);
     assert_eq!(read, 8000);
 }
+
+/// Strings are scanned as views, but every result (stored rows, unflushed rows, a list of
+/// strings, a streamed statement) comes back in the declared `Utf8`; time and position columns
+/// are stored delta-encoded without a dictionary.
+#[test]
+fn results_keep_the_declared_types_and_times_are_delta_encoded() {
+    use arrow::datatypes::{DataType, Field};
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    store
+        .append(vec![(TableName::Metrics, rows(0, 100, 1))], None)
+        .unwrap();
+    store.flush().unwrap();
+    store
+        .append(vec![(TableName::Metrics, rows(100, 50, 1))], None)
+        .unwrap();
+    let sql =
+        "SELECT metric_name, vpn_id, array_agg(DISTINCT namespace) AS namespaces, count(*) AS n
+               FROM metrics GROUP BY metric_name, vpn_id";
+    runtime().block_on(async {
+        let snapshot = Snapshot::read(dir.path()).unwrap();
+        let engine = Engine::open(&snapshot, QueryOptions::default())
+            .await
+            .unwrap();
+        let r = engine.query(sql).await.unwrap();
+        let list = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+        let types: Vec<DataType> = r
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                DataType::Utf8,
+                DataType::Utf8,
+                list.clone(),
+                DataType::Int64
+            ]
+        );
+        assert_eq!(r.num_rows(), 1);
+        for b in &r.batches {
+            assert_eq!(b.schema().fields(), r.schema.fields());
+            let names = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            assert_eq!(names.value(0), "TunnelState");
+            let n = b.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
+            assert_eq!(n.value(0), 150);
+        }
+        let mut stream = engine.stream(sql).await.unwrap();
+        assert_eq!(stream.schema().field(2).data_type(), &list);
+        let mut rows = 0;
+        while let Some(b) = stream.next().await {
+            let b = b.unwrap();
+            assert_eq!(b.column(1).data_type(), &DataType::Utf8);
+            rows += b.num_rows();
+        }
+        assert_eq!(rows, 1);
+    });
+    let file = &store.segments().list(TableName::Metrics).unwrap()[0];
+    let parquet_file = std::fs::File::open(dir.path().join(file.relative_path())).unwrap();
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(parquet_file).unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(&reader).clone();
+    let columns = meta.row_group(0).columns();
+    let ts = columns
+        .iter()
+        .find(|c| c.column_path().string() == "ts")
+        .unwrap();
+    let encodings: Vec<_> = ts.encodings().collect();
+    assert!(
+        encodings.contains(&parquet::basic::Encoding::DELTA_BINARY_PACKED)
+            && !encodings.contains(&parquet::basic::Encoding::RLE_DICTIONARY),
+        "{encodings:?}"
+    );
+    let name = columns
+        .iter()
+        .find(|c| c.column_path().string() == "metric_name")
+        .unwrap();
+    assert!(
+        name.encodings()
+            .any(|e| e == parquet::basic::Encoding::RLE_DICTIONARY)
+    );
+}
