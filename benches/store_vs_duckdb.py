@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
 """Ingest, query and storage benchmarks of tunnelwatch against DuckDB, same machine, same run.
 
-    cargo build --release && pip install duckdb
+    cargo build --release && pip install duckdb chdb
     python3 benches/store_vs_duckdb.py [--ingest-records 2000000] [--query-records 10000000] [--work DIR]
+        [--skip-ingest] [--skip-queries] [--rounds 5]
 
 Ingest: the same mixed NDJSON file (half tunnel activity, half BGP) loaded by
 `tunnelwatch ingest` (durable, fsynced Parquet; a file's rows skip the WAL) and by DuckDB
 (`CREATE TABLE … AS SELECT * FROM read_json(…)` + CHECKPOINT). Wall time and peak RSS of each
 process; ratio = tunnelwatch / DuckDB (≤ 1.0 means tunnelwatch is at least as fast).
 
-Queries: the saved queries over the query-size data set: tunnelwatch's engine time (`--timing`)
-against DuckDB running the same SQL over the same rows, loaded from tunnelwatch's Parquet into
-DuckDB's own tables. Each query runs 3 times; the best time counts.
+Queries: the saved queries and three ad-hoc ones (a LIKE over `details`, a per-tunnel hourly
+count, a join of activity and BGP events by minute) over the query-size data set, the same SQL in
+each tool, answered two ways. Cold: a fresh process per query — `tunnelwatch query` (its whole
+wall time, process start included) vs a new Python process opening DuckDB's database file (the
+rows loaded from tunnelwatch's Parquet into DuckDB's own tables) and chDB (embedded ClickHouse,
+`pip install chdb`) reading the same Parquet files, both timed from opening the store to the
+fetched result. Warm: `tunnelwatch serve` answering `POST /api/v1/query` over one keep-alive
+connection vs a warm DuckDB connection and a warm chDB session. Medians of `--rounds` runs (the
+first warm run is not counted); the row counts must agree.
 
 Storage: bytes on disk per record against the raw NDJSON.
 
@@ -116,16 +123,6 @@ for t in ["tunnel_activity", "bgp_events"]:
 con.execute("CHECKPOINT")
 """
 
-DUCK_QUERY = """
-import duckdb, sys, time
-con = duckdb.connect(sys.argv[1], read_only=True)
-sql = sys.stdin.read()
-best = None
-for _ in range(3):
-    t = time.time(); rows = con.execute(sql).fetchall(); dt = time.time() - t
-    best = dt if best is None else min(best, dt)
-print(best, len(rows))
-"""
 
 
 def du(path):
@@ -258,7 +255,109 @@ def text_bench(work, src):
             "summary": r["summary"]}
 
 
-def query_bench(work, n):
+ADHOC = [
+    ("like-details", """SELECT vpn_id, tunnel_ip, count(*) AS dpd_timeouts, max(ts) AS last_seen
+FROM tunnel_activity WHERE details LIKE '%DPD timed out%'
+GROUP BY vpn_id, tunnel_ip ORDER BY dpd_timeouts DESC, vpn_id, tunnel_ip"""),
+    ("tunnel-hours", """SELECT vpn_id, tunnel_ip, date_trunc('hour', ts) AS hour, count(*) AS records,
+       count(*) FILTER (WHERE severity <> 'info') AS problems
+FROM bgp_events GROUP BY vpn_id, tunnel_ip, date_trunc('hour', ts)
+HAVING count(*) FILTER (WHERE severity <> 'info') > 40
+ORDER BY problems DESC, vpn_id, tunnel_ip, hour LIMIT 100"""),
+    ("activity-bgp-join", """WITH a AS (
+    SELECT date_trunc('minute', ts) AS minute, count(*) AS ike_problems
+    FROM tunnel_activity WHERE severity <> 'info' GROUP BY date_trunc('minute', ts)
+), b AS (
+    SELECT date_trunc('minute', ts) AS minute, vpn_id, tunnel_ip, count(*) AS bgp_changes
+    FROM bgp_events WHERE message_kind = 'bgp_state_change' GROUP BY date_trunc('minute', ts), vpn_id, tunnel_ip
+)
+SELECT b.vpn_id, b.tunnel_ip, count(*) AS minutes, sum(a.ike_problems) AS ike_problems,
+       sum(b.bgp_changes) AS bgp_changes
+FROM a JOIN b ON a.minute = b.minute
+GROUP BY b.vpn_id, b.tunnel_ip ORDER BY minutes DESC, b.vpn_id, b.tunnel_ip LIMIT 20"""),
+]
+
+# Warm baselines: one long-lived process per tool, each query run `rounds` times; prints, per
+# query, [best s, median s, rows] as JSON.
+DUCK_WARM = """
+import duckdb, json, statistics, sys, time
+con = duckdb.connect(sys.argv[1], read_only=True)
+qs = json.load(sys.stdin); out = {}
+for name, sql in qs:
+    ts = []
+    for _ in range(int(sys.argv[2])):
+        t = time.perf_counter(); rows = con.execute(sql).fetchall(); ts.append(time.perf_counter() - t)
+    out[name] = [min(ts), statistics.median(ts), len(rows)]
+print(json.dumps(out))
+"""
+CHDB_VIEWS = """
+def views(session, root):
+    for t in ["tunnel_activity", "bgp_events"]:
+        session.query(f"CREATE VIEW {t} AS SELECT * FROM file('{root}/{t}/*/*.parquet', Parquet)")
+"""
+CHDB_WARM = CHDB_VIEWS + """
+import json, statistics, sys, time
+from chdb import session
+s = session.Session(); views(s, sys.argv[1])
+qs = json.load(sys.stdin); out = {}
+for name, sql in qs:
+    ts = []
+    for _ in range(int(sys.argv[2])):
+        t = time.perf_counter(); r = s.query(sql, "CSV"); ts.append(time.perf_counter() - t)
+    out[name] = [min(ts), statistics.median(ts), len(str(r).splitlines())]
+print(json.dumps(out))
+"""
+# Cold baselines: a fresh process opens the store and answers one query; prints seconds from
+# opening the store to the fetched result (the interpreter's start and the import are not
+# counted, which favours the baseline), and rows.
+DUCK_COLD = """
+import duckdb, sys, time
+sql = sys.stdin.read(); t = time.perf_counter()
+con = duckdb.connect(sys.argv[1], read_only=True); rows = con.execute(sql).fetchall()
+print(time.perf_counter() - t, len(rows))
+"""
+CHDB_COLD = CHDB_VIEWS + """
+import sys, time
+from chdb import session
+sql = sys.stdin.read(); t = time.perf_counter()
+s = session.Session(); views(s, sys.argv[1]); r = s.query(sql, "CSV")
+print(time.perf_counter() - t, len(str(r).splitlines()))
+"""
+
+
+def have_chdb():
+    return subprocess.run([sys.executable, "-c", "import chdb"], capture_output=True).returncode == 0
+
+
+def serve_tunnelwatch(work, data):
+    """A `tunnelwatch serve` over `data` whose one source (a file glob) matches nothing; returns
+    (process, port)."""
+    import socket
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        port = so.getsockname()[1]
+    cfg = os.path.join(work, "serve-query.toml")
+    with open(cfg, "w") as f:
+        f.write(f'data = "{data}"\nlisten = "127.0.0.1:{port}"\n\n[sources.none]\ntype = "file"\n'
+                f'include = ["{work}/serve-inbox/*.log"]\n')
+    p = subprocess.Popen([BIN, "serve", "--config", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import urllib.request
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+            return p, port
+        except Exception:
+            if p.poll() is not None:
+                raise SystemExit("tunnelwatch serve exited early")
+            time.sleep(0.1)
+    p.kill()
+    raise SystemExit("tunnelwatch serve did not answer /healthz")
+
+
+def query_bench(work, n, rounds=5):
+    """The saved and ad-hoc queries over `n` records, cold (a fresh process per query) and warm
+    (a long-running server / connection), tunnelwatch vs DuckDB vs chDB over the same rows."""
+    import http.client, statistics
     src = os.path.join(work, "q-vpn-0123456789abcdef0-203.0.113.12.ndjson")
     if not os.path.exists(src) or sum(1 for _ in open(src)) != n:
         generate(src, n, seed=11)
@@ -269,21 +368,71 @@ def query_bench(work, n):
     duck_db = os.path.join(work, "duck-query.db")
     if not os.path.exists(duck_db):
         measured([sys.executable, "-c", DUCK_FROM_PARQUET, duck_db, tw_dir])
-    results = []
-    for name in QUERIES:
-        sql = saved_sql(name)
-        tw_best = None
-        for _ in range(3):
-            p = subprocess.run([BIN, "query", "--data", tw_dir, "--timing", "--output", "csv", "--saved", name],
+    chdb = have_chdb()
+    queries = [(name, saved_sql(name)) for name in QUERIES] + ADHOC
+    results = {name: {"query": name} for name, _ in queries}
+
+    # Cold: alternate the tools, `rounds` times per query; each a new process.
+    for name, sql in queries:
+        r = results[name]
+        tw, dk, ch = [], [], []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            p = subprocess.run([BIN, "query", "--data", tw_dir, "--output", "csv", sql],
                                capture_output=True, text=True, check=True)
-            t = float([l for l in p.stderr.splitlines() if "query took" in l][0].split()[3])
-            tw_best = t if tw_best is None else min(tw_best, t)
-        dp = subprocess.run([sys.executable, "-c", DUCK_QUERY, duck_db], input=sql, capture_output=True,
-                            text=True, check=True)
-        dk_best, dk_rows = dp.stdout.split()
-        results.append({"query": name, "tunnelwatch_s": tw_best, "duckdb_s": float(dk_best),
-                        "ratio": tw_best / float(dk_best), "rows": int(dk_rows)})
-    return results
+            tw.append(time.perf_counter() - t)
+            r["rows_tunnelwatch"] = len(p.stdout.splitlines()) - 1
+            d = subprocess.run([sys.executable, "-c", DUCK_COLD, duck_db], input=sql, capture_output=True,
+                               text=True, check=True).stdout.split()
+            dk.append(float(d[0]))
+            r["rows_duckdb"] = int(d[1])
+            if chdb:
+                c = subprocess.run([sys.executable, "-c", CHDB_COLD, tw_dir], input=sql, capture_output=True,
+                                   text=True, check=True).stdout.split()
+                ch.append(float(c[0]))
+                r["rows_chdb"] = int(c[1])
+        r["cold_tunnelwatch_s"] = statistics.median(tw)
+        r["cold_duckdb_s"] = statistics.median(dk)
+        r["cold_ratio"] = r["cold_tunnelwatch_s"] / r["cold_duckdb_s"]
+        if chdb:
+            r["cold_chdb_s"] = statistics.median(ch)
+
+    # Warm: tunnelwatch serve over HTTP (keep-alive), DuckDB's and chDB's own warm sessions.
+    proc, port = serve_tunnelwatch(work, tw_dir)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        for name, sql in queries:
+            ts = []
+            for _ in range(rounds + 1):
+                t = time.perf_counter()
+                conn.request("POST", "/api/v1/query?format=csv", body=sql.encode(),
+                             headers={"Content-Type": "text/plain"})
+                resp = conn.getresponse()
+                body = resp.read()
+                ts.append(time.perf_counter() - t)
+                if resp.status != 200:
+                    raise SystemExit(f"{name}: HTTP {resp.status}: {body[:300]!r}")
+            ts = ts[1:]  # the first request warms the server's caches
+            results[name]["warm_tunnelwatch_s"] = statistics.median(ts)
+            results[name]["warm_tunnelwatch_best_s"] = min(ts)
+    finally:
+        proc.terminate()
+        proc.wait()
+    payload = json.dumps(queries)
+    duck = json.loads(subprocess.run([sys.executable, "-c", DUCK_WARM, duck_db, str(rounds + 1)], input=payload,
+                                     capture_output=True, text=True, check=True).stdout)
+    ch = json.loads(subprocess.run([sys.executable, "-c", CHDB_WARM, tw_dir, str(rounds + 1)], input=payload,
+                                   capture_output=True, text=True, check=True).stdout) if chdb else {}
+    for name, _ in queries:
+        r = results[name]
+        r["warm_duckdb_s"] = duck[name][1]
+        r["warm_ratio"] = r["warm_tunnelwatch_s"] / r["warm_duckdb_s"]
+        if name in ch:
+            r["warm_chdb_s"] = ch[name][1]
+            r["rows_chdb_warm"] = ch[name][2]
+        if r["rows_tunnelwatch"] != r["rows_duckdb"]:
+            raise SystemExit(f"{name}: tunnelwatch {r['rows_tunnelwatch']} rows, DuckDB {r['rows_duckdb']}")
+    return [results[name] for name, _ in queries]
 
 
 def saved_sql(name):
@@ -300,24 +449,29 @@ def main():
     ap.add_argument("--query-records", type=int, default=10_000_000)
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench-store"))
     ap.add_argument("--skip-queries", action="store_true")
+    ap.add_argument("--skip-ingest", action="store_true", help="only the queries")
+    ap.add_argument("--rounds", type=int, default=5, help="runs per query and way (median counts)")
     args = ap.parse_args()
     if not os.path.exists(BIN):
         raise SystemExit("build first: cargo build --release")
     os.makedirs(args.work, exist_ok=True)
-    out = {"ingest": ingest_bench(args.work, args.ingest_records)}
-    print(json.dumps(out["ingest"], indent=2))
-    src = os.path.join(args.work, "vpn-0123456789abcdef0-203.0.113.12.ndjson")
-    out["ingest_gzip"] = gzip_bench(args.work, src)
-    print(json.dumps(out["ingest_gzip"], indent=2))
-    out["ingest_text"] = text_bench(args.work, src)
-    print(json.dumps(out["ingest_text"], indent=2))
+    out = {}
+    if not args.skip_ingest:
+        out["ingest"] = ingest_bench(args.work, args.ingest_records)
+        print(json.dumps(out["ingest"], indent=2))
+        src = os.path.join(args.work, "vpn-0123456789abcdef0-203.0.113.12.ndjson")
+        out["ingest_gzip"] = gzip_bench(args.work, src)
+        print(json.dumps(out["ingest_gzip"], indent=2))
+        out["ingest_text"] = text_bench(args.work, src)
+        print(json.dumps(out["ingest_text"], indent=2))
     if not args.skip_queries:
-        out["queries"] = query_bench(args.work, args.query_records)
+        out["queries"] = query_bench(args.work, args.query_records, args.rounds)
         for q in out["queries"]:
             print(json.dumps(q))
-        tw = sum(q["tunnelwatch_s"] for q in out["queries"])
-        dk = sum(q["duckdb_s"] for q in out["queries"])
-        print(json.dumps({"queries_sum_tunnelwatch_s": tw, "queries_sum_duckdb_s": dk, "sum_ratio": tw / dk}))
+        for way in ["cold", "warm"]:
+            tw = sum(q[f"{way}_tunnelwatch_s"] for q in out["queries"])
+            dk = sum(q[f"{way}_duckdb_s"] for q in out["queries"])
+            print(json.dumps({f"{way}_sum_tunnelwatch_s": tw, f"{way}_sum_duckdb_s": dk, f"{way}_sum_ratio": tw / dk}))
     with open(os.path.join(args.work, "results.json"), "w") as f:
         json.dump(out, f, indent=2)
 

@@ -30,8 +30,9 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::context::SQLOptions;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -105,6 +106,30 @@ impl Snapshot {
     }
 }
 
+/// What engines can share: the memory pool and the caches of Parquet metadata and file
+/// statistics. Files are immutable once written (every name is new), so a cached footer is
+/// never stale; the listing cache is off, because each engine reads the file list of its own
+/// snapshot.
+#[derive(Clone)]
+pub struct QueryRuntime(Arc<RuntimeEnv>);
+
+impl QueryRuntime {
+    pub fn new(memory_limit: usize) -> Result<QueryRuntime, StoreError> {
+        let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
+        let env = RuntimeEnvBuilder::new()
+            .with_memory_limit(memory_limit, 1.0)
+            .with_cache_manager(caches)
+            .build_arc()?;
+        Ok(QueryRuntime(env))
+    }
+}
+
+impl std::fmt::Debug for QueryRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryRuntime").finish_non_exhaustive()
+    }
+}
+
 pub struct Engine {
     ctx: SessionContext,
     opts: QueryOptions,
@@ -112,8 +137,21 @@ pub struct Engine {
 
 impl Engine {
     /// Opens a snapshot for queries: each table reads exactly the snapshot's files, plus its
-    /// unflushed rows behind a `UNION ALL` view.
+    /// unflushed rows behind a `UNION ALL` view. A one-shot engine with its own runtime (memory
+    /// limit `opts.memory_limit`, nothing cached from earlier queries).
     pub async fn open(snapshot: &Snapshot, opts: QueryOptions) -> Result<Engine, StoreError> {
+        let runtime = QueryRuntime::new(opts.memory_limit)?;
+        Engine::open_in(snapshot, opts, &runtime).await
+    }
+
+    /// Like [`Engine::open`], in a runtime shared with other engines (a server's): its memory
+    /// limit is the sum over the engines open at once, and the Parquet footers, page indexes and
+    /// statistics that earlier queries read are not read again.
+    pub async fn open_in(
+        snapshot: &Snapshot,
+        opts: QueryOptions,
+        runtime: &QueryRuntime,
+    ) -> Result<Engine, StoreError> {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(2);
@@ -122,10 +160,7 @@ impl Engine {
         // rows); page-index and row-group pruning still apply.
         o.execution.parquet.pushdown_filters = false;
         o.execution.parquet.schema_force_view_types = true;
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(opts.memory_limit, 1.0)
-            .build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let ctx = SessionContext::new_with_config_rt(config, runtime.0.clone());
         for table in TableName::ALL {
             let name = table.as_str();
             let schema = scan_schema(&table.schema());

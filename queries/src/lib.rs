@@ -25,7 +25,7 @@ pub mod segments;
 pub mod store;
 pub mod wal;
 
-pub use engine::{Engine, QueryOptions, QueryResult, Snapshot};
+pub use engine::{Engine, QueryOptions, QueryResult, QueryRuntime, Snapshot};
 pub use error::StoreError;
 pub use rows::{HealthRow, MetricRow, MetricRows, RowBuilder};
 pub use schema::TableName;

@@ -714,3 +714,62 @@ fn results_keep_the_declared_types_and_times_are_delta_encoded() {
             .any(|e| e == parquet::basic::Encoding::RLE_DICTIONARY)
     );
 }
+
+/// Engines sharing one runtime (the server's) keep answering right while flushes, compaction
+/// and retention replace the files under them: the cached Parquet metadata is never taken for
+/// a file's that has gone or changed.
+#[test]
+fn a_shared_runtime_follows_flushes_compaction_and_retention() {
+    use tunnelwatch_queries::QueryRuntime;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
+    let shared = QueryRuntime::new(64 << 20).unwrap();
+    let count = |store: &Store| {
+        let snapshot = Snapshot {
+            files: Snapshot::list_files(store.root()).unwrap(),
+            unflushed: Default::default(),
+        };
+        runtime().block_on(async {
+            let engine = Engine::open_in(&snapshot, QueryOptions::default(), &shared)
+                .await
+                .unwrap();
+            let r = engine
+                .query("SELECT count(*) AS n, coalesce(sum(sum), 0) AS s FROM metrics")
+                .await
+                .unwrap();
+            let b = &r.batches[0];
+            let n = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0);
+            let s = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap()
+                .value(0);
+            (n, s as i64)
+        })
+    };
+    let sum = |n: i64| (0..n).sum::<i64>();
+    for i in 0..6 {
+        store
+            .append(vec![(TableName::Metrics, rows(i * 10, 10, 2))], None)
+            .unwrap();
+        store.flush().unwrap();
+        assert_eq!(count(&store), ((i + 1) * 10, sum((i + 1) * 10)));
+    }
+    store.compact(4).unwrap();
+    assert_eq!(count(&store), (60, sum(60)));
+    store
+        .append(vec![(TableName::Metrics, rows(60, 10, 2))], None)
+        .unwrap();
+    store.flush().unwrap();
+    store.compact(2).unwrap();
+    assert_eq!(count(&store), (70, sum(70)));
+    store.apply_retention(T0 + DAY + 1, 1).unwrap();
+    let odd: i64 = (0..70).filter(|i| i % 2 == 1).sum();
+    assert_eq!(count(&store), (35, odd));
+}

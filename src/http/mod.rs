@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use tunnelwatch_exporters::prometheus::{self, PipelineStats, SourceStats};
-use tunnelwatch_queries::{Engine, QueryOptions, QueryResult, StoreError, TableName};
+use tunnelwatch_queries::{Engine, QueryOptions, QueryResult, QueryRuntime, StoreError, TableName};
 
 use tunnelwatch_pipeline::runner::{Shared, now_ms};
 
@@ -59,12 +59,16 @@ impl Default for Settings {
 pub(crate) struct AppState {
     pub shared: Arc<Shared>,
     pub settings: Arc<Settings>,
+    /// Shared by the queries of the API: one memory pool, cached Parquet metadata.
+    pub queries: QueryRuntime,
 }
 
 pub fn router(shared: Arc<Shared>, settings: Settings) -> Router {
+    let queries = QueryRuntime::new(QUERY_MEMORY).expect("a memory pool and caches build");
     let state = AppState {
         shared,
         settings: Arc::new(settings),
+        queries,
     };
     let api = api::routes()
         .route(
@@ -121,17 +125,20 @@ async fn time_limit(State(app): State<AppState>, req: Request, next: Next) -> Re
     }
 }
 
+/// Memory for the queries that arrive over HTTP, all together.
+const QUERY_MEMORY: usize = 1 << 30;
+
 /// Limits for queries that arrive over HTTP.
 fn query_options(settings: &Settings) -> QueryOptions {
     QueryOptions {
-        memory_limit: 1 << 30,
+        memory_limit: QUERY_MEMORY,
         timeout: settings.request_timeout,
     }
 }
 
 pub(crate) async fn run_sql(app: &AppState, sql: &str) -> Result<QueryResult, StoreError> {
     let snapshot = app.shared.snapshot();
-    let engine = Engine::open(&snapshot, query_options(&app.settings)).await?;
+    let engine = Engine::open_in(&snapshot, query_options(&app.settings), &app.queries).await?;
     engine.query(sql).await
 }
 
