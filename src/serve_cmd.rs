@@ -315,7 +315,7 @@ fn report(
 fn print_serve_guide(shared: &Shared, addr: SocketAddr) {
     let d = shared.data.display();
     let mut lines = vec![format!(
-        "tunnelwatch serve is running. {}\n\n  Status page   http://{addr}/\n  SQL           curl -s http://{addr}/api/query --data-binary \"SELECT count(*) FROM tunnel_activity\"\n  Prometheus    http://{addr}/metrics\n  Data          {d}\n\n  Sources",
+        "tunnelwatch serve is running. {}\n\n  Status page   http://{addr}/\n  SQL           curl -s http://{addr}/api/v1/query --data-binary \"SELECT count(*) FROM tunnel_activity\"\n  Prometheus    http://{addr}/metrics\n  Data          {d}\n\n  Sources",
         shared.description
     )];
     for s in &shared.sources {
