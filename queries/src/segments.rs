@@ -102,6 +102,9 @@ impl Segments {
                     Encoding::DELTA_BINARY_PACKED,
                 );
         }
+        for column in float_columns() {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false);
+        }
         let props = props.build();
         Ok(Segments {
             root: root.to_owned(),
@@ -341,6 +344,19 @@ fn delta_columns() -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// The floating-point columns (the datapoints' statistics): measured values, mostly distinct,
+/// stored plain under zstd. With a dictionary tried for each page, `metrics rebuild` of
+/// 12.3 M datapoints took 12–13 s and the table was 82 MB; without, 10.5–10.9 s and 60 MB
+/// (byte-stream-split encoding measured no better than plain).
+fn float_columns() -> std::collections::BTreeSet<String> {
+    TableName::ALL
+        .iter()
+        .flat_map(|t| t.schema().fields().to_vec())
+        .filter(|f| matches!(f.data_type(), arrow::datatypes::DataType::Float64))
+        .map(|f| f.name().clone())
+        .collect()
+}
+
 /// `w<seq>-…` → (seq, seq); `c<first>-<last>-…` → (first, last).
 fn file_seqs(name: &str) -> Option<(u64, u64)> {
     if let Some(rest) = name.strip_prefix('w') {
@@ -400,9 +416,24 @@ mod tests {
     use super::*;
 
     /// Delta encoding applies to integers only: a delta column is an integer or a time in every
-    /// table that has a column of that name.
+    /// table that has a column of that name; a float column is a float wherever it appears.
     #[test]
     fn delta_columns_are_integers_wherever_they_appear() {
+        let floats = float_columns();
+        assert!(floats.contains("sum") && floats.contains("maximum"));
+        for t in TableName::ALL {
+            for f in t.schema().fields() {
+                if floats.contains(f.name()) {
+                    assert_eq!(
+                        f.data_type(),
+                        &DataType::Float64,
+                        "{}.{}",
+                        t.as_str(),
+                        f.name()
+                    );
+                }
+            }
+        }
         let delta = delta_columns();
         assert!(delta.contains("ts") && delta.contains("source_offset"));
         for t in TableName::ALL {

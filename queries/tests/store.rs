@@ -633,7 +633,7 @@ fn segment_io_inside_a_runtime_with_a_spent_budget_finishes() {
 
 /// Strings are scanned as views, but every result (stored rows, unflushed rows, a list of
 /// strings, a streamed statement) comes back in the declared `Utf8`; time and position columns
-/// are stored delta-encoded without a dictionary.
+/// are stored delta-encoded without a dictionary, floats plain.
 #[test]
 fn results_keep_the_declared_types_and_times_are_delta_encoded() {
     use arrow::datatypes::{DataType, Field};
