@@ -11,24 +11,10 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{http, start_demo, start_serve, terminate};
-
-fn tunnelwatch(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
-        .args(args)
-        .output()
-        .expect("run tunnelwatch");
-    assert!(
-        out.status.success(),
-        "tunnelwatch {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use common::{http, start_demo, start_serve, terminate, tunnelwatch_ok as tunnelwatch};
 
 fn query(data: &Path, sql: &str) -> Vec<String> {
     let out = tunnelwatch(&[
@@ -39,12 +25,7 @@ fn query(data: &Path, sql: &str) -> Vec<String> {
         "csv",
         sql,
     ]);
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(str::to_owned)
-        .collect()
+    out.lines().skip(1).map(str::to_owned).collect()
 }
 
 /// `Some(())` when promtool can run; `None` (with a notice) when it is missing outside CI.
@@ -91,7 +72,7 @@ fn log_files(dir: &Path) -> Vec<String> {
 }
 
 /// Ingests all log files of a simulated fleet into `data`.
-fn ingest_fleet(fleet: &Path, data: &Path) -> Output {
+fn ingest_fleet(fleet: &Path, data: &Path) -> String {
     let mut args = vec!["ingest", "--data", data.to_str().unwrap()];
     let files = log_files(fleet);
     args.extend(files.iter().map(String::as_str));
@@ -99,7 +80,7 @@ fn ingest_fleet(fleet: &Path, data: &Path) -> Output {
 }
 
 /// Simulates the test fleet into `fleet` and ingests it into `data`.
-fn simulate_and_ingest(fleet: &Path, data: &Path) -> Output {
+fn simulate_and_ingest(fleet: &Path, data: &Path) -> String {
     simulate(fleet);
     ingest_fleet(fleet, data)
 }
@@ -109,7 +90,7 @@ fn ingest_computes_metrics_rebuild_replaces_them_and_they_match_the_truth() {
     let dir = tempfile::tempdir().unwrap();
     let (fleet, data) = (dir.path().join("fleet"), dir.path().join("data"));
     let out = simulate_and_ingest(&fleet, &data);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("metrics: "));
+    assert!(out.contains("metrics: "));
 
     let count = "SELECT count(*) FROM metrics";
     let first = query(&data, count);
