@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{http, start_demo, terminate};
+use common::{http, missing, promtool_available, start_demo, terminate};
 
 const CONNECTION_UID: &str = "tunnelwatch-connection";
 const DATASOURCES: [&str; 2] = ["${DS_PROMETHEUS}", "${datasource}"];
@@ -36,17 +36,6 @@ const PROMETHEUS_CONFIG: &str = "dashboards/prometheus/prometheus.yml";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// A component a test needs is missing: a notice outside CI (the caller returns), a failure
-/// under `CI=true`.
-fn missing(what: &str) {
-    assert!(!ci(), "{what} and CI=true");
-    eprintln!("NOTICE: {what}; skipping (CI=true makes this fail)");
 }
 
 /// Every `dashboards/grafana/*.json`, by file name.
@@ -948,17 +937,6 @@ fn metric_names_exist_on_live_metrics() {
 
 // ---------------------------------------------------------------------------------------
 // promtool
-
-/// `Some(())` when promtool runs; `None` after the notice when it is missing outside CI.
-fn promtool_available() -> Option<()> {
-    match Command::new("promtool").arg("--version").output() {
-        Ok(o) if o.status.success() => Some(()),
-        _ => {
-            missing("promtool is not installed (Debian package `prometheus`)");
-            None
-        }
-    }
-}
 
 fn promtool(args: &[&str]) -> Output {
     let out = Command::new("promtool")

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{http, start_demo, start_serve, terminate, tunnelwatch_ok as tunnelwatch};
+use common::{
+    http, promtool_available, start_demo, start_serve, terminate, tunnelwatch_ok as tunnelwatch,
+};
 
 fn query(data: &Path, sql: &str) -> Vec<String> {
     let out = tunnelwatch(&[
@@ -26,22 +28,6 @@ fn query(data: &Path, sql: &str) -> Vec<String> {
         sql,
     ]);
     out.lines().skip(1).map(str::to_owned).collect()
-}
-
-/// `Some(())` when promtool can run; `None` (with a notice) when it is missing outside CI.
-fn promtool() -> Option<()> {
-    match Command::new("promtool").arg("--version").output() {
-        Ok(o) if o.status.success() => Some(()),
-        _ => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("promtool is missing and CI=true: install Debian's `prometheus` package");
-            }
-            eprintln!(
-                "NOTICE: promtool not found; skipping the promtool check (CI=true makes this fail)"
-            );
-            None
-        }
-    }
 }
 
 fn simulate(out: &Path) {
@@ -197,7 +183,7 @@ fn export_openmetrics_is_accepted_by_promtool_backfill() {
         let t: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!((lo..hi).contains(&t), "{line}");
     }
-    if promtool().is_none() {
+    if promtool_available().is_none() {
         return;
     }
     let tsdb = dir.path().join("tsdb");
@@ -378,7 +364,7 @@ fn demo_exposes_tunnel_state_that_promtool_accepts() {
         let v = line.rsplit(' ').next().unwrap();
         assert!(v == "0.0" || v == "1.0" || v == "0" || v == "1", "{line}");
     }
-    if promtool().is_none() {
+    if promtool_available().is_none() {
         return;
     }
     assert_promtool_clean(&body);
@@ -443,7 +429,7 @@ poll_interval = "50ms"
         body.contains("tunnelwatch_source_last_checkpoint_timestamp_seconds{source=\"files\""),
         "{body}"
     );
-    if promtool().is_none() {
+    if promtool_available().is_none() {
         return;
     }
     assert_promtool_clean(&body);

@@ -8,7 +8,7 @@ use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, Timestamp
 use proptest::prelude::*;
 use tunnelwatch_queries::store::read_unflushed;
 use tunnelwatch_queries::{
-    Engine, QueryOptions, Snapshot, SourceMark, Store, StoreOptions, Sync, TableName,
+    Engine, QueryOptions, QueryRuntime, Snapshot, SourceMark, Store, StoreOptions, Sync, TableName,
 };
 
 const DAY: i64 = 86_400_000;
@@ -76,9 +76,19 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// (rows, distinct ids, sum of ids) as SQL sees the data directory.
 fn census(root: &std::path::Path) -> (i64, i64, f64) {
+    census_in(
+        root,
+        &QueryRuntime::new(QueryOptions::default().memory_limit).unwrap(),
+    )
+}
+
+/// [`census`] by an engine in `shared` (a runtime other engines used before).
+fn census_in(root: &std::path::Path, shared: &QueryRuntime) -> (i64, i64, f64) {
     runtime().block_on(async {
         let snapshot = Snapshot::read(root).unwrap();
-        let engine = Engine::open(&snapshot, QueryOptions::default()).await.unwrap();
+        let engine = Engine::open_in(&snapshot, QueryOptions::default(), shared)
+            .await
+            .unwrap();
         let r = engine
             .query("SELECT count(*) AS n, count(DISTINCT sum) AS d, coalesce(sum(sum), 0) AS s FROM metrics")
             .await
@@ -720,38 +730,12 @@ fn results_keep_the_declared_types_and_times_are_delta_encoded() {
 /// a file's that has gone or changed.
 #[test]
 fn a_shared_runtime_follows_flushes_compaction_and_retention() {
-    use tunnelwatch_queries::QueryRuntime;
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = Store::open(dir.path(), opts(1 << 20)).unwrap();
     let shared = QueryRuntime::new(64 << 20).unwrap();
     let count = |store: &Store| {
-        let snapshot = Snapshot {
-            files: Snapshot::list_files(store.root()).unwrap(),
-            unflushed: Default::default(),
-        };
-        runtime().block_on(async {
-            let engine = Engine::open_in(&snapshot, QueryOptions::default(), &shared)
-                .await
-                .unwrap();
-            let r = engine
-                .query("SELECT count(*) AS n, coalesce(sum(sum), 0) AS s FROM metrics")
-                .await
-                .unwrap();
-            let b = &r.batches[0];
-            let n = b
-                .column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .value(0);
-            let s = b
-                .column(1)
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .unwrap()
-                .value(0);
-            (n, s as i64)
-        })
+        let (n, _, s) = census_in(store.root(), &shared);
+        (n, s as i64)
     };
     let sum = |n: i64| (0..n).sum::<i64>();
     for i in 0..6 {

@@ -9,6 +9,29 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Whether this run is CI's (`CI=true`), where a missing component fails the test.
+pub fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// A component a test needs is missing: a notice outside CI (the caller returns), a failure
+/// under `CI=true`.
+pub fn missing(what: &str) {
+    assert!(!ci(), "{what} and CI=true");
+    eprintln!("NOTICE: {what}; skipping (CI=true makes this fail)");
+}
+
+/// `Some(())` when promtool runs; `None` after the notice when it is missing outside CI.
+pub fn promtool_available() -> Option<()> {
+    match Command::new("promtool").arg("--version").output() {
+        Ok(o) if o.status.success() => Some(()),
+        _ => {
+            missing("promtool is not installed (Debian package `prometheus`)");
+            None
+        }
+    }
+}
+
 /// One request on a new connection: returns (status, body).
 pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
