@@ -131,6 +131,12 @@ impl Observation {
                 bytes_out: t.bytes_out,
                 concentrator_id: t.concentrator_id.as_deref().map(Arc::from),
             },
+            EventBody::Gateway(_) => {
+                return Err(MonitorError::GatewaySide {
+                    input: e.source.to_string(),
+                    position: e.position.to_string(),
+                });
+            }
             // An AWS Health event is about connections, never one tunnel's state.
             EventBody::Health(_) => {
                 return Err(MonitorError::NoTunnel {

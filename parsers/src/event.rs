@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::Message;
+use crate::gateway::Gateway;
 use crate::error::ParseError;
 
 /// Which table of DESIGN §4 an event belongs to.
@@ -23,6 +24,8 @@ pub enum Table {
     Traffic,
     /// AWS Health events (from AWS; tunnelwatch's inferred ones are written by the pipeline).
     HealthEvents,
+    /// Customer-gateway daemon lines (strongSwan, Libreswan, FRR, BIRD).
+    GatewayEvents,
 }
 
 impl Table {
@@ -32,6 +35,7 @@ impl Table {
             Table::BgpEvents => "bgp_events",
             Table::Traffic => "traffic",
             Table::HealthEvents => "health_events",
+            Table::GatewayEvents => "gateway_events",
         }
     }
 }
@@ -229,6 +233,7 @@ impl Event {
             EventBody::Bgp(_) => Table::BgpEvents,
             EventBody::Traffic(_) => Table::Traffic,
             EventBody::Health(_) => Table::HealthEvents,
+            EventBody::Gateway(_) => Table::GatewayEvents,
         }
     }
 
@@ -245,7 +250,7 @@ impl Event {
         match &self.body {
             EventBody::Activity(a) => Some(&a.message),
             EventBody::Bgp(b) => Some(&b.message),
-            EventBody::Traffic(_) | EventBody::Health(_) => None,
+            EventBody::Traffic(_) | EventBody::Health(_) | EventBody::Gateway(_) => None,
         }
     }
 }
@@ -257,6 +262,8 @@ pub enum EventBody {
     Traffic(Traffic),
     /// An AWS Health event (EventBridge or `aws health` CLI output); no tunnel identity.
     Health(Box<AwsHealth>),
+    /// A customer-gateway daemon's line (boxed: it is the widest body).
+    Gateway(Box<Gateway>),
 }
 
 /// One AWS Health event as AWS reported it (`record::health` lists the shapes read). Only the

@@ -2,8 +2,9 @@
 //!
 //! This crate owns the envelopes (NDJSON, pretty JSON, `aws logs` CLI output in JSON and as
 //! text, CloudWatch export-to-S3 lines, subscription payloads, Firehose requests, syslog), the
-//! records (tunnel activity, tunnel BGP, traffic samples, in JSON and text renderings) and the
-//! message catalogue (`docs/message-kinds.md`). It does no I/O, spawns nothing and knows
+//! records (tunnel activity, tunnel BGP, traffic samples, in JSON and text renderings), the
+//! message catalogue (`docs/message-kinds.md`) and the customer-gateway lines of strongSwan,
+//! Libreswan, FRR and BIRD with their catalogue (`docs/gateway-kinds.md`). It does no I/O, spawns nothing and knows
 //! nothing of storage: callers hand it bytes and receive [`Parsed`] values in input order.
 //!
 //! ```
@@ -22,6 +23,7 @@ pub mod catalogue;
 mod envelope;
 mod error;
 mod event;
+pub mod gateway;
 pub mod identity;
 mod record;
 mod render;
@@ -30,6 +32,7 @@ pub mod time;
 pub use catalogue::{Captures, Direction, Message, MessageKind};
 pub use envelope::{DEFAULT_MAX_RECORD_BYTES, Decoder, DecoderOptions, InputFormat, MAX_DEPTH};
 pub use error::ParseError;
+pub use gateway::{Daemon, Gateway, GatewayCaptures, GatewayKind};
 pub use event::{
     Activity, AwsHealth, Bgp, BgpType, Envelope, Event, EventBody, ParseQuality, Parsed,
     PhaseState, Position, RecordFormat, Reject, Route, Severity, Table, Traffic, TunnelId,

@@ -82,6 +82,28 @@ impl Serialize for Event {
                 m.serialize_entry("concentrator_id", &t.concentrator_id)?;
             }
             EventBody::Health(_) => {}
+            EventBody::Gateway(g) => {
+                m.serialize_entry("host", &g.host)?;
+                m.serialize_entry("daemon", g.daemon_name())?;
+                m.serialize_entry("gateway_kind", g.kind.as_str())?;
+                m.serialize_entry("severity", g.severity.as_str())?;
+                m.serialize_entry("peer_ip", &g.peer_ip)?;
+                m.serialize_entry("local_ip", &g.local_ip)?;
+                m.serialize_entry("ike_sa", &g.ike_sa)?;
+                m.serialize_entry("ike_sa_id", &g.ike_sa_id)?;
+                m.serialize_entry("child_sa", &g.child_sa)?;
+                m.serialize_entry("child_sa_id", &g.child_sa_id)?;
+                m.serialize_entry("session", &g.session)?;
+                m.serialize_entry("details", &g.details)?;
+                // The captured columns present on this line, flattened.
+                if let serde_json::Value::Object(c) =
+                    serde_json::to_value(&g.captures).map_err(serde::ser::Error::custom)?
+                {
+                    for (k, v) in c {
+                        m.serialize_entry(&k, &v)?;
+                    }
+                }
+            }
         }
         m.serialize_entry("source", &*self.source)?;
         m.serialize_entry("format", &self.format)?;

@@ -868,7 +868,7 @@ impl Notify {
                     .and_then(|r| r.prefix.as_deref().map(Arc::from));
                 (&b.message, (None, None), transition, prefix)
             }
-            EventBody::Traffic(_) | EventBody::Health(_) => return,
+            EventBody::Traffic(_) | EventBody::Health(_) | EventBody::Gateway(_) => return,
         };
         let (Some(vpn), Some(ip)) = (e.vpn_id(), e.tunnel_ip()) else {
             return;

@@ -9,7 +9,7 @@ use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch,
     StringBuilder, TimestampMillisecondBuilder,
 };
-use tunnelwatch_parsers::{Event, EventBody, Reject, Table};
+use tunnelwatch_parsers::{Event, EventBody, Gateway, Reject, Table};
 
 use crate::schema::TableName;
 
@@ -181,6 +181,96 @@ impl Default for RejectRows {
     }
 }
 
+/// `gateway_events` rows: the text columns and the number columns of `schema.rs`, in order.
+struct GatewayRows {
+    common: Common,
+    text: Vec<StringBuilder>,
+    int: Vec<Int64Builder>,
+    prov: Provenance,
+    len: usize,
+}
+
+impl Default for GatewayRows {
+    fn default() -> Self {
+        use crate::schema::{GATEWAY_INT_COLUMNS, GATEWAY_TEXT_COLUMNS};
+        GatewayRows {
+            common: Common::default(),
+            text: GATEWAY_TEXT_COLUMNS.iter().map(|_| StringBuilder::new()).collect(),
+            int: GATEWAY_INT_COLUMNS.iter().map(|_| Int64Builder::new()).collect(),
+            prov: Provenance::default(),
+            len: 0,
+        }
+    }
+}
+
+impl GatewayRows {
+    fn push(&mut self, e: &Event, g: &Gateway) {
+        self.common.push(e);
+        let c = &g.captures;
+        // The order of GATEWAY_TEXT_COLUMNS.
+        let text: [Option<&str>; 25] = [
+            g.host.as_deref(),
+            Some(g.daemon_name()),
+            Some(g.kind.as_str()),
+            Some(g.severity.as_str()),
+            g.peer_ip.as_deref(),
+            g.local_ip.as_deref(),
+            c.peer_id.as_deref(),
+            c.local_id.as_deref(),
+            g.ike_sa.as_deref(),
+            g.child_sa.as_deref(),
+            g.session.as_deref(),
+            c.sa.as_deref(),
+            c.direction.as_deref(),
+            c.notify.as_deref(),
+            c.proposals.as_deref(),
+            c.dh_group.as_deref(),
+            c.requested_group.as_deref(),
+            c.spi_in.as_deref(),
+            c.spi_out.as_deref(),
+            c.local_ts.as_deref(),
+            c.remote_ts.as_deref(),
+            c.from_state.as_deref(),
+            c.to_state.as_deref(),
+            c.reason.as_deref(),
+            Some(g.details.as_str()),
+        ];
+        for (b, v) in self.text.iter_mut().zip(text) {
+            b.append_option(v);
+        }
+        // The order of GATEWAY_INT_COLUMNS (hold_time: no gateway line carries it yet).
+        let int: [Option<u64>; 12] = [
+            g.ike_sa_id,
+            g.child_sa_id,
+            c.retry_count,
+            c.bytes_in,
+            c.bytes_out,
+            c.peer_asn,
+            c.expected_asn,
+            c.error_code,
+            c.error_subcode,
+            c.prefix_count,
+            c.prefix_limit,
+            None,
+        ];
+        for (b, v) in self.int.iter_mut().zip(int) {
+            b.append_option(opt_i64(v));
+        }
+        self.prov.push(e, None);
+        self.len += 1;
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let mut c: Vec<ArrayRef> = Vec::with_capacity(60);
+        self.common.finish(&mut c);
+        c.extend(self.text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        c.extend(self.int.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        self.prov.finish(&mut c);
+        self.len = 0;
+        batch(TableName::GatewayEvents, c)
+    }
+}
+
 fn opt_i64<T: TryInto<i64>>(v: Option<T>) -> Option<i64> {
     v.and_then(|x| x.try_into().ok())
 }
@@ -191,6 +281,7 @@ pub struct RowBuilder {
     activity: ActivityRows,
     bgp: BgpRows,
     traffic: TrafficRows,
+    gateway: GatewayRows,
     rejects: RejectRows,
     /// AWS Health events (rare: kept as plain rows).
     health: Vec<HealthRow>,
@@ -199,7 +290,12 @@ pub struct RowBuilder {
 impl RowBuilder {
     /// Rows held so far, all tables together.
     pub fn len(&self) -> usize {
-        self.activity.len + self.bgp.len + self.traffic.len + self.rejects.len + self.health.len()
+        self.activity.len
+            + self.bgp.len
+            + self.traffic.len
+            + self.gateway.len
+            + self.rejects.len
+            + self.health.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -278,6 +374,7 @@ impl RowBuilder {
                 r.len += 1;
             }
             EventBody::Health(h) => self.health.extend(HealthRow::of_aws(e.ts, h)),
+            EventBody::Gateway(g) => self.gateway.push(e, g),
         }
     }
 
@@ -366,6 +463,9 @@ impl RowBuilder {
             r.len = 0;
             out.push((TableName::Traffic, batch(TableName::Traffic, c)));
         }
+        if self.gateway.len > 0 {
+            out.push((TableName::GatewayEvents, self.gateway.finish()));
+        }
         if !self.health.is_empty() {
             let rows = std::mem::take(&mut self.health);
             out.push((TableName::HealthEvents, health_event_rows(&rows)));
@@ -401,6 +501,7 @@ pub fn table_of(e: &Event) -> TableName {
         Table::BgpEvents => TableName::BgpEvents,
         Table::Traffic => TableName::Traffic,
         Table::HealthEvents => TableName::HealthEvents,
+        Table::GatewayEvents => TableName::GatewayEvents,
     }
 }
 

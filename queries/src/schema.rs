@@ -18,10 +18,12 @@ pub enum TableName {
     AlarmHistory,
     HealthEvents,
     Rejects,
+    /// Last: the WAL names tables by their position here.
+    GatewayEvents,
 }
 
 impl TableName {
-    pub const ALL: [TableName; 7] = [
+    pub const ALL: [TableName; 8] = [
         TableName::TunnelActivity,
         TableName::BgpEvents,
         TableName::Traffic,
@@ -29,6 +31,7 @@ impl TableName {
         TableName::AlarmHistory,
         TableName::HealthEvents,
         TableName::Rejects,
+        TableName::GatewayEvents,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl TableName {
             TableName::AlarmHistory => "alarm_history",
             TableName::HealthEvents => "health_events",
             TableName::Rejects => "rejects",
+            TableName::GatewayEvents => "gateway_events",
         }
     }
 
@@ -64,6 +68,7 @@ impl TableName {
             TableName::AlarmHistory => ALARM_HISTORY.clone(),
             TableName::HealthEvents => HEALTH_EVENTS.clone(),
             TableName::Rejects => REJECTS.clone(),
+            TableName::GatewayEvents => GATEWAY_EVENTS.clone(),
         }
     }
 }
@@ -231,6 +236,71 @@ static HEALTH_EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         // The AWS event's JSON as it arrived.
         text("raw"),
     ])
+});
+
+/// Customer-gateway daemon lines (`docs/gateway-kinds.md`): the strings, then the numbers of
+/// the captured values, in the order `rows.rs` builds them.
+pub(crate) const GATEWAY_TEXT_COLUMNS: [&str; 25] = [
+    "host",
+    "daemon",
+    "gateway_kind",
+    "severity",
+    "peer_ip",
+    "local_ip",
+    "peer_id",
+    "local_id",
+    "ike_sa",
+    "child_sa",
+    "session",
+    "sa",
+    "direction",
+    "notify",
+    "proposals",
+    "dh_group",
+    "requested_group",
+    "spi_in",
+    "spi_out",
+    "local_ts",
+    "remote_ts",
+    "from_state",
+    "to_state",
+    "reason",
+    "details",
+];
+
+pub(crate) const GATEWAY_INT_COLUMNS: [&str; 12] = [
+    "ike_sa_id",
+    "child_sa_id",
+    "retry_count",
+    "bytes_in",
+    "bytes_out",
+    "peer_asn",
+    "expected_asn",
+    "error_code",
+    "error_subcode",
+    "prefix_count",
+    "prefix_limit",
+    "hold_time",
+];
+
+static GATEWAY_EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut f = vec![
+        ts("ts", false),
+        ts("ingest_ts", true),
+        text("vpn_id"),
+        text("tunnel_ip"),
+    ];
+    for name in GATEWAY_TEXT_COLUMNS {
+        f.push(match name {
+            "daemon" | "gateway_kind" | "severity" | "details" => {
+                Field::new(name, DataType::Utf8, false)
+            }
+            _ => text(name),
+        });
+    }
+    f.extend(GATEWAY_INT_COLUMNS.map(int));
+    f.extend(provenance());
+    schema(f)
 });
 
 static REJECTS: LazyLock<SchemaRef> = LazyLock::new(|| {

@@ -28,6 +28,7 @@ mod syslog;
 use std::sync::Arc;
 
 use crate::error::ParseError;
+use crate::gateway;
 use crate::event::{
     Envelope, Event, EventBody, ParseQuality, Parsed, Position, RecordFormat, Reject,
 };
@@ -67,10 +68,13 @@ pub enum InputFormat {
     Syslog,
     /// Text records, one per line.
     Text,
+    /// Customer-gateway daemon lines (strongSwan, Libreswan, FRR, BIRD), bare or in syslog;
+    /// a line whose writer is not recognised is kept as `unknown`.
+    Gateway,
 }
 
 impl InputFormat {
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "auto",
         "ndjson",
         "json",
@@ -81,6 +85,7 @@ impl InputFormat {
         "firehose",
         "syslog",
         "text",
+        "gateway",
         "gzip",
     ];
 
@@ -97,6 +102,8 @@ impl InputFormat {
             "firehose" => InputFormat::Firehose,
             "syslog" => InputFormat::Syslog,
             "text" | "txt" => InputFormat::Text,
+            "gateway" | "strongswan" | "charon" | "libreswan" | "pluto" | "frr" | "bgpd"
+            | "bird" => InputFormat::Gateway,
             _ => return None,
         })
     }
@@ -124,6 +131,8 @@ pub struct DecoderOptions {
     pub max_record_bytes: usize,
     /// Year for RFC 3164 timestamps, which have none (default: the current UTC year).
     pub syslog_year: Option<i32>,
+    /// The tunnels gateway lines are about, by peer address (from the config's inventory).
+    pub gateway_peers: Option<std::sync::Arc<gateway::PeerMap>>,
 }
 
 impl Default for DecoderOptions {
@@ -133,6 +142,7 @@ impl Default for DecoderOptions {
             stream_name: None,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             syslog_year: None,
+            gateway_peers: None,
         }
     }
 }
@@ -226,7 +236,10 @@ impl Decoder {
             // no newline (senders that count octets send none). A length above the record
             // limit is not taken as a frame (the line is read as text instead), so a bad
             // header cannot make the decoder hold more than the limit.
-            let octets = matches!(self.opts.format, InputFormat::Auto | InputFormat::Syslog)
+            let octets = matches!(
+                self.opts.format,
+                InputFormat::Auto | InputFormat::Syslog | InputFormat::Gateway
+            )
                 .then(|| syslog::octet_frame(rest))
                 .flatten()
                 .filter(|(_, len)| *len <= self.opts.max_record_bytes);
@@ -275,7 +288,10 @@ impl Decoder {
 
             // A pretty-printed JSON document.
             if (trimmed == b"{" || trimmed == b"[")
-                && !matches!(self.opts.format, InputFormat::Text | InputFormat::CliText)
+                && !matches!(
+                    self.opts.format,
+                    InputFormat::Text | InputFormat::CliText | InputFormat::Gateway
+                )
             {
                 match scan_json_document(rest, self.opts.max_record_bytes) {
                     DocumentEnd::Complete(end) => {
@@ -389,6 +405,15 @@ impl Decoder {
             return;
         }
         let stream = self.default_stream.clone();
+        if format == InputFormat::Gateway {
+            if syslog::looks_like(line) {
+                self.syslog_record(line, position, 0, out);
+            } else {
+                let frame = raw_frame(stream.as_deref(), position);
+                self.gateway_record(line, gateway::Hint::default(), frame, out);
+            }
+            return;
+        }
         if matches!(format, InputFormat::Auto | InputFormat::CliText) {
             match cli_text::classify(line) {
                 cli_text::Line::Metadata => return,
@@ -436,6 +461,7 @@ impl Decoder {
             Some(b'<') if frame.depth > 0 && syslog::looks_like(trimmed) => {
                 self.syslog_record(trimmed, frame.position, frame.depth, out)
             }
+            _ if self.opts.format != InputFormat::Text && self.gateway_line(trimmed, frame, out) => {}
             _ => {
                 if let Some((len, ts)) = s3_prefix(trimmed) {
                     let frame = Frame {
@@ -487,9 +513,17 @@ impl Decoder {
                     position,
                     depth: depth + 1,
                 };
+                let gateway_tag = msg.appname.filter(|t| gateway::Daemon::of_tag(t).is_some());
                 if msg.body.trim().is_empty() {
                     let e = ParseError::Syslog("empty message".into());
                     out(Parsed::Reject(self.reject(position, e, bytes, msg.ts)));
+                } else if gateway_tag.is_some() || self.opts.format == InputFormat::Gateway {
+                    let hint = gateway::Hint {
+                        tag: gateway_tag.or(msg.appname),
+                        host: msg.hostname,
+                        any: true,
+                    };
+                    self.gateway_record(msg.body.as_bytes(), hint, frame, out);
                 } else {
                     self.message(msg.body.as_bytes(), frame, out);
                 }
@@ -590,6 +624,82 @@ impl Decoder {
             }
             JsonDoc::Firehose { records } => cloudwatch::firehose(self, records, frame, out),
         }
+    }
+
+    /// A customer-gateway line (see [`gateway`]): an event in `gateway_events`, or a reject
+    /// when it carries no time and its envelope none either.
+    fn gateway_record(
+        &mut self,
+        bytes: &[u8],
+        hint: gateway::Hint<'_>,
+        frame: Frame<'_>,
+        out: &mut dyn FnMut(Parsed),
+    ) {
+        let Some(text) = self.utf8(bytes, frame.position, frame.ingest_ts, out) else {
+            return;
+        };
+        let hint = gateway::Hint { any: true, ..hint };
+        if let Some(line) = gateway::parse(text, hint, self.opts.syslog_year) {
+            self.emit_gateway(line, bytes, frame, out);
+        }
+    }
+
+    /// Emits `bytes` as a gateway event if it is a gateway's line (a time, a charon thread, a
+    /// quoted pluto connection first; then a daemon's own prefix or tag): checked before the
+    /// AWS text parsers, which would otherwise read its time and give up on the rest.
+    fn gateway_line(&mut self, bytes: &[u8], frame: Frame<'_>, out: &mut dyn FnMut(Parsed)) -> bool {
+        if !bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'"')
+        {
+            return false;
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return false;
+        };
+        match gateway::parse(text, gateway::Hint::default(), self.opts.syslog_year) {
+            Some(line) => {
+                self.emit_gateway(line, bytes, frame, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn emit_gateway(
+        &mut self,
+        line: gateway::Line,
+        bytes: &[u8],
+        frame: Frame<'_>,
+        out: &mut dyn FnMut(Parsed),
+    ) {
+        let Some(ts) = line.ts.or(frame.event_ts).or(frame.ingest_ts) else {
+            let e = ParseError::MissingTimestamp;
+            out(Parsed::Reject(self.reject(frame.position, e, bytes, frame.ingest_ts)));
+            return;
+        };
+        let quality = if line.gateway.kind == gateway::GatewayKind::Unknown {
+            ParseQuality::Heuristic
+        } else {
+            ParseQuality::Structured
+        };
+        let tunnel = self
+            .opts
+            .gateway_peers
+            .as_ref()
+            .and_then(|peers| peers.tunnel_of(&line.gateway));
+        out(Parsed::Event(Event {
+            ts,
+            ingest_ts: frame.ingest_ts,
+            tunnel,
+            source: self.source.clone(),
+            position: frame.position,
+            format: RecordFormat::Text,
+            envelope: frame.envelope,
+            parse_quality: quality,
+            log_stream: frame.stream.map(|s| self.ids.stream(s)),
+            body: EventBody::Gateway(Box::new(line.gateway)),
+        }));
     }
 
     fn text_record(&mut self, bytes: &[u8], frame: Frame<'_>, out: &mut dyn FnMut(Parsed)) {

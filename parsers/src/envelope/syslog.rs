@@ -15,6 +15,8 @@ use crate::identity;
 pub(super) struct SyslogMessage<'a> {
     pub ts: Option<i64>,
     pub stream: Option<&'a str>,
+    pub appname: Option<&'a str>,
+    pub hostname: Option<&'a str>,
     pub body: &'a str,
 }
 
@@ -64,6 +66,8 @@ pub(super) fn parse(text: &str, year: Option<i32>) -> Result<SyslogMessage<'_>, 
     Ok(SyslogMessage {
         ts: msg.timestamp.map(|t| t.timestamp_millis()),
         stream,
+        appname: msg.appname,
+        hostname: msg.hostname,
         body: msg.msg,
     })
 }

@@ -194,6 +194,7 @@ impl Config {
                 stream_name: self.stream_name.clone(),
                 max_record_bytes: self.max_frame_bytes,
                 syslog_year: self.syslog_year,
+                gateway_peers: None,
             },
         })
     }
