@@ -1,7 +1,8 @@
 //! `tunnelwatch diagnose --data DIR [VPN_ID] [--since T] [--until T] [--output text|json]`:
 //! without an id, the fleet's connections ranked by trouble on one screen; with one, per tunnel
 //! its down intervals and flap figures, then each diagnosis with its evidence and remedy, and
-//! the SQL that reproduces the evidence. The rules are `tunnelwatch_monitor::diagnose`; the
+//! the SQL that reproduces the evidence; with the gateway's logs in the store, what the
+//! gateway said and which side to fix, and (`--timeline`) both sides' records in one timeline. The rules are `tunnelwatch_monitor::diagnose`; the
 //! reading is `tunnelwatch_pipeline::diagnose`; this is the command line and the printing.
 
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use tunnelwatch_monitor::diagnose::{ConnectionReport, Diagnosis};
-use tunnelwatch_pipeline::diagnose::{FleetDiagnosis, diagnose, records_sql};
+use tunnelwatch_monitor::diagnose::gateway::TimelineEntry;
+use tunnelwatch_pipeline::diagnose::{FleetDiagnosis, diagnose, gateway_sql, records_sql, timeline};
 use tunnelwatch_queries::Snapshot;
 
 use crate::metrics_cmd::parse_time;
@@ -31,6 +33,10 @@ pub struct DiagnoseArgs {
     until: Option<i64>,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// With a connection: also print each tunnel's merged timeline, AWS's records and the
+    /// customer gateway's lines side by side in time order.
+    #[arg(long)]
+    timeline: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -87,6 +93,40 @@ fn print_diagnosis(d: &Diagnosis) {
         .collect();
     println!("    evidence: {}", evidence.join(", "));
     println!("    remedy:   {}", d.remedy);
+    if let Some(g) = &d.gateway {
+        println!("    fix on:   {} — {}", g.side.as_str(), g.verdict);
+        for e in &g.evidence {
+            println!(
+                "    gateway:  {} {} ×{} ({}…{}): {}",
+                e.daemon,
+                e.gateway_kind,
+                e.count,
+                &rfc3339(e.first_ms)[11..19],
+                &rfc3339(e.last_ms)[11..19],
+                e.example
+            );
+        }
+        for (label, list) in &g.proposals {
+            println!("    proposals ({label} by the gateway): {list}");
+        }
+    }
+}
+
+fn print_timeline(timeline: &[(std::sync::Arc<str>, Vec<TimelineEntry>)]) {
+    for (ip, entries) in timeline {
+        println!();
+        println!("timeline of tunnel {ip} (AWS and the customer gateway):");
+        for e in entries {
+            println!(
+                "  {}  {:<10} {:<7} {:<30} {}",
+                rfc3339(e.ts),
+                e.side,
+                e.severity.as_str(),
+                e.kind,
+                e.details
+            );
+        }
+    }
 }
 
 pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
@@ -105,18 +145,39 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode> {
         eprintln!("tunnelwatch: no records of {v} in {}", args.data.display());
         return Ok(ExitCode::from(1));
     }
+    if args.timeline && args.vpn_id.is_none() {
+        eprintln!("tunnelwatch: --timeline needs a connection (vpn-…)");
+        return Ok(ExitCode::from(2));
+    }
+    let merged = match (&args.vpn_id, args.timeline) {
+        (Some(v), true) => Some(timeline(&snapshot, v, args.since, args.until)?),
+        _ => None,
+    };
     match args.output {
         Output::Json => {
             let sql = records_sql(args.vpn_id.as_deref(), args.since, args.until);
-            let out = serde_json::json!({
+            let mut out = serde_json::json!({
                 "fleet_events": fleet.fleet_events,
                 "connections": reports,
                 "sql": sql,
+                "gateway_sql": gateway_sql(args.since, args.until),
             });
+            if let Some(t) = &merged {
+                out["timeline"] = serde_json::to_value(
+                    t.iter()
+                        .map(|(ip, e)| serde_json::json!({"tunnel_ip": ip, "entries": e}))
+                        .collect::<Vec<_>>(),
+                )?;
+            }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Output::Text if args.vpn_id.is_none() => print_fleet(&fleet),
-        Output::Text => print_connection(&reports[0], &args),
+        Output::Text => {
+            print_connection(&reports[0], &args);
+            if let Some(t) = &merged {
+                print_timeline(t);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -218,4 +279,8 @@ fn print_connection(r: &ConnectionReport, args: &DiagnoseArgs) {
         "  {}",
         records_sql(args.vpn_id.as_deref(), args.since, args.until)
     );
+    if r.diagnoses.iter().any(|d| d.gateway.is_some()) {
+        println!("The customer gateways' lines:");
+        println!("  {}", gateway_sql(args.since, args.until));
+    }
 }

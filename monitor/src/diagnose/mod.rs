@@ -19,6 +19,7 @@
 //! correlation yet; "the other tunnel stayed up" is judged from that tunnel's own episodes (a
 //! tunnel that never logged counts as not up).
 
+pub mod gateway;
 pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,6 +80,10 @@ pub struct Diagnosis {
     pub recurs_after_ms: Option<i64>,
     pub evidence: Vec<Evidence>,
     pub remedy: &'static str,
+    /// What the customer gateway's own logs said, and which side to fix (when its logs are
+    /// in the store; see [`gateway`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<gateway::GatewayVerdict>,
 }
 
 /// One tunnel's down intervals and flap figures.
@@ -463,6 +468,7 @@ pub fn diagnose_connection(vpn_id: &str, records: &[Record], end_ms: i64) -> Con
                 recurs_after_ms: period.filter(|_| rule.periodic),
                 evidence,
                 remedy: rule.remedy,
+                gateway: None,
             });
             last = Some((diagnoses.len() - 1, until));
         }

@@ -306,6 +306,7 @@ fn fleet_events_scale_with_the_fleet() {
                 recurs_after_ms: None,
                 evidence: Vec::new(),
                 remedy: "r",
+                gateway: None,
             })
             .into_iter()
             .collect(),

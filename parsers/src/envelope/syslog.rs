@@ -63,11 +63,17 @@ pub(super) fn parse(text: &str, year: Option<i32>) -> Result<SyslogMessage<'_>, 
         .into_iter()
         .flatten()
         .find(|s| identity::parse_tunnel_name(s).is_some());
+    // A local daemon's datagram has no HOSTNAME (`<30>Dec  4 05:01:51 charon: …`): the parser
+    // then takes the tag for the host. A "host" followed by its colon is the tag.
+    let (appname, hostname) = match (msg.appname, msg.hostname) {
+        (None, Some(h)) if text.contains(&format!(" {h}: ")) => (Some(h), None),
+        other => other,
+    };
     Ok(SyslogMessage {
         ts: msg.timestamp.map(|t| t.timestamp_millis()),
         stream,
-        appname: msg.appname,
-        hostname: msg.hostname,
+        appname,
+        hostname,
         body: msg.msg,
     })
 }
@@ -96,6 +102,14 @@ mod tests {
         assert_eq!(m.ts, Some(1762580429641));
         assert_eq!(m.stream, Some("vpn-1234abcd-1.2.3.4"));
         assert_eq!(m.body, "{\"details\":\"x\"}");
+    }
+
+    #[test]
+    fn a_tag_without_a_host_is_the_tag() {
+        let m = parse("<30>Dec  4 05:01:51 charon: 00[DMN] x", Some(2026)).unwrap();
+        assert_eq!((m.appname, m.hostname), (Some("charon"), None));
+        let m = parse("<30>Dec  4 05:01:51 gw1 charon[12]: 00[DMN] x", Some(2026)).unwrap();
+        assert_eq!((m.appname, m.hostname), (Some("charon"), Some("gw1")));
     }
 
     #[test]

@@ -17,16 +17,18 @@ pub(super) const CATALOGUE: &[Entry] = &[
     entry(BgpStateChange, "BGP session established", &[(ToState, "established")]),
     entry(HoldTimerExpired, "Error: Hold timer expired", SENT),
     entry(HoldTimerExpired, "Received: Hold timer expired", RECEIVED),
+    entry(HoldTimerExpired, "Hold timer expired", SENT),
     entry(BadPeerAs, "Error: Bad peer AS: {peer_asn}", SENT),
     entry(BadPeerAs, "Received: Bad peer AS", RECEIVED),
     entry(BadPeerAs, "Received: Bad peer AS: {peer_asn}", RECEIVED),
     entry(AdminShutdown, "Received: Administrative shutdown", RECEIVED),
     entry(AdminShutdown, "Received: Administrative shutdown: {reason}", RECEIVED),
-    entry(AdminShutdown, "Shutdown requested", SENT),
     entry(PrefixLimit, "Received: Maximum number of prefixes reached", RECEIVED),
-    entry(PrefixLimit, "Protocol {_} hits route {reason} limit ({prefix_limit}), action: {_}", &[]),
+    entry(PrefixLimit, "Protocol {session} hits route {reason} limit ({prefix_limit}), action: {_}", &[]),
+    entry(PrefixLimit, "Route limit exceeded, shutting down", &[(Reason, "route limit exceeded")]),
     entry(BgpNotification, "Received: {reason}", RECEIVED),
     entry(BgpNotification, "Error: {reason}", SENT),
+    entry(DaemonStarted, "Started", &[]),
     entry(BgpConnect, "Connecting to {peer_ip} from local address {local_ip}", SENT),
     entry(BgpConnect, "Incoming connection from {peer_ip} (port {_}) accepted", RECEIVED),
     entry(BgpOpen, "Sending OPEN(ver={_},as={_},hold={_},id={_})", SENT),
@@ -70,6 +72,10 @@ pub(super) fn parse(body: &str, g: &mut Gateway) -> Option<Severity> {
     }
     g.details = rest.to_owned();
     classify(CATALOGUE, rest, g);
+    // `Started` without a protocol is the daemon's; a protocol's `Started` is routine.
+    if g.kind == DaemonStarted && g.session.is_some() {
+        g.kind = Unknown;
+    }
     if g.kind == BgpStateChange
         && g.captures.to_state.as_deref().is_some_and(|s| s == "stop" || s == "down")
     {

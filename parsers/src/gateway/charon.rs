@@ -34,7 +34,6 @@ pub(super) const CATALOGUE: &[Entry] = &[
     entry(ChildSaDeleted, "received DELETE for {_} CHILD_SA with SPI {spi_out}", RECEIVED),
     entry(ChildSaFailed, "failed to establish CHILD_SA, keeping IKE_SA", &[]),
     entry(ChildSaFailed, "unable to install inbound and outbound IPsec SA (SAD) in kernel", &[(Reason, "kernel refused the SA")]),
-    entry(ChildSaFailed, "unable to add SAD entry with SPI {spi_in} ({reason})", &[]),
     entry(ChildSaFailed, "unable to install IPsec policies (SPD) in kernel", &[(Reason, "kernel refused the policies")]),
     // Authentication.
     entry(AuthSucceeded, "authentication of '{local_id}' (myself) with {_} successful", SENT),
@@ -78,6 +77,7 @@ pub(super) const CATALOGUE: &[Entry] = &[
     entry(NatDetected, "local host is behind NAT, sending keep alives", &[(Reason, "local host behind NAT")]),
     entry(NatDetected, "remote host is behind NAT", &[(Reason, "remote host behind NAT")]),
     entry(NatDetected, "faking NAT situation to enforce UDP encapsulation", &[(Reason, "UDP encapsulation forced")]),
+    entry(DaemonStarted, "Starting IKE charon daemon ({reason})", &[]),
     // Other notifies and the exchange log.
     entry(NotifyReceived, "received {notify} notify error", RECEIVED),
     entry(NotifyReceived, "received {notify} error notify", RECEIVED),

@@ -106,13 +106,14 @@ pub enum GatewayKind {
     BadPeerAs,
     PrefixLimit,
     AdminShutdown,
+    DaemonStarted,
     #[default]
     Unknown,
 }
 
 impl GatewayKind {
     /// Every kind, in catalogue order.
-    pub const ALL: [GatewayKind; 29] = [
+    pub const ALL: [GatewayKind; 30] = [
         GatewayKind::IkeSaInitiating,
         GatewayKind::IkeSaEstablished,
         GatewayKind::IkeSaRekeyed,
@@ -141,6 +142,7 @@ impl GatewayKind {
         GatewayKind::BadPeerAs,
         GatewayKind::PrefixLimit,
         GatewayKind::AdminShutdown,
+        GatewayKind::DaemonStarted,
         GatewayKind::Unknown,
     ];
 
@@ -175,6 +177,7 @@ impl GatewayKind {
             BadPeerAs => "bad_peer_as",
             PrefixLimit => "prefix_limit",
             AdminShutdown => "admin_shutdown",
+            DaemonStarted => "daemon_started",
             Unknown => "unknown",
         }
     }
@@ -318,6 +321,7 @@ impl Gateway {
                 Slot::PrefixCount => c.prefix_count = num(v),
                 Slot::PrefixMax => c.prefix_limit = num(v),
                 Slot::Reason => c.reason = s(v),
+                Slot::Session => self.session = s(v),
                 Slot::Direction => c.direction = s(v),
                 Slot::Sa => c.sa = s(v),
                 Slot::Skip => {}

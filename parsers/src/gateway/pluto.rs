@@ -36,6 +36,7 @@ pub(super) const CATALOGUE: &[Entry] = &[
     entry(IkeSaDeleted, "deleting state ({_}) aged {_} and sending notification", SENT),
     entry(IkeSaDeleted, "deleting state ({_}) aged {_} and NOT sending notification", &[]),
     entry(IkeSaDeleted, "received Delete SA payload: {*}", RECEIVED),
+    entry(DaemonStarted, "Starting Pluto {*}", &[]),
     entry(NatDetected, "NAT-Traversal: {*}", &[]),
 ];
 

@@ -46,6 +46,8 @@ pub(crate) enum Slot {
     PrefixCount,
     PrefixMax,
     Reason,
+    /// BIRD's protocol name.
+    Session,
     /// Set by a catalogue entry, not by the text: `sent` / `received`.
     Direction,
     /// Set by a catalogue entry: which SA a failure is about, `ike` or `child`.
@@ -86,6 +88,7 @@ impl Slot {
             "prefix_count" => PrefixCount,
             "prefix_limit" => PrefixMax,
             "reason" => Reason,
+            "session" => Session,
             "direction" => Direction,
             "sa" => Sa,
             "*" | "_" => Skip,
@@ -104,7 +107,7 @@ impl Slot {
             }
             SpiIn | SpiOut => text.len() <= 16 && text.bytes().all(|b| b.is_ascii_hexdigit()),
             // Names and identities are single words.
-            IkeSa | ChildSa | Notify | DhGroup | RequestedGroup | FromState | ToState => {
+            IkeSa | ChildSa | Session | Notify | DhGroup | RequestedGroup | FromState | ToState => {
                 !text.contains(' ')
             }
             PeerId | LocalId | Proposals | LocalTs | RemoteTs | Reason | Direction | Sa | Skip => {
