@@ -136,6 +136,27 @@ pub struct Connection {
     pub routing: RoutingName,
     #[serde(default)]
     pub concentrator_id: Option<String>,
+    /// The connection's tunnels, for placing customer-gateway lines on them by the address they
+    /// name (`gateway_events.vpn_id`/`tunnel_ip`).
+    #[serde(default)]
+    pub tunnels: Vec<TunnelAddresses>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelAddresses {
+    /// The tunnel's AWS outside IP (what the gateway's IKE daemon peers with).
+    pub outside_ip: std::net::IpAddr,
+    /// The tunnel's inside CIDR (`169.254.10.0/30`: what its BGP daemon peers in).
+    #[serde(default)]
+    pub inside_cidr: Option<String>,
+}
+
+/// The inside CIDR's network address, when it is an IPv4 /30.
+fn inside_network(cidr: &str) -> Option<std::net::Ipv4Addr> {
+    let (addr, len) = cidr.split_once('/')?;
+    (len == "30").then_some(())?;
+    addr.parse().ok()
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -194,6 +215,8 @@ pub struct Loaded {
     /// The notifiers Health events go to.
     pub health_notify: Vec<String>,
     pub http: crate::http::Settings,
+    /// The inventory's tunnels by address, for gateway lines (empty: none listed).
+    pub gateway_peers: tunnelwatch_parsers::gateway::PeerMap,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -326,6 +349,7 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
     }
     let mut inventory = HashMap::new();
     let mut concentrators = HashMap::new();
+    let mut gateway_peers = tunnelwatch_parsers::gateway::PeerMap::default();
     for c in &config.connections {
         let conn = c.get_ref();
         if !conn.vpn_id.starts_with("vpn-") {
@@ -349,6 +373,25 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
         }
         if let Some(id) = &conn.concentrator_id {
             concentrators.insert(conn.vpn_id.clone(), Arc::<str>::from(id.as_str()));
+        }
+        for t in &conn.tunnels {
+            let inside = match t.inside_cidr.as_deref() {
+                Some(cidr) => match inside_network(cidr) {
+                    Some(n) => Some(n),
+                    None => {
+                        errors.push(at(
+                            Some(c.span()),
+                            format!(
+                                "connections: {}: inside_cidr `{cidr}` is not an IPv4 /30",
+                                conn.vpn_id
+                            ),
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
+            gateway_peers.add(&conn.vpn_id, t.outside_ip, inside);
         }
     }
     let mut alarms = Vec::new();
@@ -430,6 +473,7 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
         return Err(errors);
     }
     Ok(Loaded {
+        gateway_peers,
         alarms,
         notifiers,
         health_notify,

@@ -35,7 +35,9 @@ pub struct IngestArgs {
     retention_days: Option<u32>,
     /// A config file whose alarms (`[[alarms]]`, `preset`) and notifiers run after the
     /// ingest: alarms and Health are brought up to the last stored minute, going on from
-    /// where the last run left them; new transitions are recorded and notified once.
+    /// where the last run left them; new transitions are recorded and notified once. Its
+    /// `[[connections]]` tunnels place customer-gateway lines on their tunnels as they are
+    /// stored.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Do not compute the metrics table (run `tunnelwatch metrics rebuild` later).
@@ -173,10 +175,26 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         stderr_is_tty: std::io::stderr().is_terminal(),
         rejects_shown: 0,
     };
+    // The config's inventory places gateway lines on their tunnels as they are stored.
+    let mut options = args.decode.options();
+    if let Some(path) = &args.config {
+        match crate::config::load_for(path, crate::config::Needs::Alarms) {
+            Ok(l) if !l.gateway_peers.is_empty() => {
+                options.gateway_peers = Some(std::sync::Arc::new(l.gateway_peers));
+            }
+            Ok(_) => {}
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let loaded = file_ingest::ingest_files(
         store,
         inputs,
-        &args.decode.options(),
+        &options,
         chrono::Utc::now().timestamp_millis(),
         file_ingest::Split {
             workers: args
