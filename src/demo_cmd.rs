@@ -113,6 +113,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         notifiers,
         health_notify: vec![DEMO_NOTIFIER.to_owned()],
         http: crate::http::Settings::default(),
+        gateway_peers: None,
     })
 }
 

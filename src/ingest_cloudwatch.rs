@@ -93,6 +93,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
         alarms: Vec::new(),
         notifiers: Default::default(),
         health_notify: None,
+        gateway_peers: None,
     })
     .with_context(|| format!("opening the data directory {}", args.data.display()))?;
     let shared = run.shared.clone();

@@ -104,6 +104,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         notifiers: loaded.notifiers,
         health_notify: loaded.health_notify,
         http: loaded.http,
+        gateway_peers: (!loaded.gateway_peers.is_empty())
+            .then(|| std::sync::Arc::new(loaded.gateway_peers)),
     })
 }
 
@@ -133,6 +135,8 @@ pub struct Spec {
     pub health_notify: Vec<String>,
     /// API token and request limits of the HTTP server.
     pub http: crate::http::Settings,
+    /// The inventory's tunnels by address, for gateway lines.
+    pub gateway_peers: Option<std::sync::Arc<tunnelwatch_parsers::gateway::PeerMap>>,
 }
 
 pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
@@ -150,6 +154,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         alarms: spec.alarms,
         notifiers: spec.notifiers,
         health_notify: Some(spec.health_notify),
+        gateway_peers: spec.gateway_peers,
     }) {
         Ok(r) => r,
         Err(e) => {

@@ -377,3 +377,42 @@ fn every_capture_matches_its_golden_rendering() {
         assert_eq!(got, want, "{} differs from {}", path.display(), golden.display());
     }
 }
+
+#[test]
+fn recorded_swanctl_counters_become_traffic_samples_in_aws_directions() {
+    use tunnelwatch_parsers::gateway::PeerMap;
+    // `swanctl --list-sas --raw` as recorded from the captured gateway, each line stamped the
+    // way the README tells (`sed "s/^/$(date -u +%FT%TZ) /"`).
+    let raw = std::fs::read_to_string(data().join("strongswan/list-sas-raw.txt")).unwrap();
+    let stamped: String = raw
+        .lines()
+        .map(|l| format!("2026-12-04T05:00:00Z {l}\n"))
+        .collect();
+    let mut peers = PeerMap::default();
+    peers.add("vpn-0123456789abcdef0", "192.0.2.10".parse().unwrap(), None);
+    let opts = DecoderOptions {
+        gateway_peers: Some(std::sync::Arc::new(peers)),
+        ..opts(InputFormat::Auto)
+    };
+    let parsed = parse_all("counters", stamped.as_bytes(), opts);
+    let samples: Vec<_> = parsed
+        .iter()
+        .map(|p| match p {
+            Parsed::Event(e) => e,
+            Parsed::Reject(r) => panic!("{r}"),
+        })
+        .collect();
+    assert_eq!(samples.len(), 1, "{parsed:?}");
+    let e = samples[0];
+    assert_eq!(e.vpn_id(), Some("vpn-0123456789abcdef0"));
+    assert_eq!(e.tunnel_ip(), Some("192.0.2.10"));
+    let EventBody::Traffic(t) = &e.body else {
+        panic!("{e:?}")
+    };
+    // The capture's CHILD_SAs: the deleted one with 0 bytes and the installed one with 420
+    // each way in 5 packets (the gateway's out is AWS's in).
+    assert_eq!(
+        (t.bytes_in, t.bytes_out, t.packets_in, t.packets_out),
+        (Some(420), Some(420), Some(5), Some(5))
+    );
+}

@@ -135,6 +135,9 @@ pub struct Shared {
     /// when the alarm part was last handed to the writer (wall clock, ms).
     alarm_file: Mutex<(AlarmStateFile, i64)>,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// The inventory's tunnels by address: every stream's decoder places gateway lines (and
+    /// gateway counters) with it.
+    pub gateway_peers: Option<Arc<tunnelwatch_parsers::gateway::PeerMap>>,
 }
 
 impl Shared {
@@ -176,6 +179,7 @@ impl Shared {
             health: false,
             alarm_file: Mutex::new((AlarmStateFile::default(), 0)),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            gateway_peers: None,
         })
     }
 
@@ -322,9 +326,15 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
                 c.bytes.fetch_add(d.bytes.len() as u64, Ordering::Relaxed);
                 let state = streams
                     .entry(d.stream.id.clone())
-                    .or_insert_with(|| StreamState {
-                        decoder: Decoder::new(&d.stream.source, d.stream.options.clone()),
-                        held: Vec::new(),
+                    .or_insert_with(|| {
+                        let mut options = d.stream.options.clone();
+                        if options.gateway_peers.is_none() {
+                            options.gateway_peers = shared.gateway_peers.clone();
+                        }
+                        StreamState {
+                            decoder: Decoder::new(&d.stream.source, options),
+                            held: Vec::new(),
+                        }
                     });
                 let mut sink = |p: Parsed| {
                     c.records.fetch_add(1, Ordering::Relaxed);
@@ -724,6 +734,8 @@ pub struct RunSpec<'a> {
     /// Health evaluated every [`HEALTH_EVERY`] (with `live_metrics`), its events notified to
     /// these notifiers; `None`: no Health.
     pub health_notify: Option<Vec<String>>,
+    /// The inventory's tunnels by address, for gateway lines.
+    pub gateway_peers: Option<Arc<tunnelwatch_parsers::gateway::PeerMap>>,
 }
 
 /// How often a running pipeline brings Health up to its newest stored minute.
@@ -1038,6 +1050,7 @@ pub fn start_run(spec: RunSpec<'_>) -> Result<Started, PipelineError> {
         spec.live_since_ms,
     )?;
     shared.live_metrics = spec.live_metrics;
+    shared.gateway_peers = spec.gateway_peers;
     let health = spec.live_metrics && spec.health_notify.is_some();
     if spec.live_metrics && (!spec.alarms.is_empty() || health) && !spec.notifiers.is_empty() {
         shared.notify = Some(

@@ -27,6 +27,7 @@ pub mod http;
 pub mod simulator;
 pub mod stdin;
 pub mod syslog;
+pub mod vici;
 
 /// A source's run future.
 pub type Run = Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>>;
@@ -107,6 +108,7 @@ pub enum SourceConfig {
     File(file::Config),
     Syslog(syslog::Config),
     Simulator(simulator::Config),
+    Vici(vici::Config),
 }
 
 impl SourceConfig {
@@ -119,6 +121,7 @@ impl SourceConfig {
             SourceConfig::File(_) => "file",
             SourceConfig::Syslog(_) => "syslog",
             SourceConfig::Simulator(_) => "simulator",
+            SourceConfig::Vici(_) => "vici",
         }
     }
 
@@ -131,6 +134,7 @@ impl SourceConfig {
             SourceConfig::File(c) => c.build(name),
             SourceConfig::Syslog(c) => c.build(name),
             SourceConfig::Simulator(c) => c.build(name),
+            SourceConfig::Vici(c) => c.build(name),
         }
     }
 }

@@ -678,28 +678,64 @@ impl Decoder {
             out(Parsed::Reject(self.reject(frame.position, e, bytes, frame.ingest_ts)));
             return;
         };
-        let quality = if line.gateway.kind == gateway::GatewayKind::Unknown {
-            ParseQuality::Heuristic
-        } else {
-            ParseQuality::Structured
-        };
-        let tunnel = self
-            .opts
-            .gateway_peers
-            .as_ref()
-            .and_then(|peers| peers.tunnel_of(&line.gateway));
-        out(Parsed::Event(Event {
+        let peers = self.opts.gateway_peers.clone();
+        let log_stream = frame.stream.map(|s| self.ids.stream(s));
+        let event = |position, tunnel, parse_quality, body| Event {
             ts,
             ingest_ts: frame.ingest_ts,
             tunnel,
             source: self.source.clone(),
-            position: frame.position,
+            position,
             format: RecordFormat::Text,
             envelope: frame.envelope,
-            parse_quality: quality,
-            log_stream: frame.stream.map(|s| self.ids.stream(s)),
-            body: EventBody::Gateway(Box::new(line.gateway)),
-        }));
+            parse_quality,
+            log_stream: log_stream.clone(),
+            body,
+        };
+        match line.body {
+            gateway::Body::Message(g) => {
+                let quality = if g.kind == gateway::GatewayKind::Unknown {
+                    ParseQuality::Heuristic
+                } else {
+                    ParseQuality::Structured
+                };
+                let tunnel = peers.as_ref().and_then(|p| p.tunnel_of(&g));
+                out(Parsed::Event(event(
+                    frame.position,
+                    tunnel,
+                    quality,
+                    EventBody::Gateway(g),
+                )));
+            }
+            // One traffic sample per IKE_SA, in AWS's directions (see gateway::swanctl).
+            gateway::Body::Counters(sas) => {
+                let many = sas.len() > 1;
+                for (i, c) in sas.into_iter().enumerate() {
+                    let position = if many {
+                        with_index(frame.position, i)
+                    } else {
+                        frame.position
+                    };
+                    let tunnel = peers
+                        .as_ref()
+                        .zip(c.remote_host.as_deref())
+                        .and_then(|(p, ip)| p.tunnel_of_ip(ip));
+                    let traffic = crate::event::Traffic {
+                        bytes_in: Some(c.gateway_bytes_out),
+                        bytes_out: Some(c.gateway_bytes_in),
+                        packets_in: Some(c.gateway_packets_out),
+                        packets_out: Some(c.gateway_packets_in),
+                        concentrator_id: None,
+                    };
+                    out(Parsed::Event(event(
+                        position,
+                        tunnel,
+                        ParseQuality::Exact,
+                        EventBody::Traffic(traffic),
+                    )));
+                }
+            }
+        }
     }
 
     fn text_record(&mut self, bytes: &[u8], frame: Frame<'_>, out: &mut dyn FnMut(Parsed)) {

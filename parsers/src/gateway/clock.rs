@@ -55,6 +55,9 @@ pub(super) fn prefix(line: &str, year: Option<i32>) -> Option<(usize, i64)> {
         i += 1;
         let (ms_of_day, n) = time_of_day(&b[i..])?;
         i += n;
+        if !matches!(b.get(i), None | Some(b' ' | b'\t' | b':')) {
+            return None;
+        }
         let year = year.unwrap_or_else(|| Utc::now().year());
         let date = NaiveDate::from_ymd_opt(year, month, day)?;
         return Some((i, day_ms(date) + ms_of_day));
@@ -149,7 +152,7 @@ mod tests {
     #[test]
     fn layouts() {
         let t = 1_796_359_811_000; // 2026-12-04T04:50:11Z
-        let cases: [(&str, Option<(usize, i64)>); 10] = [
+        let cases: [(&str, Option<(usize, i64)>); 11] = [
             ("Dec  4 04:50:11 09[IKE] x", Some((15, t))),
             ("Dec 4 04:50:11.250 x", Some((18, t + 250))),
             ("2026-12-04 04:50:11.123 <INFO> x", Some((23, t + 123))),
@@ -159,6 +162,7 @@ mod tests {
             ("2026-12-04T04:50:11Z gw", Some((20, t))),
             ("2026-12-04T04:50:11xyz", None),
             ("Dex  4 04:50:11", None),
+            ("Dec  4 05:16:03.586550: pluto", Some((22, t + 25 * 60_000 + 52_586))),
             ("12:00:00 x", None),
         ];
         for (line, want) in cases {

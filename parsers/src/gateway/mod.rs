@@ -25,6 +25,7 @@ mod clock;
 mod frr;
 mod peers;
 mod pluto;
+pub mod swanctl;
 pub(crate) mod template;
 
 pub use peers::{PeerMap, slash30};
@@ -408,12 +409,26 @@ pub(crate) struct Hint<'a> {
 /// A classified gateway line and the time it carried (if any).
 pub(crate) struct Line {
     pub ts: Option<i64>,
-    pub gateway: Gateway,
+    pub body: Body,
+}
+
+/// What a gateway line holds: a log message, or SA counters (`swanctl --list-sas --raw`).
+pub(crate) enum Body {
+    Message(Box<Gateway>),
+    Counters(Vec<swanctl::SaCounters>),
 }
 
 /// Recognises and classifies one line. `None`: not a gateway line (only without `hint.any`).
 pub(crate) fn parse(line: &str, hint: Hint<'_>, year: Option<i32>) -> Option<Line> {
     let framed = frame(line, hint, year)?;
+    if framed.daemon == Some(Daemon::Strongswan)
+        && let Some(sas) = swanctl::parse(framed.body)
+    {
+        return Some(Line {
+            ts: framed.ts,
+            body: Body::Counters(sas),
+        });
+    }
     let mut g = Gateway {
         daemon: framed.daemon,
         host: framed.host.map(str::to_owned),
@@ -430,7 +445,10 @@ pub(crate) fn parse(line: &str, hint: Hint<'_>, year: Option<i32>) -> Option<Lin
         }
     };
     g.severity = severity(&g, level);
-    Some(Line { ts: framed.ts, gateway: g })
+    Some(Line {
+        ts: framed.ts,
+        body: Body::Message(Box::new(g)),
+    })
 }
 
 /// `tag:` or `tag[pid]:`: the tag.
@@ -456,6 +474,7 @@ struct Framed<'a> {
 /// - `<time> NN[GRP] …` (charon filelog), `NN[GRP] …` (charon's syslog body);
 /// - `YYYY/MM/DD hh:mm:ss[.fff] BGP: …` (FRR log file);
 /// - `YYYY-MM-DD hh:mm:ss[.fff] <LEVEL> …` (BIRD log file);
+/// - `<time>: …` (pluto's log file);
 /// - `<time> <host> <tag>[pid]: …` (a syslog file), `<tag>[pid]: …`;
 /// - with a syslog envelope's tag: the body as it is.
 fn frame<'a>(line: &'a str, hint: Hint<'a>, year: Option<i32>) -> Option<Framed<'a>> {
@@ -474,10 +493,23 @@ fn frame<'a>(line: &'a str, hint: Hint<'a>, year: Option<i32>) -> Option<Framed<
         });
     }
     let (ts, rest, time_style) = match clock::prefix(line, year) {
-        Some((len, ts)) => (Some(ts), line[len..].trim_start(), clock::style(line)),
+        Some((len, ts)) => (Some(ts), &line[len..], clock::style(line)),
         None => (None, line, clock::Style::None),
     };
-    if charon::has_prefix(rest) {
+    // `<time>: …`: pluto's own log file (`logfile=`, `logtime=yes`), the only writer that puts
+    // a colon straight after the time.
+    if ts.is_some()
+        && let Some(body) = rest.strip_prefix(": ")
+    {
+        return Some(Framed {
+            ts,
+            host: hint.host,
+            daemon: Some(Daemon::Libreswan),
+            body,
+        });
+    }
+    let rest = rest.trim_start();
+    if charon::has_prefix(rest) || swanctl::has_prefix(rest) {
         return Some(Framed {
             ts,
             host: hint.host,
@@ -565,18 +597,27 @@ mod tests {
     #[test]
     fn shapes() {
         let p = |l: &str| parse(l, Hint::default(), Some(2026));
-        let c = p("Dec  4 04:50:11 09[IKE] <aws-1|1> initiating IKE_SA aws-1[1] to 192.0.2.10").unwrap();
-        assert_eq!(c.gateway.daemon, Some(Daemon::Strongswan));
-        assert_eq!(c.gateway.kind, GatewayKind::IkeSaInitiating);
-        assert_eq!(c.gateway.peer_ip.as_deref(), Some("192.0.2.10"));
-        assert_eq!(c.ts, Some(1796359811000));
-        let s = p("Dec  4 04:50:11 cgw1 charon: 09[IKE] <aws-1|1> sending DPD request").unwrap();
-        assert_eq!(s.gateway.host.as_deref(), Some("cgw1"));
-        assert_eq!(s.gateway.ike_sa_id, Some(1));
+        let message = |l: Line| match l.body {
+            Body::Message(g) => (l.ts, g),
+            Body::Counters(_) => panic!("counters"),
+        };
+        let (ts, c) = message(
+            p("Dec  4 04:50:11 09[IKE] <aws-1|1> initiating IKE_SA aws-1[1] to 192.0.2.10").unwrap(),
+        );
+        assert_eq!(c.daemon, Some(Daemon::Strongswan));
+        assert_eq!(c.kind, GatewayKind::IkeSaInitiating);
+        assert_eq!(c.peer_ip.as_deref(), Some("192.0.2.10"));
+        assert_eq!(ts, Some(1796359811000));
+        let (_, s) =
+            message(p("Dec  4 04:50:11 cgw1 charon: 09[IKE] <aws-1|1> sending DPD request").unwrap());
+        assert_eq!(s.host.as_deref(), Some("cgw1"));
+        assert_eq!(s.ike_sa_id, Some(1));
         assert!(p("2026-12-04T04:50:11Z some other line").is_none());
         assert!(p("hello").is_none());
-        let any = parse("hello", Hint { any: true, ..Hint::default() }, None).unwrap();
-        assert_eq!(any.gateway.kind, GatewayKind::Unknown);
-        assert_eq!(any.gateway.daemon, None);
+        let (_, any) = message(parse("hello", Hint { any: true, ..Hint::default() }, None).unwrap());
+        assert_eq!(any.kind, GatewayKind::Unknown);
+        assert_eq!(any.daemon, None);
+        let counters = p("2026-12-04T04:50:11Z list-sa event {t {remote-host=192.0.2.10}}").unwrap();
+        assert!(matches!(counters.body, Body::Counters(ref c) if c.len() == 1));
     }
 }

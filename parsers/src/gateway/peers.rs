@@ -40,7 +40,12 @@ impl PeerMap {
 
     /// The tunnel the line's peer address names.
     pub fn tunnel_of(&self, g: &Gateway) -> Option<TunnelId> {
-        let peer: IpAddr = g.peer_ip.as_deref()?.parse().ok()?;
+        self.tunnel_of_ip(g.peer_ip.as_deref()?)
+    }
+
+    /// The tunnel `peer` (an outside IP, or an inside address) belongs to.
+    pub fn tunnel_of_ip(&self, peer: &str) -> Option<TunnelId> {
+        let peer: IpAddr = peer.parse().ok()?;
         if let Some(id) = self.outside.get(&peer) {
             return Some(id.clone());
         }
