@@ -8,7 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TABLES: [&str; 4] = ["tunnel_activity", "bgp_events", "traffic", "rejects"];
+const TABLES: [&str; 5] = [
+    "tunnel_activity",
+    "bgp_events",
+    "traffic",
+    "gateway_events",
+    "rejects",
+];
 
 fn data_file(name: &str) -> String {
     std::fs::read_to_string(
@@ -27,6 +33,10 @@ fn mixed_input(dir: &Path) -> PathBuf {
     let text = data_file("text-layouts.log");
     let octets = data_file("syslog-octet.log");
     let traffic = data_file("bgp-and-traffic.ndjson");
+    // A customer gateway's lines, file and syslog shapes (captured from real daemons).
+    let charon = data_file("gateway/strongswan/ikev2-psk-mismatch.cgw.log");
+    let charon_syslog = data_file("gateway/strongswan/ikev2-psk-mismatch.cgw.syslog");
+    let frr = data_file("gateway/frr-bird/bgp-hold-timer-expired.frr.log");
     let path = dir.join("vpn-1234abcd-1.2.3.4.log");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     for i in 0..150 {
@@ -42,6 +52,9 @@ fn mixed_input(dir: &Path) -> PathBuf {
         f.write_all(octets.as_bytes()).unwrap();
         f.write_all(b"\n").unwrap();
         f.write_all(traffic.as_bytes()).unwrap();
+        f.write_all(charon.as_bytes()).unwrap();
+        f.write_all(charon_syslog.as_bytes()).unwrap();
+        f.write_all(frr.as_bytes()).unwrap();
         writeln!(f, "not a record {i} {{\"half\": ").unwrap();
     }
     // The last record has no newline.

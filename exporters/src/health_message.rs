@@ -157,6 +157,7 @@ pub(crate) mod tests {
             recurs_after_ms: None,
             evidence: vec![],
             remedy: "Check the uplink.",
+            gateway: None,
         };
         (e, d)
     }

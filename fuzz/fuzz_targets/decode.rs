@@ -9,7 +9,8 @@
 //!   which only `decode_all` inflates;
 //! - outside gzip, every result's position lies inside the input, positions never go
 //!   backwards, and each `line` matches the newlines before its `offset`;
-//! - the same holds with the format forced to the `InputFormat` picked by the last byte.
+//! - the same holds with the format forced to the `InputFormat` picked by the last byte (the
+//!   customer-gateway format among them, with an inventory that places its lines).
 
 #![no_main]
 
@@ -18,7 +19,7 @@ use tunnelwatch_parsers::{Decoder, DecoderOptions, InputFormat, Parsed, Position
 
 const SOURCE: &str = "fuzz-input";
 
-const FORMATS: [InputFormat; 10] = [
+const FORMATS: [InputFormat; 11] = [
     InputFormat::Auto,
     InputFormat::Ndjson,
     InputFormat::Json,
@@ -29,6 +30,7 @@ const FORMATS: [InputFormat; 10] = [
     InputFormat::Firehose,
     InputFormat::Syslog,
     InputFormat::Text,
+    InputFormat::Gateway,
 ];
 
 fn is_gzip(data: &[u8]) -> bool {
@@ -129,11 +131,18 @@ fuzz_target!(|data: &[u8]| {
 
     if let Some(&last) = data.last() {
         let format = FORMATS[last as usize % FORMATS.len()];
+        let mut peers = tunnelwatch_parsers::gateway::PeerMap::default();
+        peers.add(
+            "vpn-1234abcd",
+            "192.0.2.10".parse().unwrap(),
+            Some("169.254.10.0".parse().unwrap()),
+        );
         check(
             data,
             DecoderOptions {
                 format,
                 stream_name: Some("vpn-1234abcd-1.2.3.4".into()),
+                gateway_peers: Some(std::sync::Arc::new(peers)),
                 ..DecoderOptions::default()
             },
         );

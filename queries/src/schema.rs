@@ -315,3 +315,34 @@ static REJECTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         int("source_index"),
     ])
 });
+
+#[cfg(test)]
+mod docs {
+    use super::TableName;
+
+    /// docs/tables.md names every column of every table in the table's own section.
+    #[test]
+    fn every_column_is_documented_under_its_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/tables.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        for t in TableName::ALL {
+            let head = format!("## `{}`", t.as_str());
+            let at = doc
+                .find(&head)
+                .unwrap_or_else(|| panic!("docs/tables.md has no section {head}"));
+            let rest = &doc[at + head.len()..];
+            let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+            let common = t.schema().fields().iter().any(|f| f.name() == "source_line")
+                && section.contains("common columns");
+            for f in t.schema().fields() {
+                let name = format!("`{}`", f.name());
+                let shared = common
+                    && ["ts", "ingest_ts", "vpn_id", "tunnel_ip"].contains(&f.name().as_str());
+                assert!(
+                    section.contains(&name) || shared,
+                    "docs/tables.md, {head}: column {name} is not described"
+                );
+            }
+        }
+    }
+}

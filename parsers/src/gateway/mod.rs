@@ -63,7 +63,9 @@ impl Daemon {
         Some(match tag {
             "charon" | "charon-systemd" | "charon-cmd" | "charon-nm" | "ipsec" | "starter"
             | "ipsec_starter" | "swanctl" => Daemon::Strongswan,
-            "pluto" | "ipsec_pluto" | "libreswan" => Daemon::Libreswan,
+            "pluto" | "ipsec_pluto" | "libreswan" | "libipsecconf" | "addconn" | "whack" => {
+                Daemon::Libreswan
+            }
             "bgpd" | "frr" | "watchfrr" | "frr-bgpd" => Daemon::Frr,
             "bird" | "bird2" | "bird6" => Daemon::Bird,
             _ => return None,

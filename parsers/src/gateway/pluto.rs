@@ -2,7 +2,7 @@
 //!
 //! A pluto line names its connection and state: `"conn" #7: message` (or `"conn"[2] 192.0.2.10
 //! #7: …` for an instance). The connection becomes `ike_sa` and the state number `ike_sa_id`.
-//! The templates follow pluto 4.x's wording.
+//! The templates follow pluto 4.10's wording (captured: `tests/data/gateway/libreswan/`).
 
 use super::template::Slot::{self, *};
 use super::{Entry, Gateway, GatewayKind::*, classify, entry};
@@ -15,34 +15,46 @@ pub(super) const CATALOGUE: &[Entry] = &[
     entry(IkeSaInitiating, "initiating IKEv2 connection", SENT),
     entry(IkeSaInitiating, "initiating IKEv2 IKE SA", SENT),
     entry(IkeSaInitiating, "initiating IKEv1 Main Mode connection", SENT),
+    entry(IkeSaInitiating, "responding to Main Mode", RECEIVED),
+    entry(IkeSaEstablished, "initiator established IKE SA; authenticated peer using authby={_} and {_} '{peer_id}'", &[]),
+    entry(IkeSaEstablished, "responder established IKE SA; authenticated peer using authby={_} and {_} '{peer_id}'", &[]),
     entry(IkeSaEstablished, "established IKE SA; authenticated {*}", &[]),
-    entry(IkeSaEstablished, "ISAKMP SA established {*}", &[]),
     entry(IkeSaEstablished, "IKE SA established {*}", &[]),
+    entry(IkeSaEstablished, "ISAKMP SA established {*}", &[]),
+    entry(ChildSaEstablished, "initiator established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}", &[]),
+    entry(ChildSaEstablished, "responder established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}", &[]),
     entry(ChildSaEstablished, "established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}", &[]),
     entry(ChildSaEstablished, "IPsec SA established tunnel mode {*}", &[]),
-    entry(ChildSaEstablished, "negotiated connection [{local_ts}] -> [{remote_ts}]", &[]),
+    entry(ChildSaFailed, "setup_half_ipsec_sa() hit fail:", &[(Reason, "kernel refused the SA")]),
+    entry(ChildSaFailed, "netlink response for Add SA {_}: {reason}", &[]),
     entry(AuthFailed, "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED", &[(Direction, "received"), (Notify, "AUTHENTICATION_FAILED")]),
     entry(AuthFailed, "authentication failed: {reason}", SENT),
-    entry(AuthFailed, "Authenticator Failed: {reason}", SENT),
-    entry(AuthFailed, "responding to IKE_AUTH request with AUTHENTICATION_FAILED{*}", &[(Direction, "sent"), (Notify, "AUTHENTICATION_FAILED")]),
+    entry(AuthFailed, "probable authentication failure (mismatch of preshared secrets?): {reason}", &[(Direction, "sent")]),
+    entry(IkeMessage, "responding to {_} message (ID {_}) from {peer_ip}:{_} with encrypted notification {notify}", SENT),
+    entry(IkeMessage, "sent IKE_SA_INIT request to {peer_ip}:{_}", SENT),
+    entry(IkeMessage, "sent {_} request {*}", SENT),
+    entry(IkeMessage, "sent {_} reply {*}", SENT),
     entry(NoProposalChosen, "IKE_SA_INIT request rejected by peer: NO_PROPOSAL_CHOSEN", &[(Direction, "received"), (Sa, "ike"), (Notify, "NO_PROPOSAL_CHOSEN")]),
     entry(NoProposalChosen, "IKE_AUTH response rejected Child SA with NO_PROPOSAL_CHOSEN", &[(Direction, "received"), (Sa, "child"), (Notify, "NO_PROPOSAL_CHOSEN")]),
     entry(NoProposalChosen, "no local proposal matches remote proposals {proposals}", &[(Direction, "sent"), (Sa, "ike")]),
+    entry(ProposalList, "proposal {proposals} chosen from remote proposals {_}", &[(Reason, "selected")]),
+    entry(ProposalList, "{_}:IKE={proposals}", &[(Reason, "configured"), (Sa, "ike")]),
+    entry(ProposalList, "{_}:ESP={proposals}", &[(Reason, "configured"), (Sa, "child")]),
     entry(TsUnacceptable, "IKE_AUTH response rejected Child SA with TS_UNACCEPTABLE", &[(Direction, "received"), (Sa, "child"), (Notify, "TS_UNACCEPTABLE")]),
     entry(InvalidKe, "IKE_SA_INIT request rejected by peer: INVALID_KE_PAYLOAD", &[(Direction, "received"), (Notify, "INVALID_KE_PAYLOAD")]),
-    entry(Retransmit, "{_}: retransmission; will wait {_} seconds for response", &[]),
+    entry(Retransmit, "{_}: retransmission; will wait {_} seconds for response", SENT),
     entry(PeerNotResponding, "{_}: {_} second timeout exceeded after {retry_count} retransmits.{*}", &[]),
     entry(PeerNotResponding, "DPD action - {reason}", &[]),
     entry(IkeSaDeleted, "deleting state ({_}) aged {_} and sending notification", SENT),
     entry(IkeSaDeleted, "deleting state ({_}) aged {_} and NOT sending notification", &[]),
     entry(IkeSaDeleted, "received Delete SA payload: {*}", RECEIVED),
-    entry(DaemonStarted, "Starting Pluto {*}", &[]),
+    entry(DaemonStarted, "Starting Pluto ({reason}){*}", &[]),
     entry(NatDetected, "NAT-Traversal: {*}", &[]),
 ];
 
-/// `"conn" #N: ` or `"conn": ` at the start of `s`.
+/// `"conn" #N: ` or `"conn": ` (perhaps after `ERROR: `) at the start of `s`.
 pub(super) fn has_prefix(s: &str) -> bool {
-    split(s).is_some()
+    split(s.strip_prefix("ERROR: ").unwrap_or(s)).is_some()
 }
 
 /// `("conn", instance address, state number, message)`.
@@ -71,7 +83,15 @@ fn split(s: &str) -> Option<(&str, Option<&str>, Option<u64>, &str)> {
 }
 
 pub(super) fn parse(body: &str, g: &mut Gateway) -> Option<Severity> {
-    let body = body.trim();
+    let mut body = body.trim();
+    // `ERROR: "conn" #7: …` / `WARNING: …`: pluto's own level.
+    let mut level = None;
+    for (tag, sev) in [("ERROR: ", Severity::Error), ("WARNING: ", Severity::Warning)] {
+        if let Some(rest) = body.strip_prefix(tag) {
+            body = rest;
+            level = Some(sev);
+        }
+    }
     let rest = match split(body) {
         Some((name, addr, state, message)) => {
             g.ike_sa = Some(name.to_owned());
@@ -83,5 +103,5 @@ pub(super) fn parse(body: &str, g: &mut Gateway) -> Option<Severity> {
     };
     g.details = rest.to_owned();
     classify(CATALOGUE, rest, g);
-    None
+    level
 }
