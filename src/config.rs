@@ -612,12 +612,19 @@ mod tests {
             Ok(l) => l,
             Err(e) => panic!("{}", e[0]),
         };
-        let at = |ip: &str| l.gateway_peers.tunnel_of_ip(ip).map(|t| t.tunnel_ip.to_string());
+        let at = |ip: &str| {
+            l.gateway_peers
+                .tunnel_of_ip(ip)
+                .map(|t| t.tunnel_ip.to_string())
+        };
         assert_eq!(at("192.0.2.11").as_deref(), Some("192.0.2.11"));
         assert_eq!(at("169.254.10.1").as_deref(), Some("192.0.2.10"));
         assert_eq!(at("169.254.10.5"), None);
         let e = errors(&text.replace("169.254.10.0/30", "169.254.10.0/29"));
-        assert!(e[0].contains("inside_cidr `169.254.10.0/29` is not an IPv4 /30"), "{e:?}");
+        assert!(
+            e[0].contains("inside_cidr `169.254.10.0/29` is not an IPv4 /30"),
+            "{e:?}"
+        );
         let e = errors(&text.replace("/run/charon.vici", "tcp://x"));
         assert!(e[0].contains("not a UNIX socket path"), "{e:?}");
     }

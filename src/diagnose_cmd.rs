@@ -10,9 +10,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use tunnelwatch_monitor::diagnose::{ConnectionReport, Diagnosis};
 use tunnelwatch_monitor::diagnose::gateway::TimelineEntry;
-use tunnelwatch_pipeline::diagnose::{FleetDiagnosis, diagnose, gateway_sql, records_sql, timeline};
+use tunnelwatch_monitor::diagnose::{ConnectionReport, Diagnosis};
+use tunnelwatch_pipeline::diagnose::{
+    FleetDiagnosis, diagnose, gateway_sql, records_sql, timeline,
+};
 use tunnelwatch_queries::Snapshot;
 
 use crate::metrics_cmd::parse_time;

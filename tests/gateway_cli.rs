@@ -74,8 +74,7 @@ struct Scenario {
     gateway_kind: &'static str,
 }
 
-const ESTABLISHED: &str =
-    "AWS-side peer BGP session state has changed from OpenConfirm to Established with neighbor 169.254.10.2";
+const ESTABLISHED: &str = "AWS-side peer BGP session state has changed from OpenConfirm to Established with neighbor 169.254.10.2";
 
 const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -85,8 +84,16 @@ const SCENARIOS: &[Scenario] = &[
         aws: |t| {
             (
                 vec![
-                    activity(t - 600, true, "AWS tunnel processed request (id=1) for CREATE_CHILD_SA"),
-                    activity(t, false, "AWS tunnel detected a pre-shared key mismatch with cgw: 198.51.100.20"),
+                    activity(
+                        t - 600,
+                        true,
+                        "AWS tunnel processed request (id=1) for CREATE_CHILD_SA",
+                    ),
+                    activity(
+                        t,
+                        false,
+                        "AWS tunnel detected a pre-shared key mismatch with cgw: 198.51.100.20",
+                    ),
                 ],
                 vec![],
             )
@@ -102,7 +109,11 @@ const SCENARIOS: &[Scenario] = &[
         aws: |t| {
             (
                 vec![
-                    activity(t - 600, true, "AWS tunnel processed request (id=1) for CREATE_CHILD_SA"),
+                    activity(
+                        t - 600,
+                        true,
+                        "AWS tunnel processed request (id=1) for CREATE_CHILD_SA",
+                    ),
                     activity(t, false, "No Proposal Match Found by AWS"),
                 ],
                 vec![],
@@ -119,7 +130,11 @@ const SCENARIOS: &[Scenario] = &[
         aws: |t| {
             (
                 vec![
-                    activity(t - 600, true, "AWS tunnel processed request (id=1) for CREATE_CHILD_SA"),
+                    activity(
+                        t - 600,
+                        true,
+                        "AWS tunnel processed request (id=1) for CREATE_CHILD_SA",
+                    ),
                     json!({"event_timestamp": t, "dpd_enabled": true, "nat_t_detected": false,
                            "ike_phase1_state": "established", "ike_phase2_state": "down",
                            "details": "AWS: Traffic Selector: TS_UNACCEPTABLE: received from responder"}),
@@ -138,7 +153,11 @@ const SCENARIOS: &[Scenario] = &[
         aws: |t| {
             (
                 vec![
-                    activity(t - 600, true, "AWS tunnel processed request (id=1) for CREATE_CHILD_SA"),
+                    activity(
+                        t - 600,
+                        true,
+                        "AWS tunnel processed request (id=1) for CREATE_CHILD_SA",
+                    ),
                     activity(t, false, "AWS tunnel DPD timed out after 3 retransmits"),
                 ],
                 vec![],
@@ -155,12 +174,24 @@ const SCENARIOS: &[Scenario] = &[
         aws: |t| {
             (
                 vec![
-                    activity(t - 120, true, "AWS tunnel processed request (id=1) for CREATE_CHILD_SA"),
-                    activity(t + 60, true, "AWS tunnel processed request (id=2) for CREATE_CHILD_SA"),
+                    activity(
+                        t - 120,
+                        true,
+                        "AWS tunnel processed request (id=1) for CREATE_CHILD_SA",
+                    ),
+                    activity(
+                        t + 60,
+                        true,
+                        "AWS tunnel processed request (id=2) for CREATE_CHILD_SA",
+                    ),
                 ],
                 vec![
                     bgp(t - 60, "UP", ESTABLISHED),
-                    bgp(t, "DOWN", "AWS-side peer sent a Hold Timer Expired notification to neighbor 169.254.10.2"),
+                    bgp(
+                        t,
+                        "DOWN",
+                        "AWS-side peer sent a Hold Timer Expired notification to neighbor 169.254.10.2",
+                    ),
                 ],
             )
         },
@@ -174,7 +205,11 @@ const SCENARIOS: &[Scenario] = &[
         at: "%NOTIFICATION: received from neighbor",
         aws: |t| {
             (
-                vec![activity(t - 120, true, "AWS tunnel processed request (id=1) for CREATE_CHILD_SA")],
+                vec![activity(
+                    t - 120,
+                    true,
+                    "AWS tunnel processed request (id=1) for CREATE_CHILD_SA",
+                )],
                 vec![bgp(
                     t,
                     "DOWN",
@@ -241,8 +276,15 @@ fn each_scenario_is_diagnosed_to_the_same_cause_and_side_from_both_ends() {
         // The timeline holds both sides of the tunnel, in time order.
         let entries = v["timeline"][0]["entries"].as_array().unwrap();
         assert_eq!(v["timeline"][0]["tunnel_ip"], "192.0.2.10", "{}", s.name);
-        let sides: Vec<&str> = entries.iter().map(|e| e["side"].as_str().unwrap()).collect();
-        assert!(sides.contains(&"aws") && sides.iter().any(|s| *s != "aws"), "{}: {sides:?}", s.name);
+        let sides: Vec<&str> = entries
+            .iter()
+            .map(|e| e["side"].as_str().unwrap())
+            .collect();
+        assert!(
+            sides.contains(&"aws") && sides.iter().any(|s| *s != "aws"),
+            "{}: {sides:?}",
+            s.name
+        );
         let times: Vec<i64> = entries.iter().map(|e| e["ts"].as_i64().unwrap()).collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{}", s.name);
     }

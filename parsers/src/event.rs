@@ -12,8 +12,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::Message;
-use crate::gateway::Gateway;
 use crate::error::ParseError;
+use crate::gateway::Gateway;
 
 /// Which table of DESIGN §4 an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -32,11 +32,11 @@ pub mod time;
 pub use catalogue::{Captures, Direction, Message, MessageKind};
 pub use envelope::{DEFAULT_MAX_RECORD_BYTES, Decoder, DecoderOptions, InputFormat, MAX_DEPTH};
 pub use error::ParseError;
-pub use gateway::{Daemon, Gateway, GatewayCaptures, GatewayKind};
 pub use event::{
     Activity, AwsHealth, Bgp, BgpType, Envelope, Event, EventBody, ParseQuality, Parsed,
     PhaseState, Position, RecordFormat, Reject, Route, Severity, Table, Traffic, TunnelId,
 };
+pub use gateway::{Daemon, Gateway, GatewayCaptures, GatewayKind};
 
 /// Decodes a whole input held in memory and collects the results (a convenience for tests and
 /// small inputs; streaming callers use [`Decoder::decode`]).

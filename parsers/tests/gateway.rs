@@ -109,13 +109,22 @@ const CASES: &[Case] = &[
         file: "strongswan/ikev2-success-rekey-delete.cgw.log",
         text: "initiating IKE_SA",
         kind: "ike_sa_initiating",
-        want: &[("ike_sa", "vpn-tunnel1"), ("ike_sa_id", "1"), ("peer_ip", "192.0.2.10"), ("daemon", "strongswan")],
+        want: &[
+            ("ike_sa", "vpn-tunnel1"),
+            ("ike_sa_id", "1"),
+            ("peer_ip", "192.0.2.10"),
+            ("daemon", "strongswan"),
+        ],
     },
     Case {
         file: "strongswan/ikev2-success-rekey-delete.cgw.log",
         text: "] established between",
         kind: "ike_sa_established",
-        want: &[("local_ip", "198.51.100.20"), ("peer_ip", "192.0.2.10"), ("peer_id", "192.0.2.10")],
+        want: &[
+            ("local_ip", "198.51.100.20"),
+            ("peer_ip", "192.0.2.10"),
+            ("peer_id", "192.0.2.10"),
+        ],
     },
     Case {
         file: "strongswan/ikev2-success-rekey-delete.cgw.log",
@@ -139,13 +148,22 @@ const CASES: &[Case] = &[
         file: "strongswan/ikev2-psk-mismatch.aws.log",
         text: "but MAC mismatched",
         kind: "auth_failed",
-        want: &[("direction", "sent"), ("local_id", "192.0.2.10"), ("peer_id", "198.51.100.20"), ("severity", "error")],
+        want: &[
+            ("direction", "sent"),
+            ("local_id", "192.0.2.10"),
+            ("peer_id", "198.51.100.20"),
+            ("severity", "error"),
+        ],
     },
     Case {
         file: "strongswan/ikev2-psk-mismatch.cgw.log",
         text: "received AUTHENTICATION_FAILED notify error",
         kind: "auth_failed",
-        want: &[("direction", "received"), ("notify", "AUTHENTICATION_FAILED"), ("ike_sa", "vpn-tunnel1")],
+        want: &[
+            ("direction", "received"),
+            ("notify", "AUTHENTICATION_FAILED"),
+            ("ike_sa", "vpn-tunnel1"),
+        ],
     },
     Case {
         file: "strongswan/ikev2-psk-mismatch.aws.log",
@@ -175,13 +193,25 @@ const CASES: &[Case] = &[
         file: "strongswan/ikev1-ike-proposal-mismatch.aws.log",
         text: "received proposals:",
         kind: "proposal_list",
-        want: &[("proposals", "IKE:AES_CBC_128/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024"), ("reason", "received")],
+        want: &[
+            (
+                "proposals",
+                "IKE:AES_CBC_128/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024",
+            ),
+            ("reason", "received"),
+        ],
     },
     Case {
         file: "strongswan/ikev1-ike-proposal-mismatch.aws.log",
         text: "configured proposals:",
         kind: "proposal_list",
-        want: &[("proposals", "IKE:AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"), ("reason", "configured")],
+        want: &[
+            (
+                "proposals",
+                "IKE:AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048",
+            ),
+            ("reason", "configured"),
+        ],
     },
     Case {
         file: "strongswan/ikev1-ike-proposal-mismatch.aws.log",
@@ -205,13 +235,21 @@ const CASES: &[Case] = &[
         file: "strongswan/ikev2-invalid-ke-retry.cgw.log",
         text: "peer didn't accept DH group",
         kind: "invalid_ke",
-        want: &[("dh_group", "MODP_3072"), ("requested_group", "MODP_2048"), ("direction", "received")],
+        want: &[
+            ("dh_group", "MODP_3072"),
+            ("requested_group", "MODP_2048"),
+            ("direction", "received"),
+        ],
     },
     Case {
         file: "strongswan/ikev2-invalid-ke-retry.aws.log",
         text: "unacceptable, requesting",
         kind: "invalid_ke",
-        want: &[("dh_group", "MODP_3072"), ("requested_group", "MODP_2048"), ("direction", "sent")],
+        want: &[
+            ("dh_group", "MODP_3072"),
+            ("requested_group", "MODP_2048"),
+            ("direction", "sent"),
+        ],
     },
     Case {
         file: "strongswan/ikev2-ts-unacceptable.cgw.log",
@@ -235,7 +273,10 @@ const CASES: &[Case] = &[
         file: "strongswan/ikev2-kernel-sad-install-failed.aws.log",
         text: "unable to install inbound and outbound IPsec SA",
         kind: "child_sa_failed",
-        want: &[("reason", "kernel refused the SA"), ("ike_sa", "aws-tunnel1")],
+        want: &[
+            ("reason", "kernel refused the SA"),
+            ("ike_sa", "aws-tunnel1"),
+        ],
     },
     Case {
         file: "strongswan/ikev2-success-rekey-delete.cgw.syslog",
@@ -247,7 +288,11 @@ const CASES: &[Case] = &[
         file: "frr-bird/bgp-established-admin-shutdown.frr.log",
         text: "rcv OPEN, version 4",
         kind: "bgp_open",
-        want: &[("peer_ip", "169.254.10.1"), ("peer_asn", "64512"), ("daemon", "frr")],
+        want: &[
+            ("peer_ip", "169.254.10.1"),
+            ("peer_asn", "64512"),
+            ("daemon", "frr"),
+        ],
     },
     Case {
         file: "frr-bird/bgp-established-admin-shutdown.frr.log",
@@ -259,7 +304,11 @@ const CASES: &[Case] = &[
         file: "frr-bird/bgp-established-admin-shutdown.bird.log",
         text: "Received: Administrative shutdown",
         kind: "admin_shutdown",
-        want: &[("session", "cgw_tunnel1"), ("direction", "received"), ("daemon", "bird")],
+        want: &[
+            ("session", "cgw_tunnel1"),
+            ("direction", "received"),
+            ("daemon", "bird"),
+        ],
     },
     Case {
         file: "frr-bird/bgp-established-admin-shutdown.bird.log",
@@ -310,8 +359,8 @@ fn column(g: &Gateway, name: &str) -> Option<String> {
 fn notable_captured_lines_give_their_kind_and_values() {
     for case in CASES {
         let path = data().join(case.file);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let line = text
             .lines()
             .find(|l| l.contains(case.text))
@@ -339,12 +388,34 @@ fn notable_captured_lines_give_their_kind_and_values() {
 fn render(events: &[(u64, Gateway, i64)]) -> String {
     let mut out = String::new();
     for (line, g, _) in events {
-        let mut cols = vec![format!("{line}"), g.kind.as_str().to_owned(), g.severity.as_str().to_owned()];
+        let mut cols = vec![
+            format!("{line}"),
+            g.kind.as_str().to_owned(),
+            g.severity.as_str().to_owned(),
+        ];
         for name in [
-            "peer_ip", "local_ip", "ike_sa", "ike_sa_id", "child_sa", "child_sa_id", "session",
-            "direction", "sa", "notify", "dh_group", "requested_group", "retry_count",
-            "from_state", "to_state", "peer_asn", "expected_asn", "error_code", "error_subcode",
-            "prefix_count", "prefix_limit", "reason",
+            "peer_ip",
+            "local_ip",
+            "ike_sa",
+            "ike_sa_id",
+            "child_sa",
+            "child_sa_id",
+            "session",
+            "direction",
+            "sa",
+            "notify",
+            "dh_group",
+            "requested_group",
+            "retry_count",
+            "from_state",
+            "to_state",
+            "peer_asn",
+            "expected_asn",
+            "error_code",
+            "error_subcode",
+            "prefix_count",
+            "prefix_limit",
+            "reason",
         ] {
             if let Some(v) = column(g, name) {
                 cols.push(format!("{name}={v}"));
@@ -371,10 +442,15 @@ fn every_capture_matches_its_golden_rendering() {
             std::fs::write(&golden, &got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-            panic!("{}: {e} (run with UPDATE_GOLDEN=1)", golden.display())
-        });
-        assert_eq!(got, want, "{} differs from {}", path.display(), golden.display());
+        let want = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", golden.display()));
+        assert_eq!(
+            got,
+            want,
+            "{} differs from {}",
+            path.display(),
+            golden.display()
+        );
     }
 }
 
@@ -404,7 +480,7 @@ fn recorded_swanctl_counters_become_traffic_samples_in_aws_directions() {
         .collect();
     assert_eq!(samples.len(), 1, "{parsed:?}");
     let e = samples[0];
-    assert_eq!(e.vpn_id(), Some("vpn-0123456789abcdef0"));
+    assert_eq!(e.vpn_id(), Some("vpn-0123456789abcdef0"), "{e:?}");
     assert_eq!(e.tunnel_ip(), Some("192.0.2.10"));
     let EventBody::Traffic(t) = &e.body else {
         panic!("{e:?}")

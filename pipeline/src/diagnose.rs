@@ -185,7 +185,10 @@ pub fn diagnose(
 fn gateway_window(since: Option<i64>, until: Option<i64>) -> String {
     let mut filter = String::from("TRUE");
     if let Some(t) = since {
-        filter.push_str(&format!(" AND ts >= to_timestamp_millis({})", t - BEFORE_MS));
+        filter.push_str(&format!(
+            " AND ts >= to_timestamp_millis({})",
+            t - BEFORE_MS
+        ));
     }
     if let Some(t) = until {
         filter.push_str(&format!(" AND ts < to_timestamp_millis({})", t + AFTER_MS));
@@ -248,7 +251,9 @@ pub fn read_gateway(
         let int = |i: usize| -> Result<Vec<Option<i64>>, PipelineError> {
             let a = arrow::compute::cast(batch.column(i), &DataType::Int64)?;
             let a = a.as_primitive::<Int64Type>();
-            Ok((0..a.len()).map(|r| a.is_valid(r).then(|| a.value(r))).collect())
+            Ok((0..a.len())
+                .map(|r| a.is_valid(r).then(|| a.value(r)))
+                .collect())
         };
         let (vpn, tunnel, source, daemon) = (text(1)?, text(2)?, text(3)?, text(4)?);
         let kind = map_strings(batch.column(5), GatewayKind::parse)?;

@@ -324,18 +324,16 @@ pub fn run_decoder(mut input: Input, shared: Arc<Shared>, tx: SyncSender<Job>) {
                 let receipt = d.take_receipt();
                 let stats = d.stats().cloned();
                 c.bytes.fetch_add(d.bytes.len() as u64, Ordering::Relaxed);
-                let state = streams
-                    .entry(d.stream.id.clone())
-                    .or_insert_with(|| {
-                        let mut options = d.stream.options.clone();
-                        if options.gateway_peers.is_none() {
-                            options.gateway_peers = shared.gateway_peers.clone();
-                        }
-                        StreamState {
-                            decoder: Decoder::new(&d.stream.source, options),
-                            held: Vec::new(),
-                        }
-                    });
+                let state = streams.entry(d.stream.id.clone()).or_insert_with(|| {
+                    let mut options = d.stream.options.clone();
+                    if options.gateway_peers.is_none() {
+                        options.gateway_peers = shared.gateway_peers.clone();
+                    }
+                    StreamState {
+                        decoder: Decoder::new(&d.stream.source, options),
+                        held: Vec::new(),
+                    }
+                });
                 let mut sink = |p: Parsed| {
                     c.records.fetch_add(1, Ordering::Relaxed);
                     if let Some(s) = &stats {

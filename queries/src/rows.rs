@@ -195,8 +195,14 @@ impl Default for GatewayRows {
         use crate::schema::{GATEWAY_INT_COLUMNS, GATEWAY_TEXT_COLUMNS};
         GatewayRows {
             common: Common::default(),
-            text: GATEWAY_TEXT_COLUMNS.iter().map(|_| StringBuilder::new()).collect(),
-            int: GATEWAY_INT_COLUMNS.iter().map(|_| Int64Builder::new()).collect(),
+            text: GATEWAY_TEXT_COLUMNS
+                .iter()
+                .map(|_| StringBuilder::new())
+                .collect(),
+            int: GATEWAY_INT_COLUMNS
+                .iter()
+                .map(|_| Int64Builder::new())
+                .collect(),
             prov: Provenance::default(),
             len: 0,
         }
@@ -263,8 +269,16 @@ impl GatewayRows {
     fn finish(&mut self) -> RecordBatch {
         let mut c: Vec<ArrayRef> = Vec::with_capacity(60);
         self.common.finish(&mut c);
-        c.extend(self.text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        c.extend(self.int.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        c.extend(
+            self.text
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        c.extend(
+            self.int
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
         self.prov.finish(&mut c);
         self.len = 0;
         batch(TableName::GatewayEvents, c)

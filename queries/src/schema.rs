@@ -332,7 +332,11 @@ mod docs {
                 .unwrap_or_else(|| panic!("docs/tables.md has no section {head}"));
             let rest = &doc[at + head.len()..];
             let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
-            let common = t.schema().fields().iter().any(|f| f.name() == "source_line")
+            let common = t
+                .schema()
+                .fields()
+                .iter()
+                .any(|f| f.name() == "source_line")
                 && section.contains("common columns");
             for f in t.schema().fields() {
                 let name = format!("`{}`", f.name());

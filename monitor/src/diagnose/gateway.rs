@@ -119,8 +119,7 @@ impl Resolver {
     /// A tunnel AWS's records name.
     pub fn tunnel(&mut self, vpn_id: &Arc<str>, tunnel_ip: &Arc<str>) {
         if let Ok(ip) = tunnel_ip.parse() {
-            self.outside
-                .insert(ip, (vpn_id.clone(), tunnel_ip.clone()));
+            self.outside.insert(ip, (vpn_id.clone(), tunnel_ip.clone()));
         }
     }
 
@@ -155,10 +154,14 @@ impl Resolver {
             if r.tunnel_ip.is_some() {
                 continue;
             }
-            let peer = r.peer_ip.clone().filter(|p| self.of(p).is_some()).or_else(|| {
-                let c = r.connection.clone()?;
-                peers.get(&(r.source.clone(), r.daemon.clone(), c)).cloned()
-            });
+            let peer = r
+                .peer_ip
+                .clone()
+                .filter(|p| self.of(p).is_some())
+                .or_else(|| {
+                    let c = r.connection.clone()?;
+                    peers.get(&(r.source.clone(), r.daemon.clone(), c)).cloned()
+                });
             if let Some((vpn, ip)) = peer.as_deref().and_then(|p| self.of(p)) {
                 r.vpn_id = Some(vpn.clone());
                 r.tunnel_ip = Some(ip.clone());
@@ -216,7 +219,12 @@ pub const PAIRS: &[Pair] = &[
                   Local/Remote IPv4 Network CIDR (or widen those to 0.0.0.0/0)",
     },
     Pair {
-        causes: &["dpd-flapping", "ike-unreachable", "single-tunnel", "unexplained"],
+        causes: &[
+            "dpd-flapping",
+            "ike-unreachable",
+            "single-tunnel",
+            "unexplained",
+        ],
         seen: Seen::Any(&[PeerNotResponding, Retransmit]),
         side: Side::Network,
         verdict: "both ends lost each other: AWS's dead peer detection fired while {daemon} \
@@ -225,7 +233,12 @@ pub const PAIRS: &[Pair] = &[
                   not the tunnel configuration",
     },
     Pair {
-        causes: &["dpd-flapping", "ike-unreachable", "single-tunnel", "unexplained"],
+        causes: &[
+            "dpd-flapping",
+            "ike-unreachable",
+            "single-tunnel",
+            "unexplained",
+        ],
         seen: Seen::Any(&[DaemonStarted]),
         side: Side::CustomerGateway,
         verdict: "the gateway restarted: {daemon} started again during AWS's outage. Find why \
@@ -261,7 +274,11 @@ pub const PAIRS: &[Pair] = &[
                   was stopped, hung or not logging",
     },
     Pair {
-        causes: &["bgp-misconfiguration", "bgp-not-establishing", "unexplained"],
+        causes: &[
+            "bgp-misconfiguration",
+            "bgp-not-establishing",
+            "unexplained",
+        ],
         seen: Seen::Any(&[BadPeerAs]),
         side: Side::CustomerGateway,
         verdict: "the autonomous system numbers disagree: {daemon} logged a bad peer AS. Set \
@@ -401,7 +418,12 @@ pub fn merge(mut aws: Vec<TimelineEntry>, gateway: Vec<TimelineEntry>) -> Vec<Ti
 mod tests {
     use super::*;
 
-    fn rec(ts: i64, kind: GatewayKind, peer: Option<&str>, connection: Option<&str>) -> GatewayRecord {
+    fn rec(
+        ts: i64,
+        kind: GatewayKind,
+        peer: Option<&str>,
+        connection: Option<&str>,
+    ) -> GatewayRecord {
         GatewayRecord {
             ts,
             tunnel_ip: None,
@@ -440,7 +462,13 @@ mod tests {
         let placed: Vec<Option<&str>> = records.iter().map(|r| r.tunnel_ip.as_deref()).collect();
         assert_eq!(
             placed,
-            [Some("192.0.2.10"), Some("192.0.2.10"), Some("192.0.2.10"), None, None]
+            [
+                Some("192.0.2.10"),
+                Some("192.0.2.10"),
+                Some("192.0.2.10"),
+                None,
+                None
+            ]
         );
     }
 
@@ -471,20 +499,43 @@ mod tests {
         };
         let cases: &[(&str, &[GatewayKind], Option<Side>)] = &[
             ("psk-mismatch", &[AuthFailed], Some(Side::CustomerGateway)),
-            ("phase1-proposal-mismatch", &[NoProposalChosen], Some(Side::CustomerGateway)),
-            ("traffic-selector-mismatch", &[TsUnacceptable], Some(Side::CustomerGateway)),
-            ("dpd-flapping", &[Retransmit, PeerNotResponding], Some(Side::Network)),
-            ("dpd-flapping", &[DaemonStarted], Some(Side::CustomerGateway)),
+            (
+                "phase1-proposal-mismatch",
+                &[NoProposalChosen],
+                Some(Side::CustomerGateway),
+            ),
+            (
+                "traffic-selector-mismatch",
+                &[TsUnacceptable],
+                Some(Side::CustomerGateway),
+            ),
+            (
+                "dpd-flapping",
+                &[Retransmit, PeerNotResponding],
+                Some(Side::Network),
+            ),
+            (
+                "dpd-flapping",
+                &[DaemonStarted],
+                Some(Side::CustomerGateway),
+            ),
             ("bgp-hold-timer", &[HoldTimerExpired], Some(Side::Network)),
-            ("bgp-hold-timer", &[AdminShutdown, HoldTimerExpired], Some(Side::CustomerGateway)),
-            ("bgp-misconfiguration", &[BadPeerAs], Some(Side::CustomerGateway)),
+            (
+                "bgp-hold-timer",
+                &[AdminShutdown, HoldTimerExpired],
+                Some(Side::CustomerGateway),
+            ),
+            (
+                "bgp-misconfiguration",
+                &[BadPeerAs],
+                Some(Side::CustomerGateway),
+            ),
             ("prefix-limit", &[PrefixLimit], Some(Side::CustomerGateway)),
             // Lines that do not pair: said, but no side.
             ("psk-mismatch", &[Retransmit], Some(Side::Unknown)),
         ];
         for (cause, kinds, want) in cases {
-            let records: Vec<GatewayRecord> =
-                kinds.iter().map(|k| placed(*k, at + 1000)).collect();
+            let records: Vec<GatewayRecord> = kinds.iter().map(|k| placed(*k, at + 1000)).collect();
             let got = verdict(&diagnosis(cause, at, at + 60_000), &records, at + 120_000);
             assert_eq!(got.as_ref().map(|v| v.side), *want, "{cause} {kinds:?}");
         }
@@ -492,10 +543,17 @@ mod tests {
         let elsewhere = vec![placed(IkeSaEstablished, at - 3_600_000)];
         let silent = verdict(&diagnosis("dpd-flapping", at, at + 60_000), &elsewhere, at);
         assert_eq!(silent.map(|v| v.side), Some(Side::CustomerGateway));
-        assert_eq!(verdict(&diagnosis("dpd-flapping", at, at + 60_000), &[], at), None);
+        assert_eq!(
+            verdict(&diagnosis("dpd-flapping", at, at + 60_000), &[], at),
+            None
+        );
         // Lines outside the episode's margins do not count.
         let late = vec![placed(AuthFailed, at + 60_000 + AFTER_MS + 1)];
-        let v = verdict(&diagnosis("psk-mismatch", at, at + 60_000), &late, at + 200_000);
+        let v = verdict(
+            &diagnosis("psk-mismatch", at, at + 60_000),
+            &late,
+            at + 200_000,
+        );
         assert_eq!(v, None);
     }
 
@@ -508,7 +566,10 @@ mod tests {
             severity: Severity::Info,
             details: Arc::from(""),
         };
-        let merged = merge(vec![e(2, "aws"), e(5, "aws")], vec![e(2, "frr"), e(1, "frr")]);
+        let merged = merge(
+            vec![e(2, "aws"), e(5, "aws")],
+            vec![e(2, "frr"), e(1, "frr")],
+        );
         let order: Vec<(i64, &str)> = merged.iter().map(|e| (e.ts, &*e.side)).collect();
         assert_eq!(order, [(1, "frr"), (2, "aws"), (2, "frr"), (5, "aws")]);
     }

@@ -28,10 +28,10 @@ mod syslog;
 use std::sync::Arc;
 
 use crate::error::ParseError;
-use crate::gateway;
 use crate::event::{
     Envelope, Event, EventBody, ParseQuality, Parsed, Position, RecordFormat, Reject,
 };
+use crate::gateway;
 use crate::record::json::{self, JsonDoc};
 use crate::record::{self, Fields, Identities, RecordContext, health, text};
 use crate::time;
@@ -240,9 +240,9 @@ impl Decoder {
                 self.opts.format,
                 InputFormat::Auto | InputFormat::Syslog | InputFormat::Gateway
             )
-                .then(|| syslog::octet_frame(rest))
-                .flatten()
-                .filter(|(_, len)| *len <= self.opts.max_record_bytes);
+            .then(|| syslog::octet_frame(rest))
+            .flatten()
+            .filter(|(_, len)| *len <= self.opts.max_record_bytes);
             if nl.is_none() && !eof && octets.is_none() {
                 if rest.len() > self.opts.max_record_bytes {
                     // A line this long will not end well: refuse what we have.
@@ -461,7 +461,8 @@ impl Decoder {
             Some(b'<') if frame.depth > 0 && syslog::looks_like(trimmed) => {
                 self.syslog_record(trimmed, frame.position, frame.depth, out)
             }
-            _ if self.opts.format != InputFormat::Text && self.gateway_line(trimmed, frame, out) => {}
+            _ if self.opts.format != InputFormat::Text
+                && self.gateway_line(trimmed, frame, out) => {}
             _ => {
                 if let Some((len, ts)) = s3_prefix(trimmed) {
                     let frame = Frame {
@@ -647,7 +648,12 @@ impl Decoder {
     /// Emits `bytes` as a gateway event if it is a gateway's line (a time, a charon thread, a
     /// quoted pluto connection first; then a daemon's own prefix or tag): checked before the
     /// AWS text parsers, which would otherwise read its time and give up on the rest.
-    fn gateway_line(&mut self, bytes: &[u8], frame: Frame<'_>, out: &mut dyn FnMut(Parsed)) -> bool {
+    fn gateway_line(
+        &mut self,
+        bytes: &[u8],
+        frame: Frame<'_>,
+        out: &mut dyn FnMut(Parsed),
+    ) -> bool {
         if !bytes
             .first()
             .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'"')
@@ -675,7 +681,12 @@ impl Decoder {
     ) {
         let Some(ts) = line.ts.or(frame.event_ts).or(frame.ingest_ts) else {
             let e = ParseError::MissingTimestamp;
-            out(Parsed::Reject(self.reject(frame.position, e, bytes, frame.ingest_ts)));
+            out(Parsed::Reject(self.reject(
+                frame.position,
+                e,
+                bytes,
+                frame.ingest_ts,
+            )));
             return;
         };
         let peers = self.opts.gateway_peers.clone();

@@ -14,7 +14,11 @@ const RECEIVED: &[(Slot, &str)] = &[(Direction, "received")];
 
 pub(super) const CATALOGUE: &[Entry] = &[
     entry(BgpStateChange, "State changed to {to_state}", &[]),
-    entry(BgpStateChange, "BGP session established", &[(ToState, "established")]),
+    entry(
+        BgpStateChange,
+        "BGP session established",
+        &[(ToState, "established")],
+    ),
     entry(HoldTimerExpired, "Error: Hold timer expired", SENT),
     entry(HoldTimerExpired, "Received: Hold timer expired", RECEIVED),
     entry(HoldTimerExpired, "Hold timer expired", SENT),
@@ -22,16 +26,44 @@ pub(super) const CATALOGUE: &[Entry] = &[
     entry(BadPeerAs, "Received: Bad peer AS", RECEIVED),
     entry(BadPeerAs, "Received: Bad peer AS: {peer_asn}", RECEIVED),
     entry(AdminShutdown, "Received: Administrative shutdown", RECEIVED),
-    entry(AdminShutdown, "Received: Administrative shutdown: {reason}", RECEIVED),
-    entry(PrefixLimit, "Received: Maximum number of prefixes reached", RECEIVED),
-    entry(PrefixLimit, "Protocol {session} hits route {reason} limit ({prefix_limit}), action: {_}", &[]),
-    entry(PrefixLimit, "Route limit exceeded, shutting down", &[(Reason, "route limit exceeded")]),
+    entry(
+        AdminShutdown,
+        "Received: Administrative shutdown: {reason}",
+        RECEIVED,
+    ),
+    entry(
+        PrefixLimit,
+        "Received: Maximum number of prefixes reached",
+        RECEIVED,
+    ),
+    entry(
+        PrefixLimit,
+        "Protocol {session} hits route {reason} limit ({prefix_limit}), action: {_}",
+        &[],
+    ),
+    entry(
+        PrefixLimit,
+        "Route limit exceeded, shutting down",
+        &[(Reason, "route limit exceeded")],
+    ),
     entry(BgpNotification, "Received: {reason}", RECEIVED),
     entry(BgpNotification, "Error: {reason}", SENT),
     entry(DaemonStarted, "Started", &[]),
-    entry(BgpConnect, "Connecting to {peer_ip} from local address {local_ip}", SENT),
-    entry(BgpConnect, "Incoming connection from {peer_ip} (port {_}) accepted", RECEIVED),
-    entry(BgpOpen, "Sending OPEN(ver={_},as={_},hold={_},id={_})", SENT),
+    entry(
+        BgpConnect,
+        "Connecting to {peer_ip} from local address {local_ip}",
+        SENT,
+    ),
+    entry(
+        BgpConnect,
+        "Incoming connection from {peer_ip} (port {_}) accepted",
+        RECEIVED,
+    ),
+    entry(
+        BgpOpen,
+        "Sending OPEN(ver={_},as={_},hold={_},id={_})",
+        SENT,
+    ),
     entry(BgpOpen, "Got OPEN(as={peer_asn},hold={_},id={_})", RECEIVED),
 ];
 
@@ -77,7 +109,10 @@ pub(super) fn parse(body: &str, g: &mut Gateway) -> Option<Severity> {
         g.kind = Unknown;
     }
     if g.kind == BgpStateChange
-        && g.captures.to_state.as_deref().is_some_and(|s| s == "stop" || s == "down")
+        && g.captures
+            .to_state
+            .as_deref()
+            .is_some_and(|s| s == "stop" || s == "down")
     {
         level = Some(level.map_or(Severity::Warning, |l| l.max(Severity::Warning)));
     }

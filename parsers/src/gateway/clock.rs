@@ -124,7 +124,11 @@ fn time_of_day(b: &[u8]) -> Option<(i64, usize)> {
     let mut ms = i64::from((h * 60 + m) * 60 + s) * 1000;
     let mut n = 8;
     if matches!(b.get(8), Some(b'.' | b',')) && b.get(9).is_some_and(u8::is_ascii_digit) {
-        let frac: Vec<u8> = b[9..].iter().take_while(|c| c.is_ascii_digit()).copied().collect();
+        let frac: Vec<u8> = b[9..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .copied()
+            .collect();
         let mut milli = 0i64;
         for k in 0..3 {
             milli = milli * 10 + frac.get(k).map_or(0, |c| i64::from(c - b'0'));
@@ -137,11 +141,17 @@ fn time_of_day(b: &[u8]) -> Option<(i64, usize)> {
 
 /// `min..=max` ASCII digits at the start of `b`.
 fn digits(b: &[u8], min: usize, max: usize) -> Option<(u32, usize)> {
-    let n = b.iter().take(max).take_while(|c| c.is_ascii_digit()).count();
+    let n = b
+        .iter()
+        .take(max)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
     if n < min {
         return None;
     }
-    let v = b[..n].iter().fold(0u32, |acc, c| acc * 10 + u32::from(c - b'0'));
+    let v = b[..n]
+        .iter()
+        .fold(0u32, |acc, c| acc * 10 + u32::from(c - b'0'));
     Some((v, n))
 }
 
@@ -162,7 +172,10 @@ mod tests {
             ("2026-12-04T04:50:11Z gw", Some((20, t))),
             ("2026-12-04T04:50:11xyz", None),
             ("Dex  4 04:50:11", None),
-            ("Dec  4 05:16:03.586550: pluto", Some((22, t + 25 * 60_000 + 52_586))),
+            (
+                "Dec  4 05:16:03.586550: pluto",
+                Some((22, t + 25 * 60_000 + 52_586)),
+            ),
             ("12:00:00 x", None),
         ];
         for (line, want) in cases {

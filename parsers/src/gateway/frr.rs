@@ -14,21 +14,77 @@ const UP: &[(Slot, &str)] = &[(FromState, "down"), (ToState, "established")];
 const DOWN: &[(Slot, &str)] = &[(FromState, "established"), (ToState, "down")];
 
 pub(super) const CATALOGUE: &[Entry] = &[
-    entry(BgpStateChange, "%ADJCHANGE: neighbor {peer_ip}({_}) in vrf {_} Up", UP),
-    entry(BgpStateChange, "%ADJCHANGE: neighbor {peer_ip} in vrf {_} Up", UP),
-    entry(BgpStateChange, "%ADJCHANGE: neighbor {peer_ip}({_}) in vrf {_} Down {reason}", DOWN),
-    entry(BgpStateChange, "%ADJCHANGE: neighbor {peer_ip} in vrf {_} Down {reason}", DOWN),
-    entry(BgpNotification, "%NOTIFICATION: sent to neighbor {peer_ip} {error_code}/{error_subcode} ({reason}){*}", &[(Direction, "sent")]),
-    entry(BgpNotification, "%NOTIFICATION: received from neighbor {peer_ip} {error_code}/{error_subcode} ({reason}){*}", &[(Direction, "received")]),
-    entry(PrefixLimit, "%MAXPFXEXCEED: No. of {_} prefix received from {peer_ip}({_}) {prefix_count} exceed, limit {prefix_limit}", &[(Reason, "limit exceeded")]),
-    entry(PrefixLimit, "%MAXPFXEXCEED: No. of {_} prefix received from {peer_ip} {prefix_count} exceed, limit {prefix_limit}", &[(Reason, "limit exceeded")]),
-    entry(PrefixLimit, "%MAXPFX: No. of {_} prefix received from {peer_ip}({_}) reaches {prefix_count}, max {prefix_limit}", &[(Reason, "threshold reached")]),
-    entry(PrefixLimit, "%MAXPFX: No. of {_} prefix received from {peer_ip} reaches {prefix_count}, max {prefix_limit}", &[(Reason, "threshold reached")]),
-    entry(BadPeerAs, "{peer_ip} bad OPEN, remote AS is {peer_asn}, expected {expected_asn}", &[(Direction, "sent")]),
-    entry(BadPeerAs, "{peer_ip}({_}) bad OPEN, remote AS is {peer_asn}, expected {expected_asn}", &[(Direction, "sent")]),
-    entry(BgpStateChange, "{peer_ip} went from {from_state} to {to_state}", &[]),
+    entry(
+        BgpStateChange,
+        "%ADJCHANGE: neighbor {peer_ip}({_}) in vrf {_} Up",
+        UP,
+    ),
+    entry(
+        BgpStateChange,
+        "%ADJCHANGE: neighbor {peer_ip} in vrf {_} Up",
+        UP,
+    ),
+    entry(
+        BgpStateChange,
+        "%ADJCHANGE: neighbor {peer_ip}({_}) in vrf {_} Down {reason}",
+        DOWN,
+    ),
+    entry(
+        BgpStateChange,
+        "%ADJCHANGE: neighbor {peer_ip} in vrf {_} Down {reason}",
+        DOWN,
+    ),
+    entry(
+        BgpNotification,
+        "%NOTIFICATION: sent to neighbor {peer_ip} {error_code}/{error_subcode} ({reason}){*}",
+        &[(Direction, "sent")],
+    ),
+    entry(
+        BgpNotification,
+        "%NOTIFICATION: received from neighbor {peer_ip} {error_code}/{error_subcode} ({reason}){*}",
+        &[(Direction, "received")],
+    ),
+    entry(
+        PrefixLimit,
+        "%MAXPFXEXCEED: No. of {_} prefix received from {peer_ip}({_}) {prefix_count} exceed, limit {prefix_limit}",
+        &[(Reason, "limit exceeded")],
+    ),
+    entry(
+        PrefixLimit,
+        "%MAXPFXEXCEED: No. of {_} prefix received from {peer_ip} {prefix_count} exceed, limit {prefix_limit}",
+        &[(Reason, "limit exceeded")],
+    ),
+    entry(
+        PrefixLimit,
+        "%MAXPFX: No. of {_} prefix received from {peer_ip}({_}) reaches {prefix_count}, max {prefix_limit}",
+        &[(Reason, "threshold reached")],
+    ),
+    entry(
+        PrefixLimit,
+        "%MAXPFX: No. of {_} prefix received from {peer_ip} reaches {prefix_count}, max {prefix_limit}",
+        &[(Reason, "threshold reached")],
+    ),
+    entry(
+        BadPeerAs,
+        "{peer_ip} bad OPEN, remote AS is {peer_asn}, expected {expected_asn}",
+        &[(Direction, "sent")],
+    ),
+    entry(
+        BadPeerAs,
+        "{peer_ip}({_}) bad OPEN, remote AS is {peer_asn}, expected {expected_asn}",
+        &[(Direction, "sent")],
+    ),
+    entry(
+        BgpStateChange,
+        "{peer_ip} went from {from_state} to {to_state}",
+        &[],
+    ),
     entry(DaemonStarted, "BGPd {_} starting: {*}", &[]),
-    entry(BgpOpen, "{peer_ip} rcv OPEN, version {_}, remote-as (in open) {peer_asn}, holdtime {_}, id {_}", &[(Direction, "received")]),
+    entry(
+        BgpOpen,
+        "{peer_ip} rcv OPEN, version {_}, remote-as (in open) {peer_asn}, holdtime {_}, id {_}",
+        &[(Direction, "received")],
+    ),
 ];
 
 /// `BGP: ` (FRR's protocol tag in its own log file) at the start of `s`.
@@ -53,7 +109,10 @@ pub(super) fn parse(body: &str, g: &mut Gateway) -> Option<Severity> {
         g.kind = notification_kind(g.captures.error_code, g.captures.error_subcode);
     }
     if g.kind == BgpStateChange
-        && g.captures.reason.as_deref().is_some_and(|r| r.starts_with("Admin"))
+        && g.captures
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("Admin"))
     {
         g.captures.to_state = Some("idle".into());
     }

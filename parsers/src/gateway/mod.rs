@@ -373,11 +373,10 @@ pub(crate) fn classify(catalogue: &[Entry], message: &str, g: &mut Gateway) {
 fn severity(g: &Gateway, level: Option<Severity>) -> Severity {
     let mut s = g.kind.base_severity();
     if g.kind == GatewayKind::BgpStateChange {
-        let from_up = g
-            .captures
-            .from_state
-            .as_deref()
-            .is_some_and(|f| f.eq_ignore_ascii_case("established") || f.eq_ignore_ascii_case("up"));
+        let from_up =
+            g.captures.from_state.as_deref().is_some_and(|f| {
+                f.eq_ignore_ascii_case("established") || f.eq_ignore_ascii_case("up")
+            });
         if from_up {
             s = Severity::Error;
         }
@@ -604,22 +603,35 @@ mod tests {
             Body::Counters(_) => panic!("counters"),
         };
         let (ts, c) = message(
-            p("Dec  4 04:50:11 09[IKE] <aws-1|1> initiating IKE_SA aws-1[1] to 192.0.2.10").unwrap(),
+            p("Dec  4 04:50:11 09[IKE] <aws-1|1> initiating IKE_SA aws-1[1] to 192.0.2.10")
+                .unwrap(),
         );
         assert_eq!(c.daemon, Some(Daemon::Strongswan));
         assert_eq!(c.kind, GatewayKind::IkeSaInitiating);
         assert_eq!(c.peer_ip.as_deref(), Some("192.0.2.10"));
         assert_eq!(ts, Some(1796359811000));
-        let (_, s) =
-            message(p("Dec  4 04:50:11 cgw1 charon: 09[IKE] <aws-1|1> sending DPD request").unwrap());
+        let (_, s) = message(
+            p("Dec  4 04:50:11 cgw1 charon: 09[IKE] <aws-1|1> sending DPD request").unwrap(),
+        );
         assert_eq!(s.host.as_deref(), Some("cgw1"));
         assert_eq!(s.ike_sa_id, Some(1));
         assert!(p("2026-12-04T04:50:11Z some other line").is_none());
         assert!(p("hello").is_none());
-        let (_, any) = message(parse("hello", Hint { any: true, ..Hint::default() }, None).unwrap());
+        let (_, any) = message(
+            parse(
+                "hello",
+                Hint {
+                    any: true,
+                    ..Hint::default()
+                },
+                None,
+            )
+            .unwrap(),
+        );
         assert_eq!(any.kind, GatewayKind::Unknown);
         assert_eq!(any.daemon, None);
-        let counters = p("2026-12-04T04:50:11Z list-sa event {t {remote-host=192.0.2.10}}").unwrap();
+        let counters =
+            p("2026-12-04T04:50:11Z list-sa event {t {remote-host=192.0.2.10}}").unwrap();
         assert!(matches!(counters.body, Body::Counters(ref c) if c.len() == 1));
     }
 }

@@ -14,39 +14,155 @@ const RECEIVED: &[(Slot, &str)] = &[(Direction, "received")];
 pub(super) const CATALOGUE: &[Entry] = &[
     entry(IkeSaInitiating, "initiating IKEv2 connection", SENT),
     entry(IkeSaInitiating, "initiating IKEv2 IKE SA", SENT),
-    entry(IkeSaInitiating, "initiating IKEv1 Main Mode connection", SENT),
+    entry(
+        IkeSaInitiating,
+        "initiating IKEv1 Main Mode connection",
+        SENT,
+    ),
     entry(IkeSaInitiating, "responding to Main Mode", RECEIVED),
-    entry(IkeSaEstablished, "initiator established IKE SA; authenticated peer using authby={_} and {_} '{peer_id}'", &[]),
-    entry(IkeSaEstablished, "responder established IKE SA; authenticated peer using authby={_} and {_} '{peer_id}'", &[]),
-    entry(IkeSaEstablished, "established IKE SA; authenticated {*}", &[]),
+    entry(
+        IkeSaEstablished,
+        "initiator established IKE SA; authenticated peer using authby={_} and {_} '{peer_id}'",
+        &[],
+    ),
+    entry(
+        IkeSaEstablished,
+        "responder established IKE SA; authenticated peer using authby={_} and {_} '{peer_id}'",
+        &[],
+    ),
+    entry(
+        IkeSaEstablished,
+        "established IKE SA; authenticated {*}",
+        &[],
+    ),
     entry(IkeSaEstablished, "IKE SA established {*}", &[]),
     entry(IkeSaEstablished, "ISAKMP SA established {*}", &[]),
-    entry(ChildSaEstablished, "initiator established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}", &[]),
-    entry(ChildSaEstablished, "responder established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}", &[]),
-    entry(ChildSaEstablished, "established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}", &[]),
-    entry(ChildSaEstablished, "IPsec SA established tunnel mode {*}", &[]),
-    entry(ChildSaFailed, "setup_half_ipsec_sa() hit fail:", &[(Reason, "kernel refused the SA")]),
-    entry(ChildSaFailed, "netlink response for Add SA {_}: {reason}", &[]),
-    entry(AuthFailed, "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED", &[(Direction, "received"), (Notify, "AUTHENTICATION_FAILED")]),
+    entry(
+        ChildSaEstablished,
+        "initiator established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}",
+        &[],
+    ),
+    entry(
+        ChildSaEstablished,
+        "responder established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}",
+        &[],
+    ),
+    entry(
+        ChildSaEstablished,
+        "established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}",
+        &[],
+    ),
+    entry(
+        ChildSaEstablished,
+        "IPsec SA established tunnel mode {*}",
+        &[],
+    ),
+    entry(
+        ChildSaFailed,
+        "setup_half_ipsec_sa() hit fail:",
+        &[(Reason, "kernel refused the SA")],
+    ),
+    entry(
+        ChildSaFailed,
+        "netlink response for Add SA {_}: {reason}",
+        &[],
+    ),
+    entry(
+        AuthFailed,
+        "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED",
+        &[(Direction, "received"), (Notify, "AUTHENTICATION_FAILED")],
+    ),
     entry(AuthFailed, "authentication failed: {reason}", SENT),
-    entry(AuthFailed, "probable authentication failure (mismatch of preshared secrets?): {reason}", &[(Direction, "sent")]),
-    entry(IkeMessage, "responding to {_} message (ID {_}) from {peer_ip}:{_} with encrypted notification {notify}", SENT),
-    entry(IkeMessage, "sent IKE_SA_INIT request to {peer_ip}:{_}", SENT),
+    entry(
+        AuthFailed,
+        "probable authentication failure (mismatch of preshared secrets?): {reason}",
+        &[(Direction, "sent")],
+    ),
+    entry(
+        IkeMessage,
+        "responding to {_} message (ID {_}) from {peer_ip}:{_} with encrypted notification {notify}",
+        SENT,
+    ),
+    entry(
+        IkeMessage,
+        "sent IKE_SA_INIT request to {peer_ip}:{_}",
+        SENT,
+    ),
     entry(IkeMessage, "sent {_} request {*}", SENT),
     entry(IkeMessage, "sent {_} reply {*}", SENT),
-    entry(NoProposalChosen, "IKE_SA_INIT request rejected by peer: NO_PROPOSAL_CHOSEN", &[(Direction, "received"), (Sa, "ike"), (Notify, "NO_PROPOSAL_CHOSEN")]),
-    entry(NoProposalChosen, "IKE_AUTH response rejected Child SA with NO_PROPOSAL_CHOSEN", &[(Direction, "received"), (Sa, "child"), (Notify, "NO_PROPOSAL_CHOSEN")]),
-    entry(NoProposalChosen, "no local proposal matches remote proposals {proposals}", &[(Direction, "sent"), (Sa, "ike")]),
-    entry(ProposalList, "proposal {proposals} chosen from remote proposals {_}", &[(Reason, "selected")]),
-    entry(ProposalList, "{_}:IKE={proposals}", &[(Reason, "configured"), (Sa, "ike")]),
-    entry(ProposalList, "{_}:ESP={proposals}", &[(Reason, "configured"), (Sa, "child")]),
-    entry(TsUnacceptable, "IKE_AUTH response rejected Child SA with TS_UNACCEPTABLE", &[(Direction, "received"), (Sa, "child"), (Notify, "TS_UNACCEPTABLE")]),
-    entry(InvalidKe, "IKE_SA_INIT request rejected by peer: INVALID_KE_PAYLOAD", &[(Direction, "received"), (Notify, "INVALID_KE_PAYLOAD")]),
-    entry(Retransmit, "{_}: retransmission; will wait {_} seconds for response", SENT),
-    entry(PeerNotResponding, "{_}: {_} second timeout exceeded after {retry_count} retransmits.{*}", &[]),
+    entry(
+        NoProposalChosen,
+        "IKE_SA_INIT request rejected by peer: NO_PROPOSAL_CHOSEN",
+        &[
+            (Direction, "received"),
+            (Sa, "ike"),
+            (Notify, "NO_PROPOSAL_CHOSEN"),
+        ],
+    ),
+    entry(
+        NoProposalChosen,
+        "IKE_AUTH response rejected Child SA with NO_PROPOSAL_CHOSEN",
+        &[
+            (Direction, "received"),
+            (Sa, "child"),
+            (Notify, "NO_PROPOSAL_CHOSEN"),
+        ],
+    ),
+    entry(
+        NoProposalChosen,
+        "no local proposal matches remote proposals {proposals}",
+        &[(Direction, "sent"), (Sa, "ike")],
+    ),
+    entry(
+        ProposalList,
+        "proposal {proposals} chosen from remote proposals {_}",
+        &[(Reason, "selected")],
+    ),
+    entry(
+        ProposalList,
+        "{_}:IKE={proposals}",
+        &[(Reason, "configured"), (Sa, "ike")],
+    ),
+    entry(
+        ProposalList,
+        "{_}:ESP={proposals}",
+        &[(Reason, "configured"), (Sa, "child")],
+    ),
+    entry(
+        TsUnacceptable,
+        "IKE_AUTH response rejected Child SA with TS_UNACCEPTABLE",
+        &[
+            (Direction, "received"),
+            (Sa, "child"),
+            (Notify, "TS_UNACCEPTABLE"),
+        ],
+    ),
+    entry(
+        InvalidKe,
+        "IKE_SA_INIT request rejected by peer: INVALID_KE_PAYLOAD",
+        &[(Direction, "received"), (Notify, "INVALID_KE_PAYLOAD")],
+    ),
+    entry(
+        Retransmit,
+        "{_}: retransmission; will wait {_} seconds for response",
+        SENT,
+    ),
+    entry(
+        PeerNotResponding,
+        "{_}: {_} second timeout exceeded after {retry_count} retransmits.{*}",
+        &[],
+    ),
     entry(PeerNotResponding, "DPD action - {reason}", &[]),
-    entry(IkeSaDeleted, "deleting state ({_}) aged {_} and sending notification", SENT),
-    entry(IkeSaDeleted, "deleting state ({_}) aged {_} and NOT sending notification", &[]),
+    entry(
+        IkeSaDeleted,
+        "deleting state ({_}) aged {_} and sending notification",
+        SENT,
+    ),
+    entry(
+        IkeSaDeleted,
+        "deleting state ({_}) aged {_} and NOT sending notification",
+        &[],
+    ),
     entry(IkeSaDeleted, "received Delete SA payload: {*}", RECEIVED),
     entry(DaemonStarted, "Starting Pluto ({reason}){*}", &[]),
     entry(NatDetected, "NAT-Traversal: {*}", &[]),
@@ -86,7 +202,10 @@ pub(super) fn parse(body: &str, g: &mut Gateway) -> Option<Severity> {
     let mut body = body.trim();
     // `ERROR: "conn" #7: …` / `WARNING: …`: pluto's own level.
     let mut level = None;
-    for (tag, sev) in [("ERROR: ", Severity::Error), ("WARNING: ", Severity::Warning)] {
+    for (tag, sev) in [
+        ("ERROR: ", Severity::Error),
+        ("WARNING: ", Severity::Warning),
+    ] {
         if let Some(rest) = body.strip_prefix(tag) {
             body = rest;
             level = Some(sev);

@@ -69,7 +69,10 @@ impl<'a> Tokens<'a> {
             return Some(t);
         }
         let start = self.at;
-        while self.at < b.len() && !b[self.at].is_ascii_whitespace() && !b"{}[]".contains(&b[self.at]) {
+        while self.at < b.len()
+            && !b[self.at].is_ascii_whitespace()
+            && !b"{}[]".contains(&b[self.at])
+        {
             self.at += 1;
         }
         Some(Token::Word(&self.s[start..self.at]))
@@ -86,12 +89,19 @@ fn section(t: &mut Tokens<'_>, depth: usize) -> Option<Vec<(String, Node)>> {
         match t.next() {
             None | Some(Token::Close) => return Some(out),
             Some(Token::Word(w)) => {
-                if let Some((k, v)) = w.split_once('=') {
-                    out.push((k.to_owned(), Node::Value(v.to_owned())));
-                    continue;
-                }
+                // `key=value`, or `key=[a b]` (the raw form of a list: `local-ts=[…]`).
+                let (key, list_follows) = match w.split_once('=') {
+                    Some((k, "")) if t.s.as_bytes().get(t.at) == Some(&b'[') => (k, true),
+                    Some((k, v)) => {
+                        out.push((k.to_owned(), Node::Value(v.to_owned())));
+                        continue;
+                    }
+                    None => (w, false),
+                };
                 match t.next()? {
-                    Token::Open => out.push((w.to_owned(), Node::Section(section(t, depth + 1)?))),
+                    Token::Open if !list_follows => {
+                        out.push((key.to_owned(), Node::Section(section(t, depth + 1)?)))
+                    }
                     Token::ListOpen => {
                         let mut items = Vec::new();
                         loop {
@@ -101,7 +111,7 @@ fn section(t: &mut Tokens<'_>, depth: usize) -> Option<Vec<(String, Node)>> {
                                 _ => return None,
                             }
                         }
-                        out.push((w.to_owned(), Node::List(items)));
+                        out.push((key.to_owned(), Node::List(items)));
                     }
                     _ => return None,
                 }
@@ -152,8 +162,14 @@ pub fn parse(line: &str) -> Option<Vec<SaCounters>> {
             _ => None,
         });
         for (_, child) in children.into_iter().flatten() {
-            let Node::Section(child) = child else { continue };
-            let n = |k: &str| value(child, k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let Node::Section(child) = child else {
+                continue;
+            };
+            let n = |k: &str| {
+                value(child, k)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
             c.gateway_bytes_in += n("bytes-in");
             c.gateway_bytes_out += n("bytes-out");
             c.gateway_packets_in += n("packets-in");
@@ -173,7 +189,7 @@ mod tests {
     fn sums_the_child_sas_of_each_ike_sa() {
         let line = "list-sa event {vpn-tunnel1 {uniqueid=2 remote-host=192.0.2.10 local-host=198.51.100.20 \
             child-sas {a-3 {name=a bytes-in=100 packets-in=2 bytes-out=300 packets-out=4} \
-            a-4 {name=a bytes-in=20 packets-in=1 bytes-out=0 packets-out=0 local-ts [10.0.0.0/24] remote-ts [10.1.0.0/24]}}}}";
+            a-4 {name=a bytes-in=20 packets-in=1 bytes-out=0 packets-out=0 local-ts=[10.0.0.0/24] remote-ts=[10.1.0.0/24 10.2.0.0/24]}}}}";
         let got = parse(line).unwrap();
         assert_eq!(
             got,
@@ -190,6 +206,11 @@ mod tests {
             }]
         );
         assert_eq!(parse("list-sa event {}"), Some(vec![]));
+        // The older spelling with a blank before the list parses too.
+        assert_eq!(
+            parse("list-sa event {a {local-ts [x y] bytes-in=3}}").unwrap()[0].ike_sa,
+            "a"
+        );
         assert_eq!(parse("list-sa event {a {b [x}"), None);
         assert_eq!(parse("list-sas reply {}"), Some(vec![]));
         assert_eq!(parse("list-conns reply {}"), None);

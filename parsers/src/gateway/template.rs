@@ -235,7 +235,13 @@ mod tests {
             ]
         );
         assert!(matches(t, "IKE_SA aws[x] established between a[b]...c[d]").is_none());
-        assert!(matches("retransmit {retry_count} of request{*}", "retransmit 2 of request with message ID 0").is_some());
+        assert!(
+            matches(
+                "retransmit {retry_count} of request{*}",
+                "retransmit 2 of request with message ID 0"
+            )
+            .is_some()
+        );
         assert!(matches("sending DPD request", "sending DPD request now").is_none());
         assert!(matches("a {reason}", "a ").is_none());
         let child = "CHILD_SA {child_sa}{{{child_sa_id}}} established";

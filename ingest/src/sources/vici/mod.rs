@@ -141,7 +141,9 @@ impl Source for ViciSource {
                     _ = tick.tick() => {}
                     _ = cx.shutdown.wait() => break,
                 }
-                let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+                let now = chrono::Utc::now()
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string();
                 match tokio::time::timeout(POLL_TIMEOUT, list_sas(&self.socket)).await {
                     Ok(Ok(lines)) => {
                         if failing {

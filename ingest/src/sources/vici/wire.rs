@@ -56,7 +56,10 @@ pub struct Packet {
 /// Decodes one packet body (without its length prefix).
 pub fn decode(body: &[u8]) -> Result<Packet, String> {
     let (&kind, mut rest) = body.split_first().ok_or("empty packet")?;
-    let name = if matches!(kind, CMD_REQUEST | EVENT_REGISTER | EVENT_UNREGISTER | EVENT) {
+    let name = if matches!(
+        kind,
+        CMD_REQUEST | EVENT_REGISTER | EVENT_UNREGISTER | EVENT
+    ) {
         let (n, r) = short(rest)?;
         rest = r;
         Some(String::from_utf8_lossy(n).into_owned())
@@ -107,7 +110,9 @@ fn elements(mut b: &[u8], depth: usize) -> Result<(Vec<Element>, &[u8]), String>
             SECTION_START => {
                 let (name, rest) = short(rest)?;
                 let (inner, rest) = elements(rest, depth + 1)?;
-                let rest = rest.strip_prefix(&[SECTION_END]).ok_or("unterminated section")?;
+                let rest = rest
+                    .strip_prefix(&[SECTION_END])
+                    .ok_or("unterminated section")?;
                 out.push(Element::Section(
                     String::from_utf8_lossy(name).into_owned(),
                     inner,
@@ -180,7 +185,7 @@ fn write_elements(out: &mut String, elements: &[Element]) {
                 out.push('}');
             }
             Element::List(k, items) => {
-                let _ = write!(out, "{k} [");
+                let _ = write!(out, "{k}=[");
                 for (j, item) in items.iter().enumerate() {
                     if j > 0 {
                         out.push(' ');
@@ -198,7 +203,13 @@ fn write_elements(out: &mut String, elements: &[Element]) {
 fn printable(v: &[u8]) -> String {
     String::from_utf8_lossy(v)
         .chars()
-        .map(|c| if c.is_control() || "{}[]".contains(c) { '_' } else { c })
+        .map(|c| {
+            if c.is_control() || "{}[]".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -271,16 +282,22 @@ mod tests {
         assert_eq!(
             line,
             "list-sa event {vpn-tunnel1 {uniqueid=2 remote-host=192.0.2.10 child-sas {c-3 \
-             {bytes-in=420 bytes-out=84 local-ts [10.0.0.0/24]}}}}"
+             {bytes-in=420 bytes-out=84 local-ts=[10.0.0.0/24]}}}}"
         );
         let sas = tunnelwatch_parsers::gateway::swanctl::parse(&line).unwrap();
-        assert_eq!((sas[0].gateway_bytes_in, sas[0].gateway_bytes_out), (420, 84));
+        assert_eq!(
+            (sas[0].gateway_bytes_in, sas[0].gateway_bytes_out),
+            (420, 84)
+        );
         // Truncated or malformed packets are errors, not panics.
         for cut in 1..body.len() {
             let _ = decode(&body[..cut]);
         }
         assert!(decode(&[EVENT_CONFIRM]).unwrap().message.is_empty());
         assert!(decode(&[CMD_RESPONSE, SECTION_END]).is_err());
-        assert_eq!(named(CMD_REQUEST, "list-sas")[..5], [0, 0, 0, 10, CMD_REQUEST]);
+        assert_eq!(
+            named(CMD_REQUEST, "list-sas")[..5],
+            [0, 0, 0, 10, CMD_REQUEST]
+        );
     }
 }
