@@ -120,10 +120,10 @@ fn split_parsing_stores_what_one_thread_stores() {
     for (table, rows) in TABLES.iter().zip(&want) {
         assert!(rows.lines().count() > 150, "{table}: too few rows:\n{rows}");
     }
+    let rejects = &want[TABLES.iter().position(|t| *t == "rejects").unwrap()];
     assert!(
-        want[3].contains("nothing recognisable"),
-        "no rejects: {}",
-        want[3]
+        rejects.contains("nothing recognisable"),
+        "no rejects: {rejects}"
     );
 
     // gzip'd: positions are in the inflated bytes.
