@@ -323,3 +323,59 @@ fn gateway_lines_are_stored_with_their_columns_and_positions() {
     );
     assert_eq!(csv.lines().nth(1).unwrap(), "0");
 }
+
+/// The README's example (`docs/examples/both-ends/`): one tunnel fails twice, a PSK mismatch
+/// that strongSwan logged and, once that is fixed, a BGP hold-timer expiry that FRR logged,
+/// 100 s apart (inside each other's margins). Each diagnosis hears its own protocol's daemon
+/// only, and names its own side.
+#[test]
+fn one_tunnel_two_failures_each_heard_from_its_own_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/both-ends");
+    let mut args: Vec<String> = ["ingest", "--data"].iter().map(|s| s.to_string()).collect();
+    args.push(data.display().to_string());
+    args.extend(["--syslog-year".into(), "2026".into()]);
+    for rel in [
+        "strongswan/ikev2-psk-mismatch.cgw.log",
+        "frr-bird/bgp-hold-timer-expired.frr.log",
+    ] {
+        args.push(capture(rel).display().to_string());
+    }
+    for f in std::fs::read_dir(&example).unwrap() {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|e| e == "ndjson") {
+            args.push(p.display().to_string());
+        }
+    }
+    tunnelwatch_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = tunnelwatch_ok(&[
+        "diagnose",
+        "--data",
+        &data.display().to_string(),
+        VPN,
+        "--output",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let diagnoses = v["connections"][0]["diagnoses"].as_array().unwrap();
+    let heard = |cause: &str| {
+        let d = diagnoses
+            .iter()
+            .find(|d| d["cause"] == cause)
+            .unwrap_or_else(|| panic!("no {cause} in {diagnoses:#?}"));
+        let mut daemons: Vec<&str> = d["gateway"]["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["daemon"].as_str().unwrap())
+            .collect();
+        daemons.dedup();
+        (d["gateway"]["side"].as_str().unwrap(), daemons)
+    };
+    assert_eq!(
+        heard("psk-mismatch"),
+        ("customer_gateway", vec!["strongswan"])
+    );
+    assert_eq!(heard("bgp-hold-timer"), ("network", vec!["frr"]));
+}

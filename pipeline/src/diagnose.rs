@@ -182,8 +182,9 @@ pub fn diagnose(
 }
 
 /// A time window's SQL filter on `ts`, widened by the gateway margins.
+/// ` AND ts …` bounds of `since..until` widened by the gateway margins (empty: no bounds).
 fn gateway_window(since: Option<i64>, until: Option<i64>) -> String {
-    let mut filter = String::from("TRUE");
+    let mut filter = String::new();
     if let Some(t) = since {
         filter.push_str(&format!(
             " AND ts >= to_timestamp_millis({})",
@@ -203,7 +204,7 @@ pub fn gateway_sql(since: Option<i64>, until: Option<i64>) -> String {
         "SELECT CAST(ts AS BIGINT) AS ts_ms, vpn_id, tunnel_ip, source, daemon, gateway_kind, \
            severity, peer_ip, COALESCE(ike_sa, session) AS connection, direction, sa, notify, \
            proposals, reason, peer_asn, expected_asn, details \
-         FROM gateway_events WHERE {} AND gateway_kind <> 'unknown' ORDER BY ts_ms",
+         FROM gateway_events WHERE gateway_kind <> 'unknown'{} ORDER BY ts_ms",
         gateway_window(since, until)
     )
 }
@@ -217,7 +218,7 @@ fn add_inside_addresses(
 ) -> Result<(), PipelineError> {
     let sql = format!(
         "SELECT DISTINCT vpn_id, tunnel_ip, neighbor_ip FROM bgp_events \
-         WHERE vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL AND neighbor_ip IS NOT NULL AND {}",
+         WHERE vpn_id IS NOT NULL AND tunnel_ip IS NOT NULL AND neighbor_ip IS NOT NULL{}",
         gateway_window(since, until)
     );
     let mut batches = crate::metrics::Batches::open(snapshot, &sql)?;

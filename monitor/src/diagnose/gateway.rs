@@ -10,7 +10,8 @@
 //!
 //! Verdicts ([`PAIRS`]): one table, tried in order; an entry pairs AWS causes with gateway
 //! kinds seen in the same episode (from [`BEFORE_MS`] before it began to [`AFTER_MS`] after it
-//! ended) and names the side: `customer_gateway` (its configuration or the device), `aws`
+//! ended) and, of the cause's layer, IKE or BGP (a PSK failure hears charon and pluto, a
+//! hold-timer expiry FRR and BIRD), and names the side: `customer_gateway` (its configuration or the device), `aws`
 //! (the tunnel's options on the AWS side), `network` (both ends lost each other: the path
 //! between) or `unknown`. A diagnosis whose episode has no gateway line at all gets a verdict
 //! only when silence itself says something (the gateway down or not logging).
@@ -305,13 +306,17 @@ pub fn correlate(report: &mut ConnectionReport, records: &[GatewayRecord], end_m
 fn verdict(d: &Diagnosis, records: &[GatewayRecord], end_ms: i64) -> Option<GatewayVerdict> {
     let from = d.from_ms - BEFORE_MS;
     let until = d.until_ms.unwrap_or(end_ms) + AFTER_MS;
+    let layer = cause_layer(d.cause);
+    let heard = |r: &&GatewayRecord| {
+        r.tunnel_ip.as_deref() == Some(&*d.tunnel_ip)
+            && (layer.is_none() || record_layer(r).is_none_or(|l| Some(l) == layer))
+    };
     let mine: Vec<&GatewayRecord> = records
         .iter()
-        .filter(|r| r.tunnel_ip.as_deref() == Some(&*d.tunnel_ip) && r.ts >= from && r.ts <= until)
+        .filter(heard)
+        .filter(|r| r.ts >= from && r.ts <= until)
         .collect();
-    let any_for_tunnel = records
-        .iter()
-        .any(|r| r.tunnel_ip.as_deref() == Some(&*d.tunnel_ip));
+    let any_for_tunnel = records.iter().any(|r| heard(&r));
     for pair in PAIRS {
         if !pair.causes.contains(&d.cause) {
             continue;
@@ -348,30 +353,94 @@ fn verdict(d: &Diagnosis, records: &[GatewayRecord], end_ms: i64) -> Option<Gate
     })
 }
 
+/// What a cause or a gateway line is about. A diagnosis hears only the daemons of its cause's
+/// layer (a PSK failure is not explained by a BGP hold timer a minute later, nor a hold-timer
+/// expiry by an IKE failure before it); causes of no one layer (a single tunnel up, nothing
+/// explained) hear every daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    Ike,
+    Bgp,
+}
+
+/// The causes of the IKE/IPsec layer and of the BGP layer (ids of the rule base).
+const IKE_CAUSES: &[&str] = &[
+    "psk-mismatch",
+    "authentication-failure",
+    "phase1-proposal-mismatch",
+    "phase2-proposal-mismatch",
+    "traffic-selector-mismatch",
+    "lifetime-mismatch",
+    "dpd-flapping",
+    "ike-unreachable",
+];
+const BGP_CAUSES: &[&str] = &[
+    "bgp-hold-timer",
+    "bgp-misconfiguration",
+    "bgp-not-establishing",
+    "prefix-limit",
+    "as-path-loop",
+];
+
+fn cause_layer(cause: &str) -> Option<Layer> {
+    if IKE_CAUSES.contains(&cause) {
+        Some(Layer::Ike)
+    } else if BGP_CAUSES.contains(&cause) {
+        Some(Layer::Bgp)
+    } else {
+        None
+    }
+}
+
+/// By the daemon that wrote the line; for a writer not recognised, by its kind.
+fn record_layer(r: &GatewayRecord) -> Option<Layer> {
+    match &*r.daemon {
+        "strongswan" | "libreswan" => Some(Layer::Ike),
+        "frr" | "bird" => Some(Layer::Bgp),
+        _ => match r.kind {
+            BgpStateChange | BgpConnect | BgpOpen | BgpNotification | HoldTimerExpired
+            | BadPeerAs | PrefixLimit | AdminShutdown => Some(Layer::Bgp),
+            DaemonStarted | Unknown => None,
+            _ => Some(Layer::Ike),
+        },
+    }
+}
+
 /// The gateway kinds worth showing: everything but routine exchange lines.
 fn evidence(records: &[&GatewayRecord]) -> Vec<GatewayEvidence> {
     let mut out: Vec<GatewayEvidence> = Vec::new();
+    let mut worst: Vec<Severity> = Vec::new();
     for r in records {
         if matches!(r.kind, IkeMessage | Unknown | ProposalList) && r.severity == Severity::Info {
             continue;
         }
         match out
             .iter_mut()
-            .find(|e| e.gateway_kind == r.kind.as_str() && e.daemon == r.daemon)
+            .zip(&mut worst)
+            .find(|(e, _)| e.gateway_kind == r.kind.as_str() && e.daemon == r.daemon)
         {
-            Some(e) => {
+            Some((e, worst)) => {
                 e.count += 1;
                 e.first_ms = e.first_ms.min(r.ts);
                 e.last_ms = e.last_ms.max(r.ts);
+                // The example is the first of the most severe lines (a session going Down,
+                // not the Idle → Connect before it).
+                if r.severity > *worst {
+                    *worst = r.severity;
+                    e.example = r.details.clone();
+                }
             }
-            None => out.push(GatewayEvidence {
-                daemon: r.daemon.clone(),
-                gateway_kind: r.kind.as_str(),
-                count: 1,
-                first_ms: r.ts,
-                last_ms: r.ts,
-                example: r.details.clone(),
-            }),
+            None => {
+                worst.push(r.severity);
+                out.push(GatewayEvidence {
+                    daemon: r.daemon.clone(),
+                    gateway_kind: r.kind.as_str(),
+                    count: 1,
+                    first_ms: r.ts,
+                    last_ms: r.ts,
+                    example: r.details.clone(),
+                });
+            }
         }
     }
     out
@@ -492,9 +561,14 @@ mod tests {
     #[test]
     fn each_pair_names_its_side() {
         let at = 1_000_000;
+        // The BGP kinds as FRR writes them, the others as charon does.
         let placed = |kind, ts| GatewayRecord {
             tunnel_ip: Some(Arc::from("192.0.2.10")),
             vpn_id: Some(Arc::from("vpn-0123abcd")),
+            daemon: Arc::from(match kind {
+                HoldTimerExpired | AdminShutdown | BadPeerAs | PrefixLimit => "frr",
+                _ => "strongswan",
+            }),
             ..rec(ts, kind, None, None)
         };
         let cases: &[(&str, &[GatewayKind], Option<Side>)] = &[
@@ -555,6 +629,81 @@ mod tests {
             at + 200_000,
         );
         assert_eq!(v, None);
+    }
+
+    #[test]
+    fn a_cause_hears_only_the_daemons_of_its_layer() {
+        // One tunnel, a PSK failure at `at` and a BGP hold-timer expiry 100 s later: both
+        // inside each other's margins. Each diagnosis hears only its own protocol's daemon.
+        let at = 10_000_000;
+        let from = |daemon: &str, kind, ts| GatewayRecord {
+            tunnel_ip: Some(Arc::from("192.0.2.10")),
+            daemon: Arc::from(daemon),
+            ..rec(ts, kind, None, None)
+        };
+        let records = vec![
+            from("strongswan", AuthFailed, at),
+            from("frr", HoldTimerExpired, at + 100_000),
+            from("bird", DaemonStarted, at + 1_000),
+        ];
+        let daemons = |v: &GatewayVerdict| {
+            let mut d: Vec<String> = v.evidence.iter().map(|e| e.daemon.to_string()).collect();
+            d.dedup();
+            d
+        };
+        let psk = verdict(
+            &diagnosis("psk-mismatch", at, at + 75_000),
+            &records,
+            at + 200_000,
+        )
+        .unwrap();
+        assert_eq!(
+            (psk.side, daemons(&psk)),
+            (Side::CustomerGateway, vec!["strongswan".into()])
+        );
+        let bgp = verdict(
+            &diagnosis("bgp-hold-timer", at + 100_000, at + 150_000),
+            &records,
+            at + 200_000,
+        )
+        .unwrap();
+        assert_eq!(
+            (bgp.side, daemons(&bgp)),
+            (Side::Network, vec!["frr".into(), "bird".into()])
+        );
+        // A restart of the BGP daemon says nothing about DPD; IKE's silence is what counts
+        // there, and only when the IKE daemon's lines reach the store at all.
+        let bgp_only = vec![from("bird", DaemonStarted, at + 1_000)];
+        assert_eq!(
+            verdict(
+                &diagnosis("dpd-flapping", at, at + 60_000),
+                &bgp_only,
+                at + 200_000
+            ),
+            None
+        );
+        // Causes of no one protocol (a single tunnel up) hear every daemon.
+        let single = verdict(
+            &diagnosis("single-tunnel", at, at + 150_000),
+            &records,
+            at + 200_000,
+        )
+        .unwrap();
+        assert_eq!(daemons(&single).len(), 3);
+        // An evidence line's example is its most severe line.
+        let mut down = from("frr", BgpStateChange, at + 100_500);
+        down.details = Arc::from("Down");
+        let mut up = from("frr", BgpStateChange, at + 100_200);
+        (up.severity, up.details) = (Severity::Info, Arc::from("Idle to Connect"));
+        let ex = evidence(&[&up, &down]);
+        assert_eq!((ex[0].count, &*ex[0].example), (2, "Down"));
+        // The layer lists name rules that exist.
+        for cause in IKE_CAUSES.iter().chain(BGP_CAUSES) {
+            assert!(
+                super::super::rules::RULES.iter().any(|r| r.id == *cause),
+                "{cause} is no rule"
+            );
+        }
     }
 
     #[test]
