@@ -118,9 +118,11 @@ fn print_timeline(timeline: &[(std::sync::Arc<str>, Vec<TimelineEntry>)]) {
     for (ip, entries) in timeline {
         println!();
         println!("timeline of tunnel {ip} (AWS and the customer gateway):");
+        let side = entries.iter().map(|e| e.side.len()).max().unwrap_or(0);
+        let kind = entries.iter().map(|e| e.kind.len()).max().unwrap_or(0);
         for e in entries {
             println!(
-                "  {}  {:<10} {:<7} {:<30} {}",
+                "  {}  {:<side$} {:<7} {:<kind$} {}",
                 rfc3339(e.ts),
                 e.side,
                 e.severity.as_str(),

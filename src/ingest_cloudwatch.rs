@@ -176,12 +176,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
         secs,
         records as f64 / secs
     );
-    for t in [
-        TableName::TunnelActivity,
-        TableName::BgpEvents,
-        TableName::Traffic,
-        TableName::Rejects,
-    ] {
+    for t in TableName::RECORDS {
         println!(
             "  {:<16} {:>12}",
             t.as_str(),

@@ -357,12 +357,7 @@ fn print_summary(
         bytes as f64 / 1e6 / secs,
         records as f64 / secs
     )?;
-    for t in [
-        TableName::TunnelActivity,
-        TableName::BgpEvents,
-        TableName::Traffic,
-        TableName::Rejects,
-    ] {
+    for t in TableName::RECORDS {
         writeln!(out, "  {:<16} {:>12}", t.as_str(), tally.rows[t as usize])?;
     }
     if tally.skipped > 0 {

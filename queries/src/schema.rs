@@ -34,6 +34,15 @@ impl TableName {
         TableName::GatewayEvents,
     ];
 
+    /// The tables parsed input lands in, as an ingest run reports them.
+    pub const RECORDS: [TableName; 5] = [
+        TableName::TunnelActivity,
+        TableName::BgpEvents,
+        TableName::Traffic,
+        TableName::GatewayEvents,
+        TableName::Rejects,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TableName::TunnelActivity => "tunnel_activity",

@@ -74,7 +74,7 @@ impl Side {
     pub fn as_str(self) -> &'static str {
         match self {
             Side::CustomerGateway => "customer gateway",
-            Side::Aws => "AWS tunnel options",
+            Side::Aws => "AWS",
             Side::Network => "the network path between them",
             Side::Unknown => "unknown",
         }
@@ -253,6 +253,15 @@ pub const PAIRS: &[Pair] = &[
                   down, hung or not logging (check that its logs reach tunnelwatch)",
     },
     Pair {
+        causes: &["endpoint-replacement"],
+        seen: Seen::Any(&[IkeSaDeleted, Retransmit, PeerNotResponding]),
+        side: Side::Aws,
+        verdict: "AWS replaced or restarted its end of this tunnel: {daemon} saw the IKE_SA \
+                  deleted or its requests go unanswered while the other tunnel stayed up. \
+                  Nothing to change on either side; make sure traffic fails over to the other \
+                  tunnel (BGP, or the static route's preference)",
+    },
+    Pair {
         causes: &["bgp-hold-timer"],
         seen: Seen::Any(&[AdminShutdown]),
         side: Side::CustomerGateway,
@@ -373,6 +382,7 @@ const IKE_CAUSES: &[&str] = &[
     "lifetime-mismatch",
     "dpd-flapping",
     "ike-unreachable",
+    "endpoint-replacement",
 ];
 const BGP_CAUSES: &[&str] = &[
     "bgp-hold-timer",
@@ -605,6 +615,7 @@ mod tests {
                 Some(Side::CustomerGateway),
             ),
             ("prefix-limit", &[PrefixLimit], Some(Side::CustomerGateway)),
+            ("endpoint-replacement", &[IkeSaDeleted], Some(Side::Aws)),
             // Lines that do not pair: said, but no side.
             ("psk-mismatch", &[Retransmit], Some(Side::Unknown)),
         ];
