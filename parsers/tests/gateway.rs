@@ -310,6 +310,13 @@ const CASES: &[Case] = &[
             ("daemon", "bird"),
         ],
     },
+    // BIRD appends the NOTIFICATION's data to the Cease it received: still a prefix limit.
+    Case {
+        file: "frr-bird/bgp-max-prefix-frr.bird.log",
+        text: "Received: Maximum number of prefixes reached",
+        kind: "prefix_limit",
+        want: &[("session", "cgw_tunnel1"), ("direction", "received")],
+    },
     Case {
         file: "frr-bird/bgp-established-admin-shutdown.bird.log",
         text: "Incoming connection from",

@@ -33,7 +33,8 @@ pub(super) const CATALOGUE: &[Entry] = &[
     ),
     entry(
         PrefixLimit,
-        "Received: Maximum number of prefixes reached",
+        // BIRD appends the NOTIFICATION's data: `…reached: 00010100000002`.
+        "Received: Maximum number of prefixes reached{*}",
         RECEIVED,
     ),
     entry(
