@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tunnelwatch_ingest::simulator::gateway::GatewaySides;
 use tunnelwatch_ingest::simulator::output::{self, Progress};
 use tunnelwatch_ingest::simulator::{
     DEFAULT_START_MS, OutputFormat, Scenario, SimConfig, Simulation, parse_duration,
@@ -22,6 +23,9 @@ use tunnelwatch_ingest::simulator::{
 Files: <vpn>-<ip>.log (tunnel activity), <vpn>_<ip>-bgp.log (tunnel BGP, BGP connections only),
 <vpn>_<ip>-traffic.log (TunnelTraffic counter samples, one a minute, always JSON) and truth.json
 (the fleet inventory and every injected incident with its time span and message kinds).
+With --gateway, also each tunnel's customer-gateway logs, <vpn>_<ip>-cgw-<daemon>.log, in the
+daemon's own log-file format (charon and pluto write no year: ingest them with --syslog-year
+when the simulated time is not in the current year).
 
 Scenarios: psk-mismatch, proposal-mismatch, dpd-flap, ts-unacceptable, bgp-hold-timer,
 prefix-limit, as-path-loop, endpoint-replacement, single-tunnel, lifetime-mismatch (named only).
@@ -29,7 +33,8 @@ prefix-limit, as-path-loop, endpoint-replacement, single-tunnel, lifetime-mismat
 Examples:
   tunnelwatch simulate --out /tmp/fleet
   tunnelwatch simulate --out /tmp/st --connections 3 --duration 6h --scenario single-tunnel --no-random-faults
-  tunnelwatch simulate --out /tmp/big --connections 200 --duration 16d --format text")]
+  tunnelwatch simulate --out /tmp/big --connections 200 --duration 16d --format text
+  tunnelwatch simulate --out /tmp/both --gateway strongswan,frr --scenario psk-mismatch")]
 pub struct SimulateArgs {
     /// Directory to write into (created if missing; must be empty unless --overwrite).
     #[arg(long, value_name = "DIR")]
@@ -61,6 +66,10 @@ pub struct SimulateArgs {
     /// delayed to the next second (never dropped, order kept), as a throttled log pipeline would.
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: Option<u32>,
+    /// Also write the customer gateways' own logs: one IKE daemon (strongswan or libreswan)
+    /// and/or one BGP daemon (frr or bird, on BGP connections), e.g. `strongswan,frr`.
+    #[arg(long, value_parser = GatewaySides::parse, value_name = "DAEMONS")]
+    gateway: Option<GatewaySides>,
     /// Remove earlier simulate output (*.log named after a stream, truth.json) from DIR first.
     #[arg(long)]
     overwrite: bool,
@@ -143,6 +152,7 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
         scenarios: args.scenarios,
         random_faults: !args.no_random_faults,
         rate_limit: args.rate_limit,
+        gateway: args.gateway.unwrap_or_default(),
         ..SimConfig::default()
     };
     let sim = match Simulation::new(config) {

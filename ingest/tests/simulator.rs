@@ -703,7 +703,7 @@ fn rate_limit_delays_without_reordering_or_dropping() {
     for (ci, c) in sim.model().connections.iter().enumerate() {
         for t in 0..2 {
             for k in [StreamKind::Activity, StreamKind::Bgp, StreamKind::Traffic] {
-                tunnel_by_stream.insert(stream_name(c, t, k), ci * 2 + t);
+                tunnel_by_stream.insert(stream_name(c, t, k, Default::default()), ci * 2 + t);
             }
         }
     }
@@ -727,4 +727,97 @@ fn rate_limit_delays_without_reordering_or_dropping() {
     assert_eq!(kinds(&free), kinds(&limited));
     let streams = parse_streams(&limited, OutputFormat::Json);
     check_truth(&sim, &truth, &streams);
+}
+
+/// The customer gateway's logs (`--gateway`): for every daemon pair and every scenario, each
+/// line parses as a gateway line of its daemon with a known kind (never `unknown`), each
+/// stream is in time order, the gateway lines do not change AWS's records, and each incident's
+/// tunnel hears its gateway say what the scenario makes it say.
+#[test]
+fn gateway_logs_parse_as_their_daemon_and_answer_each_scenario() {
+    use tunnelwatch_ingest::simulator::gateway::GatewaySides;
+    let scenarios: Vec<Scenario> = Scenario::ALL.to_vec();
+    let mut plain = config(scenarios.clone(), 7, OutputFormat::Json);
+    plain.connections = 12;
+    plain.duration_ms = 8 * 3_600_000;
+    let (_, aws_only, _) = simulate(plain.clone());
+    for pair in ["strongswan,frr", "libreswan,bird"] {
+        let sides = GatewaySides::parse(pair).unwrap();
+        let (sim, records, truth) = simulate(SimConfig {
+            gateway: sides,
+            ..plain.clone()
+        });
+        // AWS's records are those of the same simulation without a gateway, in order.
+        let aws: Vec<&SimRecord> = records
+            .iter()
+            .filter(|r| !matches!(r.kind, StreamKind::GatewayIke | StreamKind::GatewayBgp))
+            .collect();
+        assert_eq!(aws.len(), aws_only.len(), "{pair}");
+        assert!(aws.iter().zip(&aws_only).all(|(a, b)| **a == *b), "{pair}");
+        let mut by_stream: BTreeMap<String, Vec<&SimRecord>> = BTreeMap::new();
+        for r in records
+            .iter()
+            .filter(|r| matches!(r.kind, StreamKind::GatewayIke | StreamKind::GatewayBgp))
+        {
+            by_stream.entry(r.stream.to_string()).or_default().push(r);
+        }
+        assert!(!by_stream.is_empty(), "{pair}");
+        // (tunnel outside IP, gateway kind) pairs heard.
+        let mut heard: BTreeSet<(String, String)> = BTreeSet::new();
+        for (name, recs) in &by_stream {
+            let daemon = name.rsplit('-').next().unwrap();
+            assert!(pair.contains(daemon), "{name}");
+            assert!(recs.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms), "{name}");
+            let bytes: String = recs.iter().map(|r| format!("{}\n", r.line)).collect();
+            let opts = DecoderOptions {
+                syslog_year: Some(2026),
+                ..DecoderOptions::default()
+            };
+            let parsed = parse_all(name, bytes.as_bytes(), opts);
+            assert_eq!(parsed.len(), recs.len(), "{name}");
+            let (_, ip) = tunnelwatch_parsers::identity::parse_tunnel_name(name).unwrap();
+            for (p, r) in parsed.iter().zip(recs) {
+                let Parsed::Event(e) = p else {
+                    panic!("{name}: reject: {}", r.line)
+                };
+                let EventBody::Gateway(g) = &e.body else {
+                    panic!("{name}: not a gateway line: {}", r.line)
+                };
+                assert_eq!(g.daemon_name(), daemon, "{}", r.line);
+                assert_ne!(g.kind.as_str(), "unknown", "{}", r.line);
+                // charon and pluto keep whole seconds or microseconds, FRR/BIRD milliseconds.
+                assert_eq!(e.ts / 1000, r.ts_ms / 1000, "{}", r.line);
+                heard.insert((ip.to_owned(), g.kind.as_str().to_owned()));
+            }
+        }
+        let expect = |s: Scenario| -> &'static [&'static str] {
+            match s {
+                Scenario::PskMismatch => &["auth_failed"],
+                Scenario::ProposalMismatch => &["no_proposal_chosen"],
+                Scenario::TsUnacceptable => &["ts_unacceptable"],
+                Scenario::DpdFlap => &["peer_not_responding"],
+                Scenario::BgpHoldTimer => &["hold_timer_expired"],
+                Scenario::PrefixLimit => &["prefix_limit"],
+                Scenario::EndpointReplacement => &["ike_sa_deleted"],
+                Scenario::LifetimeMismatch => &["child_sa_deleted"],
+                Scenario::AsPathLoop | Scenario::SingleTunnel => &[],
+            }
+        };
+        let mut checked = 0;
+        for inc in &truth.incidents {
+            let scenario = Scenario::from_name(&inc.scenario).unwrap();
+            let ips = inc.tunnel_ips.clone();
+            for kind in expect(scenario) {
+                assert!(
+                    ips.iter()
+                        .any(|ip| heard.contains(&(ip.clone(), kind.to_string()))),
+                    "{pair}: {}: no {kind} on {ips:?}",
+                    inc.scenario
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 8, "{pair}: only {checked} checks");
+        let _ = sim;
+    }
 }

@@ -140,6 +140,7 @@
 //! are this project's own record, DESIGN §4). A [`Fleet`] with a long duration is cheap: each
 //! tunnel generates lazily, holding only its pending actions.
 
+pub mod gateway;
 pub mod live;
 pub mod model;
 pub mod output;
@@ -172,7 +173,7 @@ pub const MAX_CONNECTIONS: usize = 5_000;
 /// The longest simulated span: 366 days.
 pub const MAX_DURATION_MS: i64 = 366 * 86_400_000;
 
-/// Which log stream a record belongs to.
+/// Which log stream a record belongs to (in the order of [`TunnelRecords::streams`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StreamKind {
     /// Tunnel activity log, stream `<vpn>-<ip>`.
@@ -181,6 +182,11 @@ pub enum StreamKind {
     Bgp,
     /// Traffic counter samples, stream `<vpn>_<ip>-traffic`.
     Traffic,
+    /// The customer gateway's IKE daemon log, stream `<vpn>_<ip>-cgw-<daemon>`
+    /// ([`gateway`]; only with [`SimConfig::gateway`]).
+    GatewayIke,
+    /// The customer gateway's BGP daemon log, stream `<vpn>_<ip>-cgw-<daemon>`.
+    GatewayBgp,
 }
 
 impl StreamKind {
@@ -189,6 +195,8 @@ impl StreamKind {
             StreamKind::Activity => "activity",
             StreamKind::Bgp => "bgp",
             StreamKind::Traffic => "traffic",
+            StreamKind::GatewayIke => "gateway-ike",
+            StreamKind::GatewayBgp => "gateway-bgp",
         }
     }
 }
@@ -232,7 +240,8 @@ pub struct SimRecord {
     pub ts_ms: i64,
     /// The record as written, without the newline.
     pub line: String,
-    /// What the parsers classify the record's message as (`None` for traffic samples).
+    /// What the parsers classify the record's message as (`None` for traffic samples and
+    /// gateway lines).
     pub message_kind: Option<MessageKind>,
 }
 
@@ -253,6 +262,8 @@ pub struct SimConfig {
     /// At most this many records per tunnel within one second of simulated time; further
     /// records are delayed to the next second (never dropped, order kept).
     pub rate_limit: Option<u32>,
+    /// Also write the customer gateways' own logs ([`gateway`]).
+    pub gateway: gateway::GatewaySides,
 }
 
 impl Default for SimConfig {
@@ -267,6 +278,7 @@ impl Default for SimConfig {
             random_faults: true,
             random_faults_per_day: 1.0,
             rate_limit: None,
+            gateway: gateway::GatewaySides::default(),
         }
     }
 }
@@ -381,8 +393,8 @@ impl TunnelRecords {
         self.generator.into_truth_part()
     }
 
-    /// The stream names of this tunnel (activity, BGP, traffic).
-    pub fn streams(&self) -> [Arc<str>; 3] {
+    /// The stream names of this tunnel (activity, BGP, traffic, gateway IKE, gateway BGP).
+    pub fn streams(&self) -> [Arc<str>; 5] {
         self.generator.streams()
     }
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use tunnelwatch_parsers::MessageKind;
 use tunnelwatch_parsers::time::format_ms;
 
+use super::gateway::GatewaySides;
 use super::model::{Connection, FleetModel, Routing};
 use super::plan::{Injected, Plan};
 use super::{SimConfig, StreamKind};
@@ -178,6 +179,11 @@ pub struct StreamNames {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bgp: Option<String>,
     pub traffic: String,
+    /// The customer gateway's logs (`simulate --gateway`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_ike: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_bgp: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -204,13 +210,17 @@ pub struct Truth {
     pub incidents: Vec<IncidentTruth>,
 }
 
-/// The stream name of `kind` for tunnel `t` of `c`.
-pub fn stream_name(c: &Connection, t: usize, kind: StreamKind) -> String {
+/// The stream name of `kind` for tunnel `t` of `c` (a gateway stream is named after the
+/// daemon `gateway` runs for it).
+pub fn stream_name(c: &Connection, t: usize, kind: StreamKind, gateway: GatewaySides) -> String {
     let ip = c.tunnels[t].outside_ip;
+    let daemon = |name: Option<&str>| name.unwrap_or("none").to_owned();
     match kind {
         StreamKind::Activity => format!("{}-{ip}", c.vpn_id),
         StreamKind::Bgp => format!("{}_{ip}-bgp", c.vpn_id),
         StreamKind::Traffic => format!("{}_{ip}-traffic", c.vpn_id),
+        StreamKind::GatewayIke => format!("{}_{ip}-cgw-{}", c.vpn_id, daemon(gateway.ike_name())),
+        StreamKind::GatewayBgp => format!("{}_{ip}-cgw-{}", c.vpn_id, daemon(gateway.bgp_name())),
     }
 }
 
@@ -222,15 +232,21 @@ impl Truth {
         parts: &[TunnelPart],
     ) -> Truth {
         let end_ms = config.start_ms + config.duration_ms;
+        let gw = config.gateway;
         let connections = model
             .connections
             .iter()
             .map(|c| ConnectionTruth {
                 connection: c.clone(),
                 streams: [0, 1].map(|t| StreamNames {
-                    activity: stream_name(c, t, StreamKind::Activity),
-                    bgp: c.is_bgp().then(|| stream_name(c, t, StreamKind::Bgp)),
-                    traffic: stream_name(c, t, StreamKind::Traffic),
+                    activity: stream_name(c, t, StreamKind::Activity, gw),
+                    bgp: c.is_bgp().then(|| stream_name(c, t, StreamKind::Bgp, gw)),
+                    traffic: stream_name(c, t, StreamKind::Traffic, gw),
+                    gateway_ike: gw
+                        .ike
+                        .map(|_| stream_name(c, t, StreamKind::GatewayIke, gw)),
+                    gateway_bgp: (gw.bgp.is_some() && c.is_bgp())
+                        .then(|| stream_name(c, t, StreamKind::GatewayBgp, gw)),
                 }),
             })
             .collect();

@@ -14,17 +14,18 @@
 //! still emitted, so a sequence is never cut in half by a rate-limit delay).
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tunnelwatch_parsers::PhaseState;
 
+use super::gateway::{self, Echo};
 use super::model::{FleetModel, IkeVersion};
 use super::plan::{FIRST_START_MS, Plan};
 use super::render::{self, BgpState, BgpText, IkeText, PrefixRef, RouteStatus, Spec, TunnelText};
-use super::scenario::{FaultMsg, Initiator, LoopStatus, Op};
+use super::scenario::{FaultMsg, Initiator, LoopStatus, Op, Scenario};
 use super::truth::{TunnelPart, stream_name};
 use super::{OutputFormat, SimConfig, SimRecord, StreamKind};
 
@@ -99,7 +100,12 @@ pub(crate) struct TunnelGen {
     end: i64,
     rate_limit: Option<u32>,
     text: TunnelText,
-    streams: [Arc<str>; 3],
+    streams: [Arc<str>; 5],
+    /// The customer gateway's answers to AWS's records, and those not yet handed out.
+    echo: Option<Echo>,
+    echoed: VecDeque<SimRecord>,
+    /// The scenario of each of the connection's incidents, by id.
+    scenarios: Vec<(u32, Scenario)>,
     bgp_enabled: bool,
     v2: bool,
     nat_t: bool,
@@ -149,8 +155,28 @@ impl TunnelGen {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(1000 + index as u64);
         let ip = tc.outside_ip.to_string();
-        let streams = [StreamKind::Activity, StreamKind::Bgp, StreamKind::Traffic]
-            .map(|k| Arc::from(stream_name(c, tunnel, k)));
+        let streams = [
+            StreamKind::Activity,
+            StreamKind::Bgp,
+            StreamKind::Traffic,
+            StreamKind::GatewayIke,
+            StreamKind::GatewayBgp,
+        ]
+        .map(|k| Arc::from(stream_name(c, tunnel, k, config.gateway)));
+        let echo = (!config.gateway.is_empty()).then(|| {
+            Echo::new(
+                config.gateway,
+                gateway::Peer {
+                    tunnel,
+                    aws_ip: ip.clone(),
+                    cgw_ip: c.cgw_ip.to_string(),
+                    aws_inside: tc.aws_inside_ip.to_string(),
+                    ikev2: c.ike_version == IkeVersion::Ikev2,
+                    bgp: c.is_bgp(),
+                },
+            )
+        });
+        let scenarios = plan.of(conn).map(|i| (i.id, i.scenario)).collect();
         let text = TunnelText {
             resource_id: format!("{}_{ip}", c.vpn_id),
             neighbor: tc.cgw_inside_ip.to_string(),
@@ -175,6 +201,9 @@ impl TunnelGen {
             rate_limit: config.rate_limit,
             text,
             streams,
+            echo,
+            echoed: VecDeque::new(),
+            scenarios,
             bgp_enabled: c.is_bgp(),
             v2: c.ike_version == IkeVersion::Ikev2,
             nat_t: tc.nat_t_detected,
@@ -242,7 +271,7 @@ impl TunnelGen {
         g
     }
 
-    pub fn streams(&self) -> [Arc<str>; 3] {
+    pub fn streams(&self) -> [Arc<str>; 5] {
         self.streams.clone()
     }
 
@@ -307,6 +336,9 @@ impl TunnelGen {
 
     /// The next record of this tunnel, or `None` when the simulation end is reached.
     pub fn next_record(&mut self) -> Option<SimRecord> {
+        if let Some(r) = self.echoed.pop_front() {
+            return Some(r);
+        }
         loop {
             let next_action = self.agenda.peek().map(|Reverse(p)| p.at);
             let next_out = self.outbox.peek().map(|Reverse(o)| o.ts);
@@ -352,6 +384,7 @@ impl TunnelGen {
         if let Some(id) = out.incident {
             self.truth.record(id, ts, message_kind);
         }
+        let was_up = self.ipsec_up;
         let kind = match out.spec {
             Spec::Activity { p1, p2, .. } => {
                 let up = p1.is_up() && p2.is_up();
@@ -388,17 +421,44 @@ impl TunnelGen {
             Spec::Bgp(_) | Spec::Route { .. } => StreamKind::Bgp,
             Spec::Traffic { .. } => StreamKind::Traffic,
         };
-        let stream = match kind {
-            StreamKind::Activity => &self.streams[0],
-            StreamKind::Bgp => &self.streams[1],
-            StreamKind::Traffic => &self.streams[2],
-        };
+        let stream = self.streams[kind as usize].clone();
+        if self.echo.is_some() {
+            self.answer(&out.spec, ts, was_up, out.incident);
+        }
         SimRecord {
-            stream: stream.clone(),
+            stream,
             kind,
             ts_ms: ts,
             line,
             message_kind,
+        }
+    }
+
+    /// Queues the customer gateway's lines that answer the record just emitted (same time).
+    fn answer(&mut self, spec: &Spec, ts: i64, was_up: Option<bool>, incident: Option<u32>) {
+        let scenario = incident.and_then(|id| {
+            self.scenarios
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, s)| *s)
+        });
+        let now_up = self.ipsec_up.unwrap_or(false);
+        let mut lines = Vec::new();
+        if let Some(echo) = self.echo.as_mut() {
+            echo.answer(spec, ts, was_up, now_up, scenario, &mut lines);
+        }
+        for (log, line) in lines {
+            let kind = match log {
+                gateway::Log::Ike => StreamKind::GatewayIke,
+                gateway::Log::Bgp => StreamKind::GatewayBgp,
+            };
+            self.echoed.push_back(SimRecord {
+                stream: self.streams[kind as usize].clone(),
+                kind,
+                ts_ms: ts,
+                line,
+                message_kind: None,
+            });
         }
     }
 

@@ -262,6 +262,15 @@ pub const PAIRS: &[Pair] = &[
                   tunnel (BGP, or the static route's preference)",
     },
     Pair {
+        causes: &["lifetime-mismatch"],
+        seen: Seen::Any(&[ChildSaDeleted]),
+        side: Side::CustomerGateway,
+        verdict: "{daemon} closed the CHILD_SA itself before AWS's lifetime ran out: the \
+                  gateway's phase 2 lifetime is shorter and it does not rekey in time. Set it \
+                  to the tunnel's Phase2LifetimeSeconds (3600 s by default), or lower the \
+                  tunnel's to the gateway's, and let the gateway rekey before expiry",
+    },
+    Pair {
         causes: &["bgp-hold-timer"],
         seen: Seen::Any(&[AdminShutdown]),
         side: Side::CustomerGateway,
@@ -616,6 +625,11 @@ mod tests {
             ),
             ("prefix-limit", &[PrefixLimit], Some(Side::CustomerGateway)),
             ("endpoint-replacement", &[IkeSaDeleted], Some(Side::Aws)),
+            (
+                "lifetime-mismatch",
+                &[ChildSaDeleted],
+                Some(Side::CustomerGateway),
+            ),
             // Lines that do not pair: said, but no side.
             ("psk-mismatch", &[Retransmit], Some(Side::Unknown)),
         ];

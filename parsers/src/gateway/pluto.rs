@@ -153,6 +153,27 @@ pub(super) const CATALOGUE: &[Entry] = &[
         &[],
     ),
     entry(PeerNotResponding, "DPD action - {reason}", &[]),
+    // A CHILD SA's state (IKEv1 Quick Mode, an IKEv2 CHILD_SA state) before the IKE SA's.
+    entry(
+        ChildSaDeleted,
+        "deleting state (STATE_QUICK_{_}) aged {_} and sending notification",
+        SENT,
+    ),
+    entry(
+        ChildSaDeleted,
+        "deleting state (STATE_QUICK_{_}) aged {_} and NOT sending notification",
+        &[],
+    ),
+    entry(
+        ChildSaDeleted,
+        "deleting state (STATE_V2_{_}CHILD{_}) aged {_} and sending notification",
+        SENT,
+    ),
+    entry(
+        ChildSaDeleted,
+        "deleting state (STATE_V2_{_}CHILD{_}) aged {_} and NOT sending notification",
+        &[],
+    ),
     entry(
         IkeSaDeleted,
         "deleting state ({_}) aged {_} and sending notification",
