@@ -379,3 +379,110 @@ fn one_tunnel_two_failures_each_heard_from_its_own_daemon() {
     );
     assert_eq!(heard("bgp-hold-timer"), ("network", vec!["frr"]));
 }
+
+/// `simulate --gateway` end to end: a fleet with every scenario, its gateways' logs beside
+/// AWS's, ingested and diagnosed: each incident's diagnosis names the side the scenario
+/// faults, from the gateway's own lines, for both daemon pairs.
+#[test]
+fn simulated_gateways_give_each_incident_its_side() {
+    let expected: &[(&str, &[&str], &str)] = &[
+        ("psk-mismatch", &["psk-mismatch"], "customer_gateway"),
+        (
+            "proposal-mismatch",
+            &["phase1-proposal-mismatch", "phase2-proposal-mismatch"],
+            "customer_gateway",
+        ),
+        (
+            "ts-unacceptable",
+            &["traffic-selector-mismatch"],
+            "customer_gateway",
+        ),
+        ("dpd-flap", &["dpd-flapping"], "network"),
+        ("bgp-hold-timer", &["bgp-hold-timer"], "network"),
+        ("prefix-limit", &["prefix-limit"], "customer_gateway"),
+        ("endpoint-replacement", &["endpoint-replacement"], "aws"),
+        (
+            "lifetime-mismatch",
+            &["lifetime-mismatch"],
+            "customer_gateway",
+        ),
+    ];
+    for pair in ["strongswan,frr", "libreswan,bird"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (logs, data) = (dir.path().join("logs"), dir.path().join("data"));
+        let mut args: Vec<String> = [
+            "simulate",
+            "--connections",
+            "12",
+            "--duration",
+            "8h",
+            "--seed",
+            "3",
+            "--no-random-faults",
+            "--gateway",
+            pair,
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(logs.display().to_string());
+        for (s, _, _) in expected {
+            args.extend(["--scenario".to_string(), s.to_string()]);
+        }
+        tunnelwatch_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        tunnelwatch_ok(&[
+            "ingest",
+            "--data",
+            &data.display().to_string(),
+            "--syslog-year",
+            "2026",
+            &logs.display().to_string(),
+        ]);
+        let out = tunnelwatch_ok(&[
+            "diagnose",
+            "--data",
+            &data.display().to_string(),
+            "--output",
+            "json",
+        ]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let truth: Value =
+            serde_json::from_str(&std::fs::read_to_string(logs.join("truth.json")).unwrap())
+                .unwrap();
+        for inc in truth["incidents"].as_array().unwrap() {
+            let scenario = inc["scenario"].as_str().unwrap();
+            let (_, causes, side) = expected.iter().find(|(s, _, _)| *s == scenario).unwrap();
+            let ips: Vec<&str> = inc["tunnel_ips"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap())
+                .collect();
+            let connection = v["connections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["vpn_id"] == inc["vpn_id"])
+                .unwrap_or_else(|| panic!("{pair}: {scenario}: {} not diagnosed", inc["vpn_id"]));
+            let found: Vec<(String, String)> = connection["diagnoses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| ips.contains(&d["tunnel_ip"].as_str().unwrap()))
+                .map(|d| {
+                    (
+                        d["cause"].as_str().unwrap().to_owned(),
+                        d["gateway"]["side"].as_str().unwrap_or("none").to_owned(),
+                    )
+                })
+                .collect();
+            assert!(
+                found
+                    .iter()
+                    .any(|(c, s)| causes.contains(&c.as_str()) && s == side),
+                "{pair}: {scenario}: want {causes:?} on the {side} side, got {found:?}"
+            );
+        }
+    }
+}

@@ -198,11 +198,13 @@ fn gateway_window(since: Option<i64>, until: Option<i64>) -> String {
 }
 
 /// The SQL that reads the gateway lines the verdicts and the timeline use (everything but
-/// `unknown` lines) in `since..until`, widened by the gateway margins.
+/// `unknown` lines) in `since..until`, widened by the gateway margins. A line's peer is its
+/// peer address or, failing that, the peer's IKE identity (AWS's is its outside IP: pluto
+/// names the peer only so, `ID_IPV4_ADDR '203.0.113.30'`).
 pub fn gateway_sql(since: Option<i64>, until: Option<i64>) -> String {
     format!(
         "SELECT CAST(ts AS BIGINT) AS ts_ms, vpn_id, tunnel_ip, source, daemon, gateway_kind, \
-           severity, peer_ip, COALESCE(ike_sa, session) AS connection, direction, sa, notify, \
+           severity, COALESCE(peer_ip, peer_id) AS peer, COALESCE(ike_sa, session) AS connection, direction, sa, notify, \
            proposals, reason, peer_asn, expected_asn, details \
          FROM gateway_events WHERE gateway_kind <> 'unknown'{} ORDER BY ts_ms",
         gateway_window(since, until)

@@ -114,6 +114,7 @@ pub(crate) struct Peer {
     pub aws_ip: String,
     pub cgw_ip: String,
     pub aws_inside: String,
+    pub cgw_inside: String,
     pub ikev2: bool,
     pub bgp: bool,
 }
@@ -271,6 +272,11 @@ impl Echo {
                     "\"{n}\" #{child}: initiator established Child SA using #{ike}; IPsec tunnel [0.0.0.0/0===0.0.0.0/0] -> [0.0.0.0/0===0.0.0.0/0] {{ESP=>0x{o:08x} <0x{i:08x} xfrm=AES_CBC_256-HMAC_SHA2_256_128 DPD=active}}"
                 ));
             } else {
+                // auth_succeeded (what names the peer in IKEv1), ike_sa_established
+                say.push(format!(
+                    "\"{n}\" #{ike}: Peer ID is ID_IPV4_ADDR: '{}'",
+                    self.peer.aws_ip
+                ));
                 say.push(format!(
                     "\"{n}\" #{ike}: ISAKMP SA established {{auth=PRESHARED_KEY cipher=AES_CBC_256 integ=HMAC_SHA2_256 group=MODP2048}}"
                 ));
@@ -542,6 +548,11 @@ impl Echo {
                         ));
                     }
                 } else if to == BgpState::Established {
+                    // bgp_connect (what names the neighbour), bgp_state_change
+                    say.push(format!(
+                        "<TRACE> {proto}: Connecting to {x} from local address {}",
+                        self.peer.cgw_inside
+                    ));
                     say.push(format!("<TRACE> {proto}: BGP session established"));
                     say.push(format!("<TRACE> {proto}: State changed to up"));
                 } else if from == BgpState::Established {

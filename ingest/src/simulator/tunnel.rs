@@ -171,6 +171,7 @@ impl TunnelGen {
                     aws_ip: ip.clone(),
                     cgw_ip: c.cgw_ip.to_string(),
                     aws_inside: tc.aws_inside_ip.to_string(),
+                    cgw_inside: tc.cgw_inside_ip.to_string(),
                     ikev2: c.ike_version == IkeVersion::Ikev2,
                     bgp: c.is_bgp(),
                 },

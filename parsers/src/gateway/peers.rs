@@ -40,7 +40,11 @@ impl PeerMap {
 
     /// The tunnel the line's peer address names.
     pub fn tunnel_of(&self, g: &Gateway) -> Option<TunnelId> {
-        self.tunnel_of_ip(g.peer_ip.as_deref()?)
+        // The peer address, or its IKE identity (AWS's is the outside IP).
+        [g.peer_ip.as_deref(), g.captures.peer_id.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|p| self.tunnel_of_ip(p))
     }
 
     /// The tunnel `peer` (an outside IP, or an inside address) belongs to.
@@ -59,4 +63,36 @@ impl PeerMap {
 /// The network address of the /30 holding `a`.
 pub fn slash30(a: Ipv4Addr) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(a) & !3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_placed_by_its_peer_address_or_its_peer_identity() {
+        let mut peers = PeerMap::default();
+        peers.add(
+            "vpn-0123456789abcdef0",
+            "203.0.113.30".parse().unwrap(),
+            Some("169.254.7.130".parse().unwrap()),
+        );
+        let placed = |g: &Gateway| peers.tunnel_of(g).map(|t| t.tunnel_ip.to_string());
+        let mut g = Gateway::default();
+        assert_eq!(placed(&g), None);
+        // pluto names the peer only by its IKE identity.
+        g.captures.peer_id = Some("203.0.113.30".into());
+        assert_eq!(placed(&g).as_deref(), Some("203.0.113.30"));
+        // A BGP neighbour in the inside /30.
+        let g = Gateway {
+            peer_ip: Some("169.254.7.129".into()),
+            ..Gateway::default()
+        };
+        assert_eq!(placed(&g).as_deref(), Some("203.0.113.30"));
+        let g = Gateway {
+            peer_ip: Some("198.51.100.1".into()),
+            ..Gateway::default()
+        };
+        assert_eq!(placed(&g), None);
+    }
 }

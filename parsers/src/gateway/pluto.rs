@@ -37,6 +37,8 @@ pub(super) const CATALOGUE: &[Entry] = &[
     ),
     entry(IkeSaEstablished, "IKE SA established {*}", &[]),
     entry(IkeSaEstablished, "ISAKMP SA established {*}", &[]),
+    // IKEv1 Main Mode names the peer only here.
+    entry(AuthSucceeded, "Peer ID is {_}: '{peer_id}'", RECEIVED),
     entry(
         ChildSaEstablished,
         "initiator established Child SA using #{_}; IPsec tunnel [{local_ts}] -> [{remote_ts}] {*}",
