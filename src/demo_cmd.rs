@@ -42,6 +42,10 @@ pub struct DemoArgs {
     /// Random incidents per connection per simulated day.
     #[arg(long, default_value_t = 6.0)]
     faults_per_day: f64,
+    /// The customer gateways' own logs beside AWS's (an IKE and a BGP daemon: strongswan or
+    /// libreswan, frr or bird), or `none`.
+    #[arg(long, default_value = "strongswan,frr", value_name = "DAEMONS")]
+    gateway: String,
 }
 
 /// The demo's file notifier (into its data directory).
@@ -55,6 +59,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         speed: args.speed,
         faults_per_day: args.faults_per_day,
         scenarios: Vec::new(),
+        gateway: Some(args.gateway.clone()),
     };
     let source = match config.build("simulator") {
         Ok(s) => s,

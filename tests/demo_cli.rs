@@ -231,3 +231,55 @@ fn a_long_history_reaches_the_monitor_in_full() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// The demo's gateways (strongSwan and FRR by default) log their side: once the history is
+/// stored, a diagnosis carries the side to fix from the gateway's lines, and its connection
+/// page shows it.
+#[test]
+fn the_demo_shows_the_gateway_side_of_a_diagnosis() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (child, addr) = start_demo(
+        &data,
+        &[
+            "--connections",
+            "4",
+            "--history",
+            "3h",
+            "--faults-per-day",
+            "48",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let vpn = loop {
+        let (status, body) = http(&addr, "GET", "/api/v1/diagnose", "");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let with_side = v["connections"].as_array().unwrap().iter().find(|c| {
+            c["diagnoses"].as_array().unwrap().iter().any(|d| {
+                d["gateway"]["side"]
+                    .as_str()
+                    .is_some_and(|s| s != "unknown")
+                    && !d["gateway"]["evidence"].as_array().unwrap().is_empty()
+            })
+        });
+        if let Some(c) = with_side {
+            break c["vpn_id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no diagnosis with a gateway side: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let (status, page) = http(&addr, "GET", &format!("/connections/{vpn}"), "");
+    assert_eq!(status, 200);
+    assert!(page.contains("Fix on: <strong>"), "{page}");
+    assert!(
+        page.contains("strongswan <code>") || page.contains("frr <code>"),
+        "no gateway line on the page: {page}"
+    );
+    signal(&child, "-TERM");
+    let (code, err) = wait_exit(child);
+    assert_eq!(code, 0, "{err}");
+}

@@ -5,7 +5,8 @@
 //!   (`GET /?sql=…` runs it through the read-only guard and shows a table). It reloads every
 //!   10 s (not while it shows a SQL result).
 //! - `GET /connections/{vpn_id}` — one connection: its tunnels, their TunnelState over the last
-//!   24 hours of data as an inline SVG chart, its diagnoses (root cause, evidence, remedy), the
+//!   24 hours of data as an inline SVG chart, its diagnoses (root cause, evidence, remedy, and
+//!   with the customer gateway's logs stored the side to fix and the gateway's own lines), the
 //!   IKE/BGP events, the alarm history, and the SQL that reproduces each part.
 //!
 //! With an API token configured the SQL box is off (a browser cannot send the bearer token)
@@ -255,7 +256,7 @@ pub(super) async fn status_page(
                 textarea name="sql" rows="4" placeholder=(EXAMPLE_SQL) { (sql) }
                 br;
                 button { "Run SQL" }
-                " read-only; tables: tunnel_activity, bgp_events, traffic, rejects, metrics, alarm_history, health_events"
+                " read-only; tables: tunnel_activity, bgp_events, traffic, gateway_events, rejects, metrics, alarm_history, health_events"
             }
         }
     };
@@ -405,6 +406,18 @@ pub(super) async fn connection_page(
                             }
                         }
                         p { "What to do: " (d.remedy) }
+                        @if let Some(g) = &d.gateway {
+                            p class="fix" {
+                                "Fix on: " strong { (g.side.as_str()) } " — " (g.verdict)
+                            }
+                            @if !g.evidence.is_empty() {
+                                ul class="muted gateway" {
+                                    @for e in &g.evidence {
+                                        li { (e.daemon.as_ref()) " " code { (e.gateway_kind) } " ×" (e.count) ": " (e.example.as_ref()) }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }

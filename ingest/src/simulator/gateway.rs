@@ -52,9 +52,13 @@ impl GatewaySides {
     /// The names `simulate --gateway` takes.
     pub const NAMES: [&'static str; 4] = ["strongswan", "libreswan", "frr", "bird"];
 
-    /// `strongswan`, `frr`, `strongswan,frr`, …: at most one IKE and one BGP daemon.
+    /// `strongswan`, `frr`, `strongswan,frr`, …: at most one IKE and one BGP daemon; `none`
+    /// (or nothing) for no gateway logs.
     pub fn parse(list: &str) -> Result<GatewaySides, String> {
         let mut sides = GatewaySides::default();
+        if list.trim().eq_ignore_ascii_case("none") {
+            return Ok(sides);
+        }
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (ike, bgp) = match name.to_ascii_lowercase().as_str() {
                 "strongswan" | "charon" => (Some(IkeDaemon::Strongswan), None),
@@ -656,5 +660,6 @@ mod tests {
         assert!(GatewaySides::parse("strongswan,libreswan").is_err());
         assert!(GatewaySides::parse("openswan").is_err());
         assert!(GatewaySides::parse("").unwrap().is_empty());
+        assert!(GatewaySides::parse("none").unwrap().is_empty());
     }
 }

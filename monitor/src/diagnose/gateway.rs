@@ -89,7 +89,7 @@ pub struct GatewayEvidence {
     pub count: u64,
     pub first_ms: i64,
     pub last_ms: i64,
-    /// The first such line's text.
+    /// The text of the first of the most severe such lines.
     pub example: Arc<str>,
 }
 

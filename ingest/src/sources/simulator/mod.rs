@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tunnelwatch_parsers::DecoderOptions;
 
 use crate::pipeline::{Delivery, SourceContext, Stream, now_ms};
+use crate::simulator::gateway::GatewaySides;
 use crate::simulator::live::{LiveFleet, SystemClock};
 use crate::simulator::{Scenario, SimConfig, Simulation};
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError};
@@ -42,6 +43,9 @@ pub struct Config {
     /// Named fault scenarios to inject (see `tunnelwatch simulate --help`).
     #[serde(default)]
     pub scenarios: Vec<String>,
+    /// Also the customer gateways' own logs, e.g. "strongswan,frr" (see `simulate --gateway`).
+    #[serde(default)]
+    pub gateway: Option<String>,
 }
 
 fn default_connections() -> usize {
@@ -69,6 +73,7 @@ impl Default for Config {
             speed: default_speed(),
             faults_per_day: default_faults(),
             scenarios: Vec::new(),
+            gateway: None,
         }
     }
 }
@@ -89,6 +94,11 @@ impl BuildSource for Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let gateway = match &self.gateway {
+            Some(list) => GatewaySides::parse(list)
+                .map_err(|e| BuildError::new(name, format!("gateway: {e}")))?,
+            None => GatewaySides::default(),
+        };
         let now = now_ms();
         let start = now - history - (now - history).rem_euclid(60_000);
         let simulation = Simulation::new(SimConfig {
@@ -99,6 +109,7 @@ impl BuildSource for Config {
             scenarios,
             random_faults: self.faults_per_day > 0.0,
             random_faults_per_day: self.faults_per_day,
+            gateway,
             ..SimConfig::default()
         })
         .map_err(|e| BuildError::new(name, e.to_string()))?;
