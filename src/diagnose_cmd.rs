@@ -10,10 +10,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use tunnelwatch_monitor::diagnose::gateway::TimelineEntry;
 use tunnelwatch_monitor::diagnose::{ConnectionReport, Diagnosis};
 use tunnelwatch_pipeline::diagnose::{
-    FleetDiagnosis, diagnose, gateway_sql, records_sql, timeline,
+    FleetDiagnosis, TunnelTimeline, diagnose, gateway_sql, records_sql, timeline,
 };
 use tunnelwatch_queries::Snapshot;
 
@@ -114,7 +113,7 @@ fn print_diagnosis(d: &Diagnosis) {
     }
 }
 
-fn print_timeline(timeline: &[(std::sync::Arc<str>, Vec<TimelineEntry>)]) {
+fn print_timeline(timeline: &[TunnelTimeline]) {
     for (ip, entries) in timeline {
         println!();
         println!("timeline of tunnel {ip} (AWS and the customer gateway):");

@@ -805,7 +805,7 @@ fn gateway_logs_parse_as_their_daemon_and_answer_each_scenario() {
         };
         let mut checked = 0;
         for inc in &truth.incidents {
-            let scenario = Scenario::from_name(&inc.scenario).unwrap();
+            let scenario = Scenario::from_name(inc.scenario).unwrap();
             let ips = inc.tunnel_ips.clone();
             for kind in expect(scenario) {
                 assert!(

@@ -295,6 +295,9 @@ pub fn read_gateway(
     Ok(out)
 }
 
+/// One tunnel's outside IP and its merged timeline.
+pub type TunnelTimeline = (Arc<str>, Vec<TimelineEntry>);
+
 /// One connection's merged timeline, per tunnel: AWS's records (tunnel activity and BGP, all
 /// of them) and the gateways' lines placed on that tunnel (all but `unknown`), in time order.
 pub fn timeline(
@@ -302,7 +305,7 @@ pub fn timeline(
     vpn_id: &str,
     since: Option<i64>,
     until: Option<i64>,
-) -> Result<Vec<(Arc<str>, Vec<TimelineEntry>)>, PipelineError> {
+) -> Result<Vec<TunnelTimeline>, PipelineError> {
     use crate::columns::map_strings;
     let vpn = tunnelwatch_queries::guard::sql_literal(vpn_id);
     let mut filter = format!("vpn_id = {vpn} AND tunnel_ip IS NOT NULL");

@@ -105,6 +105,9 @@ pub struct GatewayVerdict {
     pub proposals: Vec<(String, String)>,
 }
 
+/// Who wrote a line: its source, daemon and connection (IKE_SA name or BGP session).
+type LineOwner = (Arc<str>, Arc<str>, Arc<str>);
+
 /// Maps gateway lines to tunnels (see the module doc).
 #[derive(Debug, Default)]
 pub struct Resolver {
@@ -143,7 +146,7 @@ impl Resolver {
     /// Fills `vpn_id`/`tunnel_ip` of the records that have none and can be placed.
     pub fn resolve(&self, records: &mut [GatewayRecord]) {
         // (source, daemon, connection) → peer, from the lines that name both.
-        let mut peers: HashMap<(Arc<str>, Arc<str>, Arc<str>), Arc<str>> = HashMap::new();
+        let mut peers: HashMap<LineOwner, Arc<str>> = HashMap::new();
         for r in records.iter() {
             if let (Some(c), Some(p)) = (&r.connection, &r.peer_ip)
                 && self.of(p).is_some()
