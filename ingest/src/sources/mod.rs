@@ -24,6 +24,7 @@ pub mod cloudwatch_logs;
 pub mod file;
 pub mod firehose;
 pub mod http;
+pub mod prometheus;
 pub mod simulator;
 pub mod stdin;
 pub mod syslog;
@@ -109,6 +110,7 @@ pub enum SourceConfig {
     Syslog(syslog::Config),
     Simulator(simulator::Config),
     Vici(vici::Config),
+    Prometheus(prometheus::Config),
 }
 
 impl SourceConfig {
@@ -122,6 +124,7 @@ impl SourceConfig {
             SourceConfig::Syslog(_) => "syslog",
             SourceConfig::Simulator(_) => "simulator",
             SourceConfig::Vici(_) => "vici",
+            SourceConfig::Prometheus(_) => "prometheus",
         }
     }
 
@@ -135,6 +138,7 @@ impl SourceConfig {
             SourceConfig::Syslog(c) => c.build(name),
             SourceConfig::Simulator(c) => c.build(name),
             SourceConfig::Vici(c) => c.build(name),
+            SourceConfig::Prometheus(c) => c.build(name),
         }
     }
 }
