@@ -35,7 +35,7 @@ pub struct MessageContext<'a> {
 /// `Tunnelwatch.Diagnosis` of a notification (alarm or Health): the cause, where and since
 /// when, how sure, the evidence and the remedy.
 pub fn diagnosis_json(d: &tunnelwatch_monitor::diagnose::Diagnosis) -> Value {
-    json!({
+    let mut v = json!({
         "Cause": d.cause,
         "Title": d.title,
         "TunnelIpAddress": &*d.tunnel_ip,
@@ -43,7 +43,19 @@ pub fn diagnosis_json(d: &tunnelwatch_monitor::diagnose::Diagnosis) -> Value {
         "Confidence": d.confidence,
         "Evidence": d.evidence.iter().map(|e| format!("{} x{}", e.message_kind, e.count)).collect::<Vec<_>>(),
         "Remedy": d.remedy,
-    })
+    });
+    // With the customer gateway's logs stored: which side to fix, and what the gateway said.
+    if let Some(g) = &d.gateway {
+        v["FixOn"] = json!(g.side);
+        v["FixOnText"] = json!(g.side.as_str());
+        v["GatewayVerdict"] = json!(g.verdict);
+        v["GatewayEvidence"] = g
+            .evidence
+            .iter()
+            .map(|e| format!("{} {} x{}", e.daemon, e.gateway_kind, e.count))
+            .collect();
+    }
+    v
 }
 
 /// `<instance>@<state change time ms>:<new state>`: unique per transition, the same on every
@@ -121,5 +133,45 @@ mod tests {
         assert_eq!(iso_time(0), "1970-01-01T00:00:00.000+0000");
         assert_eq!(iso_time(1_764_465_300_123), "2025-11-30T01:15:00.123+0000");
         assert_eq!(iso_time(951_782_400_000), "2000-02-29T00:00:00.000+0000");
+    }
+
+    #[test]
+    fn a_diagnosis_carries_the_gateways_side_when_there_is_one() {
+        use std::sync::Arc;
+        use tunnelwatch_monitor::diagnose::Diagnosis;
+        use tunnelwatch_monitor::diagnose::gateway::{GatewayEvidence, GatewayVerdict, Side};
+        let mut d = Diagnosis {
+            cause: "psk-mismatch",
+            title: "Pre-shared key mismatch",
+            tunnel_ip: Arc::from("192.0.2.10"),
+            from_ms: 0,
+            until_ms: None,
+            tunnel_down: true,
+            confidence: 0.95,
+            episodes: 1,
+            recurs_after_ms: None,
+            evidence: Vec::new(),
+            remedy: "r",
+            gateway: None,
+        };
+        assert!(diagnosis_json(&d).get("FixOn").is_none());
+        d.gateway = Some(GatewayVerdict {
+            side: Side::CustomerGateway,
+            verdict: "the keys differ".into(),
+            evidence: vec![GatewayEvidence {
+                daemon: Arc::from("strongswan"),
+                gateway_kind: "auth_failed",
+                count: 2,
+                first_ms: 0,
+                last_ms: 1,
+                example: Arc::from("received AUTHENTICATION_FAILED notify error"),
+            }],
+            proposals: Vec::new(),
+        });
+        let v = diagnosis_json(&d);
+        assert_eq!(v["FixOn"], "customer_gateway");
+        assert_eq!(v["FixOnText"], "customer gateway");
+        assert_eq!(v["GatewayVerdict"], "the keys differ");
+        assert_eq!(v["GatewayEvidence"], json!(["strongswan auth_failed x2"]));
     }
 }

@@ -7,7 +7,8 @@
 //! Labels: `alertname` (the alarm's name), `alarm_instance`, `vpn_id`, `tunnel_ip` (per-tunnel
 //! alarms), `severity` (the alarm's `severity`, `critical` by default), plus the configured
 //! `labels`. Annotations: `summary`, `description` (CloudWatch's reason), `probable_cause`,
-//! `diagnosis` and `remedy` (the tunnel's top diagnosis). A Health notification becomes an
+//! `diagnosis`, `remedy` (the tunnel's top diagnosis) and, when the gateway's logs are stored,
+//! `fix_on` and `gateway_verdict` (the side to fix). A Health notification becomes an
 //! alert named after its event type code (`event_arn`, `vpn_id`, `tunnel_ip`, severity
 //! `warning`), firing from the event's start until it is closed. Alertmanager deduplicates by
 //! label set, so a repeated delivery is harmless.
@@ -109,6 +110,8 @@ pub fn alert(message: &Value, extra: &BTreeMap<String, String>) -> Option<Value>
             "probable_cause": cause.join(", "),
             "diagnosis": tw["Diagnosis"]["Title"].as_str().unwrap_or(""),
             "remedy": tw["Diagnosis"]["Remedy"].as_str().unwrap_or(""),
+            "fix_on": tw["Diagnosis"]["FixOnText"].as_str().unwrap_or(""),
+            "gateway_verdict": tw["Diagnosis"]["GatewayVerdict"].as_str().unwrap_or(""),
         },
         "startsAt": rfc(at),
         "endsAt": rfc(ends),

@@ -110,6 +110,9 @@ fn push_diagnosis_and_link(text: &mut String, tw: &Value, status_url: Option<&st
     if let (Some(title), Some(remedy)) = (d["Title"].as_str(), d["Remedy"].as_str()) {
         text.push_str(&format!("\nDiagnosis: *{title}* — {remedy}"));
     }
+    if let (Some(side), Some(verdict)) = (d["FixOnText"].as_str(), d["GatewayVerdict"].as_str()) {
+        text.push_str(&format!("\nFix on: *{side}* — {verdict}"));
+    }
     if let Some(url) = status_url {
         text.push_str(&format!("\n<{url}|Status page>"));
     }
