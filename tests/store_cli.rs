@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The AWS-side fixtures (the files of `tests/data` and its `incident/`; the customer-gateway
+/// captures under `tests/data/gateway/` have tests of their own).
+const AWS_FIXTURES: &str = "tests/data/*.*";
+const INCIDENT: &str = "tests/data/incident";
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -47,7 +52,15 @@ fn ingest_then_query_in_a_new_process() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    let summary = ok(&["ingest", "--data", d, "--syslog-year", "2025", "tests/data"]);
+    let summary = ok(&[
+        "ingest",
+        "--data",
+        d,
+        "--syslog-year",
+        "2025",
+        AWS_FIXTURES,
+        INCIDENT,
+    ]);
     assert!(summary.contains("tunnel_activity"), "{summary}");
     let counts = query(
         &data,
@@ -78,7 +91,15 @@ fn ingest_then_query_in_a_new_process() {
     );
 
     // Ingesting the same inputs again adds nothing.
-    let again = ok(&["ingest", "--data", d, "--syslog-year", "2025", "tests/data"]);
+    let again = ok(&[
+        "ingest",
+        "--data",
+        d,
+        "--syslog-year",
+        "2025",
+        AWS_FIXTURES,
+        INCIDENT,
+    ]);
     assert!(again.contains("already stored"), "{again}");
     assert_eq!(
         query(&data, "SELECT count(*) AS n FROM tunnel_activity"),
@@ -269,7 +290,15 @@ fn saved_queries_match_their_golden_output() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    ok(&["ingest", "--data", d, "--syslog-year", "2025", "tests/data"]);
+    ok(&[
+        "ingest",
+        "--data",
+        d,
+        "--syslog-year",
+        "2025",
+        AWS_FIXTURES,
+        INCIDENT,
+    ]);
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/saved");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
