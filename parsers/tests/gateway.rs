@@ -515,3 +515,35 @@ fn recorded_swanctl_counters_become_traffic_samples_in_aws_directions() {
         (Some(420), Some(420), Some(5), Some(5))
     );
 }
+
+/// charon at log level 4 (`vici-pair.sh` with `default = 4`, a real run) dumps the pre-shared
+/// key, the derived IKE keys and every packet as hex. None of those bytes is stored: each dump
+/// row keeps its place (an `unknown` row at its line) with its bytes left out.
+#[test]
+fn charon_hex_dumps_of_keys_are_not_stored() {
+    let path = data().join("strongswan/ikev2-success-loglevel4.cgw.log");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // The capture does hold the key, in both renderings of the dump.
+    assert!(
+        text.contains("74 75 6E 6E 65 6C 77 61"),
+        "no PSK dump in the capture"
+    );
+    assert!(text.contains("-psk-0123456789"));
+    let events = gateway_events(&path, InputFormat::Auto);
+    assert_eq!(events.len(), text.lines().count(), "a line was dropped");
+    let dumps: Vec<&Gateway> = events
+        .iter()
+        .map(|(_, g, _)| g)
+        .filter(|g| g.details.contains("hex dump"))
+        .collect();
+    assert!(dumps.len() > 1000, "{} dump rows", dumps.len());
+    for (line, g, _) in &events {
+        for secret in ["tunnelwatch-test", "-psk-0123456789", "74 75 6E 6E 65 6C"] {
+            assert!(
+                !g.details.contains(secret),
+                "line {line} stores {secret:?}: {}",
+                g.details
+            );
+        }
+    }
+}

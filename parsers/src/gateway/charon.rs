@@ -385,12 +385,38 @@ pub(super) fn parse(body: &str, g: &mut Gateway) -> Option<Severity> {
             rest = inner[end + 2..].trim_start();
         }
     }
+    if hex_dump(rest) {
+        g.details = HEX_DUMP.to_owned();
+        return None;
+    }
     g.details = rest.to_owned();
     classify(CATALOGUE, rest, g);
     if g.kind == IkeMessage && g.captures.notify.is_none() {
         g.captures.notify = error_notify(rest).map(str::to_owned);
     }
     None
+}
+
+/// What a hex dump row is stored as.
+pub const HEX_DUMP: &str = "hex dump row (bytes not stored: at log level 4 charon dumps keys, \
+                            the pre-shared key and packets)";
+
+/// A row of charon's hex dumps (`  16: 2D 70 73 6B 2D …  -psk-0123456789`, log level 4): an
+/// offset, then one to sixteen hex byte pairs. Their bytes are keys, the pre-shared key itself,
+/// nonces and packets, so the row is kept only as its place (an `unknown` row).
+fn hex_dump(s: &str) -> bool {
+    let Some((offset, rest)) = s.split_once(": ") else {
+        return false;
+    };
+    if offset.is_empty() || offset.len() > 6 || !offset.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let mut words = rest.split(' ');
+    let pairs = words
+        .by_ref()
+        .take_while(|w| w.len() == 2 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .count();
+    (1..=16).contains(&pairs)
 }
 
 /// The first error notify an exchange line lists (`[ N(AUTH_FAILED) ]`): the IKEv2 error
@@ -418,4 +444,25 @@ fn error_notify(line: &str) -> Option<&str> {
         from = end;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_dump_rows() {
+        assert!(hex_dump(
+            "0: 74 75 6E 6E 65 6C 77 61 74 63 68 2D 74 65 73 74  tunnelwatch-test"
+        ));
+        assert!(hex_dump(
+            "16: 2D 70 73 6B 2D 30 31 32 33 34 35 36 37 38 39     -psk-0123456789"
+        ));
+        assert!(hex_dump(
+            "32: 0A                                               ."
+        ));
+        assert!(!hex_dump("secret => 31 bytes @ 0x7f9060000b90"));
+        assert!(!hex_dump("received AUTHENTICATION_FAILED notify error"));
+        assert!(!hex_dump("2: something else"));
+    }
 }
