@@ -547,3 +547,29 @@ fn charon_hex_dumps_of_keys_are_not_stored() {
         }
     }
 }
+
+/// The same rows without a time (a level-4 `swanctl --initiate` stream read as strongSwan's):
+/// rejected for the missing time, and the reject keeps no key bytes either.
+#[test]
+fn an_untimed_hex_dump_is_rejected_without_its_bytes() {
+    let lines = "[IKE]    0: 74 75 6E 6E 65 6C 77 61 74 63 68 2D 74 65 73 74  tunnelwatch-test\n\
+                 [IKE]   16: 2D 70 73 6B 2D 30 31 32 33 34 35 36 37 38 39     -psk-0123456789\n\
+                 [IKE] received AUTHENTICATION_FAILED notify error\n";
+    let parsed = parse_all("initiate", lines.as_bytes(), opts(InputFormat::Gateway));
+    assert_eq!(parsed.len(), 3);
+    for p in &parsed {
+        let Parsed::Reject(r) = p else {
+            panic!("{p:?}")
+        };
+        let raw = String::from_utf8_lossy(&r.raw);
+        assert!(
+            !raw.contains("74 75 6E") && !raw.contains("psk-0123"),
+            "{raw}"
+        );
+    }
+    // An ordinary line keeps its bytes.
+    let Parsed::Reject(last) = &parsed[2] else {
+        unreachable!()
+    };
+    assert!(String::from_utf8_lossy(&last.raw).contains("AUTHENTICATION_FAILED"));
+}

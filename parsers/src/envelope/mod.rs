@@ -682,10 +682,17 @@ impl Decoder {
     ) {
         let Some(ts) = line.ts.or(frame.event_ts).or(frame.ingest_ts) else {
             let e = ParseError::MissingTimestamp;
+            // A reject keeps its raw bytes, except a hex dump's (keys, see `gateway::HEX_DUMP`).
+            let raw = match &line.body {
+                gateway::Body::Message(g) if g.details == gateway::HEX_DUMP => {
+                    gateway::HEX_DUMP.as_bytes()
+                }
+                _ => bytes,
+            };
             out(Parsed::Reject(self.reject(
                 frame.position,
                 e,
-                bytes,
+                raw,
                 frame.ingest_ts,
             )));
             return;

@@ -347,7 +347,7 @@ pub(super) const CATALOGUE: &[Entry] = &[
 
 /// `NN[GRP] ` at the start of `s`.
 pub(super) fn has_prefix(s: &str) -> bool {
-    thread_group(s).is_some()
+    thread_group(s).is_some() || group_only(s).is_some()
 }
 
 /// The length of `NN[GRP] ` (thread digits, a 3-letter upper-case group).
@@ -368,6 +368,9 @@ fn thread_group(s: &str) -> Option<usize> {
 pub(super) fn parse(body: &str, g: &mut Gateway) -> Option<Severity> {
     let mut rest = body.trim();
     if let Some(n) = thread_group(rest) {
+        rest = rest[n..].trim_start();
+    } else if let Some(n) = group_only(rest) {
+        // `swanctl --initiate` forwards the log as `[IKE] message`.
         rest = rest[n..].trim_start();
     }
     // `<conn|id> ` (the IKE_SA's name and unique id) or `<id> ` (unnamed).
@@ -395,6 +398,17 @@ pub(super) fn parse(body: &str, g: &mut Gateway) -> Option<Severity> {
         g.captures.notify = error_notify(rest).map(str::to_owned);
     }
     None
+}
+
+/// The length of `[GRP] ` (a 3-letter upper-case group without a thread: swanctl's stream).
+fn group_only(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    (b.first() == Some(&b'[')
+        && b.get(1..4)
+            .is_some_and(|g| g.iter().all(u8::is_ascii_uppercase))
+        && b.get(4) == Some(&b']')
+        && b.get(5) == Some(&b' '))
+    .then_some(6)
 }
 
 /// What a hex dump row is stored as.

@@ -28,6 +28,7 @@ mod pluto;
 pub mod swanctl;
 pub(crate) mod template;
 
+pub use charon::HEX_DUMP;
 pub use peers::{PeerMap, slash30};
 
 use serde::Serialize;
