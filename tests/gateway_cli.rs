@@ -55,6 +55,28 @@ fn bgp(t: i64, status: &str, details: &str) -> Value {
            "status": status, "message": {"details": details}})
 }
 
+/// `tunnelwatch ingest --syslog-year 2026` of `inputs` into `data` (charon writes no year; the
+/// captures are from 2026).
+fn ingest(data: &Path, inputs: &[PathBuf]) {
+    let mut args = vec![
+        "ingest".to_owned(),
+        "--data".into(),
+        data.display().to_string(),
+        "--syslog-year".into(),
+        "2026".into(),
+    ];
+    args.extend(inputs.iter().map(|p| p.display().to_string()));
+    tunnelwatch_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// `tunnelwatch diagnose --data DATA --output json` with `args`, parsed.
+fn diagnose_json(data: &Path, args: &[&str]) -> Value {
+    let data = data.display().to_string();
+    let mut all = vec!["diagnose", "--data", &data, "--output", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&tunnelwatch_ok(&all)).unwrap()
+}
+
 fn write_lines(path: &Path, values: &[Value]) {
     let text: String = values.iter().map(|v| format!("{v}\n")).collect();
     std::fs::write(path, text).unwrap();
@@ -241,25 +263,8 @@ fn each_scenario_is_diagnosed_to_the_same_cause_and_side_from_both_ends() {
             inputs.push(p);
         }
         let data = dir.path().join("data");
-        let mut args = vec![
-            "ingest".to_owned(),
-            "--data".into(),
-            data.display().to_string(),
-            "--syslog-year".into(),
-            "2026".into(),
-        ];
-        args.extend(inputs.iter().map(|p| p.display().to_string()));
-        tunnelwatch_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let out = tunnelwatch_ok(&[
-            "diagnose",
-            "--data",
-            &data.display().to_string(),
-            VPN,
-            "--output",
-            "json",
-            "--timeline",
-        ]);
-        let v: Value = serde_json::from_str(&out).unwrap();
+        ingest(&data, &inputs);
+        let v = diagnose_json(&data, &[VPN, "--timeline"]);
         let diagnoses = v["connections"][0]["diagnoses"].as_array().unwrap();
         let d = diagnoses
             .iter()
@@ -295,14 +300,7 @@ fn gateway_lines_are_stored_with_their_columns_and_positions() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = capture("strongswan/ikev2-psk-mismatch.cgw.syslog");
-    tunnelwatch_ok(&[
-        "ingest",
-        "--data",
-        &data.display().to_string(),
-        "--syslog-year",
-        "2026",
-        &log.display().to_string(),
-    ]);
+    ingest(&data, std::slice::from_ref(&log));
     let lines = std::fs::read_to_string(&log).unwrap().lines().count();
     let csv = common::query_csv(
         &data,
@@ -333,31 +331,18 @@ fn one_tunnel_two_failures_each_heard_from_its_own_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/both-ends");
-    let mut args: Vec<String> = ["ingest", "--data"].iter().map(|s| s.to_string()).collect();
-    args.push(data.display().to_string());
-    args.extend(["--syslog-year".into(), "2026".into()]);
-    for rel in [
-        "strongswan/ikev2-psk-mismatch.cgw.log",
-        "frr-bird/bgp-hold-timer-expired.frr.log",
-    ] {
-        args.push(capture(rel).display().to_string());
-    }
+    let mut inputs = vec![
+        capture("strongswan/ikev2-psk-mismatch.cgw.log"),
+        capture("frr-bird/bgp-hold-timer-expired.frr.log"),
+    ];
     for f in std::fs::read_dir(&example).unwrap() {
         let p = f.unwrap().path();
         if p.extension().is_some_and(|e| e == "ndjson") {
-            args.push(p.display().to_string());
+            inputs.push(p);
         }
     }
-    tunnelwatch_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let out = tunnelwatch_ok(&[
-        "diagnose",
-        "--data",
-        &data.display().to_string(),
-        VPN,
-        "--output",
-        "json",
-    ]);
-    let v: Value = serde_json::from_str(&out).unwrap();
+    ingest(&data, &inputs);
+    let v = diagnose_json(&data, &[VPN]);
     let diagnoses = v["connections"][0]["diagnoses"].as_array().unwrap();
     let heard = |cause: &str| {
         let d = diagnoses
@@ -431,22 +416,8 @@ fn simulated_gateways_give_each_incident_its_side() {
             args.extend(["--scenario".to_string(), s.to_string()]);
         }
         tunnelwatch_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        tunnelwatch_ok(&[
-            "ingest",
-            "--data",
-            &data.display().to_string(),
-            "--syslog-year",
-            "2026",
-            &logs.display().to_string(),
-        ]);
-        let out = tunnelwatch_ok(&[
-            "diagnose",
-            "--data",
-            &data.display().to_string(),
-            "--output",
-            "json",
-        ]);
-        let v: Value = serde_json::from_str(&out).unwrap();
+        ingest(&data, std::slice::from_ref(&logs));
+        let v = diagnose_json(&data, &[]);
         let truth: Value =
             serde_json::from_str(&std::fs::read_to_string(logs.join("truth.json")).unwrap())
                 .unwrap();

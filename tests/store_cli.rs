@@ -10,11 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The AWS-side fixtures (the files of `tests/data` and its `incident/`; the customer-gateway
-/// captures under `tests/data/gateway/` have tests of their own).
-const AWS_FIXTURES: &str = "tests/data/*.*";
-const INCIDENT: &str = "tests/data/incident";
-
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -36,6 +31,20 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Ingests the AWS-side fixtures into `data`: the files of `tests/data` and its `incident/`
+/// (the customer-gateway captures under `tests/data/gateway/` have tests of their own).
+fn ingest_fixtures(data: &str) -> String {
+    ok(&[
+        "ingest",
+        "--data",
+        data,
+        "--syslog-year",
+        "2025",
+        "tests/data/*.*",
+        "tests/data/incident",
+    ])
+}
+
 fn query(data: &Path, sql: &str) -> String {
     ok(&[
         "query",
@@ -52,15 +61,7 @@ fn ingest_then_query_in_a_new_process() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    let summary = ok(&[
-        "ingest",
-        "--data",
-        d,
-        "--syslog-year",
-        "2025",
-        AWS_FIXTURES,
-        INCIDENT,
-    ]);
+    let summary = ingest_fixtures(d);
     assert!(summary.contains("tunnel_activity"), "{summary}");
     let counts = query(
         &data,
@@ -91,15 +92,7 @@ fn ingest_then_query_in_a_new_process() {
     );
 
     // Ingesting the same inputs again adds nothing.
-    let again = ok(&[
-        "ingest",
-        "--data",
-        d,
-        "--syslog-year",
-        "2025",
-        AWS_FIXTURES,
-        INCIDENT,
-    ]);
+    let again = ingest_fixtures(d);
     assert!(again.contains("already stored"), "{again}");
     assert_eq!(
         query(&data, "SELECT count(*) AS n FROM tunnel_activity"),
@@ -290,15 +283,7 @@ fn saved_queries_match_their_golden_output() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    ok(&[
-        "ingest",
-        "--data",
-        d,
-        "--syslog-year",
-        "2025",
-        AWS_FIXTURES,
-        INCIDENT,
-    ]);
+    ingest_fixtures(d);
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/saved");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();

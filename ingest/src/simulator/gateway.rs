@@ -242,6 +242,35 @@ impl Echo {
         )
     }
 
+    /// pluto's state name: the IKEv2 one or the IKEv1 one.
+    fn pluto_state(&self, v2: &'static str, v1: &'static str) -> &'static str {
+        if self.peer.ikev2 { v2 } else { v1 }
+    }
+
+    /// pluto: IKE SA `ike` is up (IKEv2 wording; ike_sa_established).
+    fn pluto_ike_established(&self, ike: u64) -> String {
+        format!(
+            "\"{}\" #{ike}: initiator established IKE SA; authenticated peer using authby=secret and ID_IPV4_ADDR '{}'",
+            self.conn, self.peer.aws_ip
+        )
+    }
+
+    /// pluto: CHILD SA `child` of IKE SA `ike` is up with SPIs `(in, out)` (child_sa_established).
+    fn pluto_child_established(&self, child: u64, ike: u64, (i, o): (u32, u32)) -> String {
+        format!(
+            "\"{}\" #{child}: initiator established Child SA using #{ike}; IPsec tunnel [0.0.0.0/0===0.0.0.0/0] -> [0.0.0.0/0===0.0.0.0/0] {{ESP=>0x{o:08x} <0x{i:08x} xfrm=AES_CBC_256-HMAC_SHA2_256_128 DPD=active}}",
+            self.conn
+        )
+    }
+
+    /// charon: CHILD_SA `c` with SPIs `(in, out)` is closed (child_sa_deleted).
+    fn charon_child_closed(&self, c: u64, (i, o): (u32, u32)) -> String {
+        let (n, u) = (&self.conn, self.ike_id);
+        format!(
+            "<{n}|{u}> closing CHILD_SA {n}{{{c}}} with SPIs {i:08x}_i (0 bytes) {o:08x}_o (0 bytes) and TS 0.0.0.0/0 === 0.0.0.0/0"
+        )
+    }
+
     fn next_serial(&mut self) -> u64 {
         self.serial += 1;
         self.serial
@@ -268,13 +297,8 @@ impl Echo {
             self.ike_id = ike;
             self.child_serial = child;
             if self.peer.ikev2 {
-                say.push(format!(
-                    "\"{n}\" #{ike}: initiator established IKE SA; authenticated peer using authby=secret and ID_IPV4_ADDR '{}'",
-                    self.peer.aws_ip
-                ));
-                say.push(format!(
-                    "\"{n}\" #{child}: initiator established Child SA using #{ike}; IPsec tunnel [0.0.0.0/0===0.0.0.0/0] -> [0.0.0.0/0===0.0.0.0/0] {{ESP=>0x{o:08x} <0x{i:08x} xfrm=AES_CBC_256-HMAC_SHA2_256_128 DPD=active}}"
-                ));
+                say.push(self.pluto_ike_established(ike));
+                say.push(self.pluto_child_established(child, ike, (i, o)));
             } else {
                 // auth_succeeded (what names the peer in IKEv1), ike_sa_established
                 say.push(format!(
@@ -305,10 +329,7 @@ impl Echo {
             } else {
                 let ike = self.next_serial();
                 self.ike_id = ike;
-                say.push(format!(
-                    "\"{n}\" #{ike}: initiator established IKE SA; authenticated peer using authby=secret and ID_IPV4_ADDR '{}'",
-                    self.peer.aws_ip
-                ));
+                say.push(self.pluto_ike_established(ike));
             }
             return;
         }
@@ -320,18 +341,11 @@ impl Echo {
             say.push(format!(
                 "<{n}|{u}> inbound CHILD_SA {n}{{{c}}} established with SPIs {i:08x}_i {o:08x}_o and TS 0.0.0.0/0 === 0.0.0.0/0"
             ));
-            say.push(format!(
-                "<{n}|{u}> closing CHILD_SA {n}{{{}}} with SPIs {:08x}_i (0 bytes) {:08x}_o (0 bytes) and TS 0.0.0.0/0 === 0.0.0.0/0",
-                c - 1,
-                i.wrapping_sub(2),
-                o.wrapping_sub(2)
-            ));
+            say.push(self.charon_child_closed(c - 1, (i.wrapping_sub(2), o.wrapping_sub(2))));
         } else {
             let child = self.next_serial();
             self.child_serial = child;
-            say.push(format!(
-                "\"{n}\" #{child}: initiator established Child SA using #{u}; IPsec tunnel [0.0.0.0/0===0.0.0.0/0] -> [0.0.0.0/0===0.0.0.0/0] {{ESP=>0x{o:08x} <0x{i:08x} xfrm=AES_CBC_256-HMAC_SHA2_256_128 DPD=active}}"
-            ));
+            say.push(self.pluto_child_established(child, u, (i, o)));
         }
     }
 
@@ -366,11 +380,7 @@ impl Echo {
                 "\"{n}\" #{old}: received Delete SA payload: self-deleting ISAKMP State #{old}"
             ));
         } else {
-            let state = if self.peer.ikev2 {
-                "STATE_V2_ESTABLISHED_IKE_SA"
-            } else {
-                "STATE_MAIN_I4"
-            };
+            let state = self.pluto_state("STATE_V2_ESTABLISHED_IKE_SA", "STATE_MAIN_I4");
             say.push(format!(
                 "\"{n}\" #{old}: deleting state ({state}) aged 3600.000000s and sending notification"
             ));
@@ -379,23 +389,15 @@ impl Echo {
 
     /// The gateway let its CHILD SA expire (a lifetime shorter than AWS's).
     fn child_closed(&mut self, say: &mut Vec<String>) {
-        let (i, o) = self.spis();
-        let (n, u, c) = (&self.conn, self.ike_id, self.child_id);
         if self.strongswan() {
             // child_sa_deleted
-            say.push(format!(
-                "<{n}|{u}> closing CHILD_SA {n}{{{c}}} with SPIs {i:08x}_i (0 bytes) {o:08x}_o (0 bytes) and TS 0.0.0.0/0 === 0.0.0.0/0"
-            ));
+            say.push(self.charon_child_closed(self.child_id, self.spis()));
         } else {
-            let state = if self.peer.ikev2 {
-                "STATE_V2_ESTABLISHED_CHILD_SA"
-            } else {
-                "STATE_QUICK_I2"
-            };
+            let state = self.pluto_state("STATE_V2_ESTABLISHED_CHILD_SA", "STATE_QUICK_I2");
             // child_sa_deleted
             say.push(format!(
-                "\"{n}\" #{}: deleting state ({state}) aged 1500.000000s and sending notification",
-                self.child_serial
+                "\"{}\" #{}: deleting state ({state}) aged 1500.000000s and sending notification",
+                self.conn, self.child_serial
             ));
         }
     }
@@ -493,11 +495,7 @@ impl Echo {
             }
             say.push(format!("<{n}|{u}> giving up after 2 retransmits"));
         } else {
-            let state = if self.peer.ikev2 {
-                "STATE_V2_ESTABLISHED_IKE_SA"
-            } else {
-                "STATE_MAIN_I4"
-            };
+            let state = self.pluto_state("STATE_V2_ESTABLISHED_IKE_SA", "STATE_MAIN_I4");
             say.push(format!(
                 "\"{n}\" #{u}: {state}: retransmission; will wait 0.5 seconds for response"
             ));
@@ -516,11 +514,7 @@ impl Echo {
                 "<{n}|{u}> establishing IKE_SA failed, peer not responding"
             ));
         } else {
-            let state = if self.peer.ikev2 {
-                "STATE_V2_PARENT_I1"
-            } else {
-                "STATE_MAIN_I1"
-            };
+            let state = self.pluto_state("STATE_V2_PARENT_I1", "STATE_MAIN_I1");
             say.push(format!(
                 "\"{n}\" #{u}: {state}: 60 second timeout exceeded after 5 retransmits.  No response (or no acceptable response) to our first IKE message"
             ));
