@@ -18,6 +18,7 @@ pub mod engine;
 mod error;
 pub mod guard;
 pub mod object_io;
+pub mod quarantine;
 pub mod rows;
 pub mod saved;
 pub mod schema;
@@ -27,6 +28,7 @@ pub mod wal;
 
 pub use engine::{Engine, QueryOptions, QueryResult, QueryRuntime, Snapshot};
 pub use error::StoreError;
+pub use quarantine::Quarantined;
 pub use rows::{HealthRow, MetricRow, MetricRows, RowBuilder};
 pub use schema::TableName;
 pub use store::{Recovery, Store, StoreOptions, StoredCheckpoint};

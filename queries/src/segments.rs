@@ -26,11 +26,13 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::StoreError;
 use crate::object_io;
+use crate::quarantine::{self, Quarantined};
 use crate::schema::TableName;
 use crate::wal::sync_dir;
 
@@ -227,6 +229,64 @@ impl Segments {
             }
         }
         Ok(n)
+    }
+
+    /// Whether a segment's footer reads as Parquet metadata whose column chunks lie inside the
+    /// file (what a torn copy, a truncated file or a damaged footer fails); `Err` says why not.
+    /// Reads two ranges at the end of the file, not its pages.
+    pub fn check_footer(&self, file: &SegmentFile) -> Result<(), String> {
+        const TAIL: u64 = 8;
+        let size = file.size;
+        if size < 4 + TAIL {
+            return Err(format!("{size} bytes, too short for Parquet"));
+        }
+        let range = |start: u64, end: u64| {
+            let store = self.store.clone();
+            let location = ObjectPath::from(file.relative_path());
+            object_io::run(async move { store.get_range(&location, start..end).await })
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        };
+        let tail = range(size - TAIL, size)?;
+        let tail: [u8; TAIL as usize] = tail[..].try_into().map_err(|_| "short read")?;
+        let footer = FooterTail::try_new(&tail).map_err(|e| e.to_string())?;
+        let meta_len = footer.metadata_length() as u64;
+        let data_end = size
+            .checked_sub(TAIL + meta_len)
+            .ok_or_else(|| format!("footer of {meta_len} bytes in a file of {size}"))?;
+        let meta = ParquetMetaDataReader::decode_metadata(&range(data_end, size - TAIL)?)
+            .map_err(|e| e.to_string())?;
+        for rg in meta.row_groups() {
+            for col in rg.columns() {
+                let (start, len) = col.byte_range();
+                if start.saturating_add(len) > data_end {
+                    return Err(format!(
+                        "column chunk {} at {start}+{len} lies past the data ({data_end} bytes)",
+                        col.column_path()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves every segment whose footer does not read ([`Segments::check_footer`]) into the
+    /// quarantine, so that queries see the intact ones.
+    pub fn quarantine_unreadable(&self) -> Result<Vec<Quarantined>, StoreError> {
+        let mut out = Vec::new();
+        for t in TableName::ALL {
+            for f in self.list(t)? {
+                if let Err(reason) = self.check_footer(&f) {
+                    let path = self.root.join(f.relative_path());
+                    out.push(quarantine::move_in(
+                        &self.root,
+                        &path,
+                        &format!("unreadable Parquet segment: {reason}"),
+                    )?);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Reads a segment file back.

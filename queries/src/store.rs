@@ -10,6 +10,10 @@
 //!   {WAL, Parquet} — or in both only for the segment being flushed, whose partial Parquet
 //!   output (`w<seq>-*`) recovery deletes before flushing the segment again.
 //! - One process owns a data directory at a time (an exclusive lock on `<data>/.lock`).
+//! - Opening never fails on damage it can work around, and never deletes what it cannot use:
+//!   WAL frames around damaged bytes are recovered (the segment copied to `quarantine/`), a
+//!   ledger that does not parse is replaced by its backup, a Parquet segment whose footer does
+//!   not read is moved to `quarantine/`; [`Recovery`] lists each case.
 //!
 //! Ledger semantics: a source key (path + content fingerprint, chosen by the caller) maps to the
 //! byte offset in that source below which every record is stored. Marks travel in the WAL with
@@ -32,6 +36,7 @@ use arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
+use crate::quarantine::{self, Quarantined};
 use crate::schema::TableName;
 use crate::segments::{SegmentFile, Segments};
 use crate::wal::{self, Frame, SourceMark, Sync, WalWriter};
@@ -62,11 +67,19 @@ pub struct Recovery {
     pub rows: usize,
     /// Torn tails found (a crash in the middle of a write), with where.
     pub torn: Vec<String>,
+    /// Damage found and worked around, each with where and what it cost (WAL bytes skipped, a
+    /// ledger read from its backup, source marks not applied): for the operator to read.
+    pub damage: Vec<String>,
+    /// Files moved or copied into `<data>/quarantine/` by this open.
+    pub quarantined: Vec<Quarantined>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Ledger {
     version: u32,
+    /// Counts saves; of the ledger and its backup the higher generation is the newer.
+    #[serde(default)]
+    generation: u64,
     sources: BTreeMap<String, u64>,
     /// Streaming sources' checkpoints: key → offset and source-defined state (last write wins).
     #[serde(default)]
@@ -90,18 +103,85 @@ impl Ledger {
         root.join("sources.json")
     }
 
-    fn load(root: &Path) -> Result<Ledger, StoreError> {
-        let path = Ledger::path(root);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path,
-                reason: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ledger {
-                version: 1,
-                ..Default::default()
-            }),
-            Err(e) => Err(StoreError::io(&path, e)),
+    fn backup_path(root: &Path) -> PathBuf {
+        root.join("sources.backup.json")
+    }
+
+    /// The ledger, from `sources.json` or, where that is missing or damaged, from its backup
+    /// (written after it by every save, so the two differ only while a save is under way). A
+    /// damaged copy is quarantined. With neither readable the store still opens: with an empty
+    /// ledger whose `flushed_through` covers every segment on disk (so no stored row is
+    /// removed), and `recovery.damage` says that re-read file sources may be stored twice.
+    fn load(
+        root: &Path,
+        segments: &Segments,
+        recovery: &mut Recovery,
+    ) -> Result<Ledger, StoreError> {
+        let primary = Ledger::read(&Ledger::path(root))?;
+        let backup = Ledger::read(&Ledger::backup_path(root))?;
+        let mut quarantine = |path: PathBuf, reason: &str| -> Result<(), StoreError> {
+            let q = quarantine::move_in(root, &path, &format!("unreadable ledger: {reason}"))?;
+            recovery.quarantined.push(q);
+            Ok(())
+        };
+        let chosen = match (primary, backup) {
+            (Ok(Some(a)), Ok(Some(b))) => Some(if b.generation > a.generation { b } else { a }),
+            (Ok(a), Ok(b)) => a.or(b),
+            (Ok(a), Err(reason)) => {
+                quarantine(Ledger::backup_path(root), &reason)?;
+                a
+            }
+            (Err(reason), Ok(b)) => {
+                quarantine(Ledger::path(root), &reason)?;
+                if b.is_some() {
+                    recovery.damage.push(format!(
+                        "{}: {reason}; read its backup {} instead",
+                        Ledger::path(root).display(),
+                        Ledger::backup_path(root).display()
+                    ));
+                }
+                b
+            }
+            (Err(a), Err(b)) => {
+                quarantine(Ledger::path(root), &a)?;
+                quarantine(Ledger::backup_path(root), &b)?;
+                None
+            }
+        };
+        if let Some(ledger) = chosen {
+            return Ok(ledger);
+        }
+        let newest = TableName::ALL
+            .into_iter()
+            .map(|t| segments.list(t))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.wal_seqs().map(|(_, last)| last))
+            .max();
+        if !recovery.quarantined.is_empty() {
+            recovery.damage.push(format!(
+                "{}: the source ledger and its backup are unreadable; started with an empty \
+                 ledger that keeps every stored segment: files ingested again are read from \
+                 their start, so their rows may be stored twice",
+                Ledger::path(root).display()
+            ));
+        }
+        Ok(Ledger {
+            version: 1,
+            flushed_through: newest,
+            ..Default::default()
+        })
+    }
+
+    /// One copy of the ledger: `Ok(None)` if absent, `Err(reason)` if it does not parse.
+    fn read(path: &Path) -> Result<Result<Option<Ledger>, String>, StoreError> {
+        match fs::read(path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(None)),
+            Err(e) => Err(StoreError::io(path, e)),
         }
     }
 
@@ -123,14 +203,17 @@ impl Ledger {
         }
     }
 
-    fn save(&self, root: &Path) -> Result<(), StoreError> {
-        let path = Ledger::path(root);
-        let tmp = root.join("sources.json.tmp");
+    /// Saves the ledger and then its backup, each written whole and renamed into place.
+    fn save(&mut self, root: &Path) -> Result<(), StoreError> {
+        self.generation += 1;
         let bytes = serde_json::to_vec_pretty(self).expect("ledger serialises");
-        let mut f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        f.write_all(&bytes).map_err(|e| StoreError::io(&tmp, e))?;
-        f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+        for path in [Ledger::path(root), Ledger::backup_path(root)] {
+            let tmp = path.with_extension("json.tmp");
+            let mut f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+            f.write_all(&bytes).map_err(|e| StoreError::io(&tmp, e))?;
+            f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
+            fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+        }
         wal::sync_dir(root)
     }
 }
@@ -169,9 +252,14 @@ impl Store {
         fs::create_dir_all(&wal_dir).map_err(|e| StoreError::io(&wal_dir, e))?;
         let segments = Segments::open(root)?;
         segments.finish_interrupted_compactions()?;
-        let mut ledger = Ledger::load(root)?;
         let mut recovery = Recovery::default();
+        let mut ledger = Ledger::load(root, &segments, &mut recovery)?;
         let seqs = wal::list_segments(&wal_dir)?;
+        // Once WAL damage has cost rows, later source marks are not applied: a source that can
+        // be read again then re-reads from before the damage (rows may be stored twice, but
+        // none that it can still supply is lost).
+        let mut marks_held_back = 0usize;
+        let mut damaged = false;
         // Output of a flush the ledger does not cover: its marks never moved, so what it holds
         // is either in the WAL (rewritten below) or re-read from its source. A ledger from before
         // `flushed_through` covers every flush older than the oldest WAL segment (a segment is
@@ -193,14 +281,31 @@ impl Store {
             if let Some(t) = &replay.torn {
                 recovery.torn.push(format!("{}: {t}", path.display()));
             }
+            if !replay.damaged.is_empty() {
+                let what: Vec<String> = replay.damaged.iter().map(|d| d.to_string()).collect();
+                let q = quarantine::copy_in(
+                    root,
+                    &path,
+                    &format!("damaged WAL segment: {}", what.join("; ")),
+                )?;
+                recovery.damage.push(format!(
+                    "{}: {}; the frames around it were recovered and a copy is in {}",
+                    path.display(),
+                    what.join("; "),
+                    q.kept_as
+                ));
+                recovery.quarantined.push(q);
+            }
             let mut by_table: BTreeMap<TableName, Vec<RecordBatch>> = BTreeMap::new();
             let valid_len = replay.valid_len;
-            for frame in replay.frames {
+            for (i, frame) in replay.frames.into_iter().enumerate() {
+                damaged |= replay.first_damage_frame.is_some_and(|d| i >= d);
                 match frame {
                     Frame::Batch(t, b) => {
                         recovery.rows += b.num_rows();
                         by_table.entry(t).or_default().push(b);
                     }
+                    Frame::Mark(_) if damaged => marks_held_back += 1,
                     Frame::Mark(m) => ledger.apply(&m),
                 }
             }
@@ -218,6 +323,16 @@ impl Store {
         if !seqs.is_empty() {
             wal::sync_dir(&wal_dir)?;
         }
+        if marks_held_back > 0 {
+            recovery.damage.push(format!(
+                "{marks_held_back} source marks after the damage were not applied: those sources \
+                 are read again from before it"
+            ));
+        }
+        // What a query would fail on: segments whose footer does not read.
+        recovery
+            .quarantined
+            .extend(segments.quarantine_unreadable()?);
         // Past every WAL segment and every flushed one, so no flush reuses a file name.
         let seq = seqs
             .last()
@@ -281,6 +396,10 @@ impl Store {
         let (batches, marks) = nonempty(batches, marks);
         if batches.is_empty() && marks.is_empty() {
             return Ok(());
+        }
+        if self.wal.is_broken() {
+            // A failed append could not be cut off its segment: move past that segment first.
+            self.flush()?;
         }
         self.wal.append(&batches, &marks)?;
         self.hold(batches, marks)
@@ -349,6 +468,7 @@ impl Store {
     /// Writes what memory holds to Parquet, saves the ledger, and retires the WAL segment.
     pub fn flush(&mut self) -> Result<Vec<SegmentFile>, StoreError> {
         if self.wal.is_empty()
+            && !self.wal.is_broken()
             && self.mem.is_empty()
             && self.pending.is_empty()
             && self.pending_checkpoints.is_empty()

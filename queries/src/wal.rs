@@ -9,13 +9,18 @@
 //! Invariants:
 //! - `append` returns only after the frames are written and, with `Sync::Always`, fsynced: what
 //!   it acknowledged survives a crash.
-//! - Replay reads frames in order and stops at the first torn or corrupt frame (short header,
-//!   short payload, bad magic, bad checksum); everything before it is recovered, and the file is
-//!   truncated there so later appends follow valid frames.
+//! - Replay reads frames in order. Bytes that are not a valid frame (short header, short
+//!   payload, bad magic, bad checksum, an undecodable payload) are skipped up to the next valid
+//!   frame and reported as damage; with no valid frame after them they are a torn last write,
+//!   and a writer reopening the file truncates there so later appends follow valid frames.
+//! - A failed append (disk full, a failed fsync) leaves the segment as it was before it: the
+//!   writer cuts the file back to its last acknowledged byte, so nothing unacknowledged is
+//!   replayed and later appends never follow a partial frame. If even that cut fails, the
+//!   writer refuses further appends (the store rolls to a new segment).
 //! - A segment is deleted only by the store, after its rows are durable in Parquet.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
@@ -69,8 +74,26 @@ pub struct Replay {
     pub frames: Vec<Frame>,
     /// Bytes of valid frames.
     pub valid_len: u64,
-    /// The reason replay stopped early, if it did (a torn last write).
+    /// The reason replay stopped early, if it did (a torn last write: nothing valid follows).
     pub torn: Option<String>,
+    /// Damaged stretches with valid frames after them, skipped (their rows are lost).
+    pub damaged: Vec<Damage>,
+    /// How many of `frames` precede the first damage (`None`: no damage).
+    pub first_damage_frame: Option<usize>,
+}
+
+/// Bytes of a segment that replay skipped because they are not valid frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub offset: u64,
+    pub len: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes skipped: {}", self.len, self.reason)
+    }
 }
 
 pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -103,6 +126,8 @@ pub struct WalWriter {
     sync: Sync,
     scratch: Vec<u8>,
     ipc_options: IpcWriteOptions,
+    /// A failed append whose bytes could not be cut off.
+    broken: bool,
 }
 
 impl WalWriter {
@@ -129,6 +154,7 @@ impl WalWriter {
             len: valid_len,
             sync,
             scratch: Vec::new(),
+            broken: false,
             // LZ4: the log rows are repetitive text; compressing costs less than writing them.
             ipc_options: IpcWriteOptions::default()
                 .try_with_compression(Some(CompressionType::LZ4_FRAME))?,
@@ -171,16 +197,39 @@ impl WalWriter {
             let payload = serde_json::to_vec(m).expect("mark serialises");
             frame(&mut self.scratch, KIND_MARK, 0, &payload);
         }
-        self.file
-            .write_all(&self.scratch)
-            .map_err(|e| StoreError::io(&self.path, e))?;
-        if self.sync == Sync::Always {
-            self.file
-                .sync_data()
-                .map_err(|e| StoreError::io(&self.path, e))?;
+        if self.broken {
+            return Err(StoreError::io(
+                &self.path,
+                io::Error::other("an earlier failed append could not be undone"),
+            ));
+        }
+        let written = self.file.write_all(&self.scratch).and_then(|()| {
+            if self.sync == Sync::Always {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // Not acknowledged, so not kept: cut back to the last acknowledged frame. After a
+            // failed fsync the kernel may have dropped the dirty pages, so the bytes are not
+            // trusted either way; what was acknowledged before was synced then.
+            let undone = self
+                .file
+                .set_len(self.len)
+                .and_then(|()| self.file.seek(SeekFrom::Start(self.len)).map(drop));
+            if undone.is_err() {
+                self.broken = true;
+            }
+            return Err(StoreError::io(&self.path, e));
         }
         self.len += self.scratch.len() as u64;
         Ok(())
+    }
+
+    /// Whether a failed append could not be undone; such a writer takes no more appends.
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 }
 
@@ -198,94 +247,111 @@ fn table_from_u8(v: u8) -> Option<TableName> {
 }
 
 /// Reads every valid frame of a segment.
+///
+/// A segment is read whole into memory (at most `wal_segment_bytes`, and recovery holds its
+/// decoded rows anyway). Damage is told apart from a torn tail by what follows it: if a valid
+/// frame (magic, plausible length, matching checksum) comes later, the bytes in between are
+/// reported in [`Replay::damaged`] and replay goes on after them; if none does, the rest is a
+/// torn last write ([`Replay::torn`]). A frame whose checksum matches but whose payload does
+/// not decode (an unknown table or kind, a bad batch or mark) is damage too, skipped whole. A
+/// length field is never trusted beyond the bytes the file has, so a corrupt header cannot make
+/// replay allocate more than the file's size.
 pub fn replay(path: &Path) -> Result<Replay, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let mut r = BufReader::with_capacity(1 << 20, file);
+    let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
     let mut out = Replay::default();
-    let mut header = [0u8; HEADER];
-    loop {
-        match read_full(&mut r, &mut header) {
-            Ok(0) => break,
-            Ok(n) if n < HEADER => {
-                out.torn = Some(format!(
-                    "short frame header ({n} bytes) at byte {}",
-                    out.valid_len
-                ));
-                break;
-            }
-            Ok(_) => {}
-            Err(e) => return Err(StoreError::io(path, e)),
-        }
-        if &header[..4] != MAGIC {
-            out.torn = Some(format!("bad frame magic at byte {}", out.valid_len));
-            break;
-        }
-        let kind = header[4];
-        let table = header[5];
-        let len = u32::from_le_bytes(header[6..10].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(header[10..14].try_into().expect("4 bytes"));
-        let mut payload = vec![0u8; len];
-        let n = read_full(&mut r, &mut payload).map_err(|e| StoreError::io(path, e))?;
-        if n < len {
-            out.torn = Some(format!(
-                "short frame payload ({n} of {len} bytes) at byte {}",
-                out.valid_len
-            ));
-            break;
-        }
-        if crc32fast::hash(&payload) != crc {
-            out.torn = Some(format!("checksum mismatch at byte {}", out.valid_len));
-            break;
-        }
-        let decoded = match kind {
-            KIND_BATCH => {
-                let table = table_from_u8(table).ok_or_else(|| StoreError::Corrupt {
-                    path: path.to_owned(),
-                    reason: format!("unknown table id {table} at byte {}", out.valid_len),
-                })?;
-                let reader = StreamReader::try_new(&payload[..], None)?;
-                let mut batches = Vec::new();
-                for b in reader {
-                    batches.push(b?);
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let (kind, table, payload) = match frame_at(&bytes, pos) {
+            Ok(f) => f,
+            Err(reason) => match next_frame(&bytes, pos + 1) {
+                Some(next) => {
+                    out.first_damage_frame.get_or_insert(out.frames.len());
+                    out.damaged.push(Damage {
+                        offset: pos as u64,
+                        len: (next - pos) as u64,
+                        reason: format!("{reason} at byte {pos}"),
+                    });
+                    pos = next;
+                    continue;
                 }
-                batches
-                    .into_iter()
-                    .map(|b| Frame::Batch(table, b))
-                    .collect::<Vec<_>>()
-            }
-            KIND_MARK => {
-                let mark: SourceMark =
-                    serde_json::from_slice(&payload).map_err(|e| StoreError::Corrupt {
-                        path: path.to_owned(),
-                        reason: format!("bad source mark at byte {}: {e}", out.valid_len),
-                    })?;
-                vec![Frame::Mark(mark)]
-            }
-            other => {
-                out.torn = Some(format!(
-                    "unknown frame kind {other} at byte {}",
-                    out.valid_len
-                ));
-                break;
-            }
+                None => {
+                    out.torn = Some(format!("{reason} at byte {pos}"));
+                    break;
+                }
+            },
         };
-        out.frames.extend(decoded);
-        out.valid_len += (HEADER + len) as u64;
+        let frame_len = HEADER + payload.len();
+        match decode(kind, table, payload) {
+            Ok(frames) => out.frames.extend(frames),
+            Err(reason) => {
+                out.first_damage_frame.get_or_insert(out.frames.len());
+                out.damaged.push(Damage {
+                    offset: pos as u64,
+                    len: frame_len as u64,
+                    reason: format!("{reason} at byte {pos}"),
+                });
+            }
+        }
+        pos += frame_len;
+        out.valid_len = pos as u64;
     }
     Ok(out)
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// The frame that starts at `pos`: its kind, table and payload, or why there is none.
+fn frame_at(bytes: &[u8], pos: usize) -> Result<(u8, u8, &[u8]), String> {
+    let rest = &bytes[pos..];
+    if rest.len() < HEADER {
+        return Err(format!("short frame header ({} bytes)", rest.len()));
     }
-    Ok(n)
+    if &rest[..4] != MAGIC {
+        return Err("bad frame magic".into());
+    }
+    let len = u32::from_le_bytes(rest[6..10].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(rest[10..14].try_into().expect("4 bytes"));
+    let Some(payload) = rest.get(HEADER..HEADER + len) else {
+        return Err(format!(
+            "short frame payload ({} of {len} bytes)",
+            rest.len() - HEADER
+        ));
+    };
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch".into());
+    }
+    Ok((rest[4], rest[5], payload))
+}
+
+/// The start of the next valid frame at or after `from`.
+fn next_frame(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while at < bytes.len() {
+        let found = memchr::memmem::find(&bytes[at..], MAGIC)?;
+        at += found;
+        if frame_at(bytes, at).is_ok() {
+            return Some(at);
+        }
+        at += 1;
+    }
+    None
+}
+
+/// A checksummed payload as frames, or why it is not one.
+fn decode(kind: u8, table: u8, payload: &[u8]) -> Result<Vec<Frame>, String> {
+    match kind {
+        KIND_BATCH => {
+            let table = table_from_u8(table).ok_or_else(|| format!("unknown table id {table}"))?;
+            let reader =
+                StreamReader::try_new(payload, None).map_err(|e| format!("bad batch: {e}"))?;
+            reader
+                .map(|b| b.map(|b| Frame::Batch(table, b)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("bad batch: {e}"))
+        }
+        KIND_MARK => serde_json::from_slice::<SourceMark>(payload)
+            .map(|m| vec![Frame::Mark(m)])
+            .map_err(|e| format!("bad source mark: {e}")),
+        other => Err(format!("unknown frame kind {other}")),
+    }
 }
 
 /// fsyncs a directory so that renames and new files in it are durable.
