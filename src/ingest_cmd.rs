@@ -160,14 +160,8 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         },
     )
     .with_context(|| format!("opening the data directory {}", args.data.display()))?;
-    if recovery.wal_segments > 0 {
-        eprintln!(
-            "tunnelwatch: recovered {} rows from {} write-ahead log segment(s) of an interrupted run",
-            recovery.rows, recovery.wal_segments
-        );
-        for t in &recovery.torn {
-            eprintln!("tunnelwatch: recovered up to a torn write: {t}");
-        }
+    for line in recovery.report() {
+        eprintln!("tunnelwatch: {line}");
     }
     let total: u64 = inputs.iter().filter_map(|i| i.size()).sum();
     let mut terminal = Terminal {

@@ -165,11 +165,8 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    if run.recovery.rows > 0 {
-        eprintln!(
-            "tunnelwatch: recovered {} rows from the write-ahead log",
-            run.recovery.rows
-        );
+    for line in run.recovery.report() {
+        eprintln!("tunnelwatch: {line}");
     }
     let Started {
         shared,

@@ -74,6 +74,28 @@ pub struct Recovery {
     pub quarantined: Vec<Quarantined>,
 }
 
+impl Recovery {
+    /// What the operator should read, a line each: rows recovered, torn tails, damage worked
+    /// around and files quarantined. Empty after a clean shutdown.
+    pub fn report(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.wal_segments > 0 {
+            lines.push(format!(
+                "recovered {} rows from {} write-ahead log segment(s) of an interrupted run",
+                self.rows, self.wal_segments
+            ));
+        }
+        lines.extend(
+            self.torn
+                .iter()
+                .map(|t| format!("recovered up to a torn write: {t}")),
+        );
+        lines.extend(self.damage.iter().map(|d| format!("damage: {d}")));
+        lines.extend(self.quarantined.iter().map(|q| format!("quarantined: {q}")));
+        lines
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Ledger {
     version: u32,

@@ -342,6 +342,21 @@ fn decode(kind: u8, table: u8, payload: &[u8]) -> Result<Vec<Frame>, String> {
             let table = table_from_u8(table).ok_or_else(|| format!("unknown table id {table}"))?;
             let reader =
                 StreamReader::try_new(payload, None).map_err(|e| format!("bad batch: {e}"))?;
+            // The header's table id is outside the checksum: a batch must also have its table's
+            // columns, or a flipped id would file rows under another table.
+            let expected = table.schema();
+            let names = |s: &arrow::datatypes::Schema| {
+                s.fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect::<Vec<_>>()
+            };
+            if names(&reader.schema()) != names(&expected) {
+                return Err(format!(
+                    "a batch whose columns are not those of table {}",
+                    table.as_str()
+                ));
+            }
             reader
                 .map(|b| b.map(|b| Frame::Batch(table, b)))
                 .collect::<Result<Vec<_>, _>>()
@@ -365,26 +380,31 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::array::{
+        Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    };
+    use arrow::datatypes::DataType;
 
     use super::*;
 
+    /// Three rows of the metrics table, their numbers from `n`.
     fn batch(n: i64) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("ts", crate::schema::timestamp(), false),
-            Field::new("v", DataType::Int64, false),
-            Field::new("s", DataType::Utf8, true),
-        ]));
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(TimestampMillisecondArray::from(vec![n; 3]).with_timezone("UTC")),
-                Arc::new(Int64Array::from(vec![n, n + 1, n + 2])),
-                Arc::new(StringArray::from(vec![Some("a"), None, Some("c")])),
-            ],
-        )
-        .unwrap()
+        let schema = TableName::Metrics.schema();
+        let columns: Vec<arrow::array::ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> arrow::array::ArrayRef {
+                match f.data_type() {
+                    DataType::Timestamp(..) => {
+                        Arc::new(TimestampMillisecondArray::from(vec![n; 3]).with_timezone("UTC"))
+                    }
+                    DataType::Int64 => Arc::new(Int64Array::from(vec![n, n + 1, n + 2])),
+                    DataType::Float64 => Arc::new(Float64Array::from(vec![n as f64; 3])),
+                    _ => Arc::new(StringArray::from(vec!["a", "b", "c"])),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
     }
 
     /// Appends `n` batches, each with its mark; returns the segment length.
