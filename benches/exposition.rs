@@ -69,6 +69,7 @@ fn stats() -> PipelineStats {
         budget_bytes: Some(64 << 20),
         in_flight_bytes: Some(0),
         store_rows: vec![("tunnel_activity".into(), 1), ("bgp_events".into(), 2)],
+        ..Default::default()
     }
 }
 

@@ -127,6 +127,7 @@ pub fn run(args: &IngestArgs, groups: &[&str]) -> Result<ExitCode> {
                     eprintln!("tunnelwatch: interrupted: storing what was read (the next run resumes there)");
                     interrupted = true;
                     trigger.trigger();
+                    shared.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }

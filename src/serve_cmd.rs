@@ -258,6 +258,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         }
     });
     trigger.trigger();
+    shared.stopping.store(true, Ordering::Relaxed);
     let mut exit = if failed.is_some() {
         ExitCode::from(1)
     } else {

@@ -204,7 +204,7 @@ fn export_openmetrics_is_accepted_by_promtool_backfill() {
 }
 
 /// Every family `/metrics` can show, as its `# TYPE` line names it, with its type.
-const FAMILIES: [(&str, &str); 23] = [
+const FAMILIES: [(&str, &str); 25] = [
     ("tunnelwatch_source_dropped", "counter"),
     ("tunnelwatch_source_replaying", "gauge"),
     ("tunnelwatch_source_refused", "counter"),
@@ -225,6 +225,8 @@ const FAMILIES: [(&str, &str); 23] = [
     ("tunnelwatch_rejects", "counter"),
     ("tunnelwatch_ingest_lag_seconds", "gauge"),
     ("tunnelwatch_store_rows", "counter"),
+    ("tunnelwatch_store_write_errors", "counter"),
+    ("tunnelwatch_store_writable", "gauge"),
     ("tunnelwatch_tunnel_state", "gauge"),
     ("tunnelwatch_connection_tunnel_state", "gauge"),
     ("tunnelwatch_tunnel_data_in_bytes", "counter"),

@@ -64,6 +64,9 @@ pub struct PipelineStats {
     pub in_flight_bytes: Option<u64>,
     /// Rows stored per table (`tunnel_activity`, `bgp_events`, …).
     pub store_rows: Vec<(String, u64)>,
+    /// Store writes that failed (each retried), and whether the last one worked.
+    pub store_write_errors: u64,
+    pub store_writable: bool,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -466,6 +469,21 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
             lag.get_or_create(&l).set(v);
         }
     }
+    let write_errors: Counter = Counter::default();
+    write_errors.inc_by(stats.store_write_errors);
+    registry.register(
+        "store_write_errors",
+        "Store writes (WAL appends, flushes, compaction) that failed, e.g. on a full disk; \
+         each is retried and sources are held back meanwhile",
+        write_errors,
+    );
+    let writable: Gauge = Gauge::default();
+    writable.set(i64::from(stats.store_writable));
+    registry.register(
+        "store_writable",
+        "1 if the store's last write worked, 0 while it fails (sources are not acknowledged)",
+        writable,
+    );
     for (table, n) in &stats.store_rows {
         rows.get_or_create(&TableLabel {
             table: table.clone(),
@@ -500,9 +518,13 @@ mod tests {
             budget_bytes: Some(1 << 20),
             in_flight_bytes: Some(4096),
             store_rows: vec![("tunnel_activity".into(), 9)],
+            store_write_errors: 2,
+            store_writable: false,
         })
         .unwrap();
         for want in [
+            "tunnelwatch_store_write_errors_total 2",
+            "tunnelwatch_store_writable 0",
             "# HELP tunnelwatch_source_records Log records received per source",
             "tunnelwatch_source_records_total{source=\"gw\",kind=\"syslog\"} 10",
             "tunnelwatch_source_bytes_total{source=\"gw\",kind=\"syslog\"} 2000",

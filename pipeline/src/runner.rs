@@ -95,8 +95,63 @@ impl Job {
     }
 }
 
+/// The first wait before a failed append is tried again, and the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Failures worth waiting out: the disk (full, failing to sync) or the object store. Anything
+/// else (an encoding error) will not get better by itself.
+fn retryable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Io { .. } | StoreError::ObjectStore(_))
+}
+
+/// The writer's view of whether the store takes writes, published in [`Counters`] and logged
+/// once per change (not once per retry).
+struct StoreHealth<'a> {
+    shared: &'a Shared,
+    failing: bool,
+}
+
+impl<'a> StoreHealth<'a> {
+    fn new(shared: &'a Shared) -> StoreHealth<'a> {
+        StoreHealth {
+            shared,
+            failing: false,
+        }
+    }
+
+    fn failing(&self) -> bool {
+        self.failing
+    }
+
+    fn failed(&mut self, what: &str, e: &StoreError) {
+        let c = &self.shared.counters;
+        c.store_write_errors.fetch_add(1, Ordering::Relaxed);
+        c.store_writable.store(false, Ordering::Relaxed);
+        if !self.failing {
+            tracing::error!(error = %e, "store {what} failed; holding sources back and retrying");
+        }
+        self.failing = true;
+    }
+
+    /// After a write that worked: writable again unless the last flush still fails.
+    fn ok(&mut self, store: &Store) {
+        if store.flush_failure().is_some() {
+            // The append is durable in the WAL, but the flush behind it failed: still failing.
+            return;
+        }
+        self.shared
+            .counters
+            .store_writable
+            .store(true, Ordering::Relaxed);
+        if self.failing {
+            tracing::info!("the store takes writes again");
+        }
+        self.failing = false;
+    }
+}
+
 /// What the pipeline counts, for the status page and `/metrics`.
-#[derive(Default)]
 pub struct Counters {
     pub records: AtomicU64,
     pub bytes: AtomicU64,
@@ -104,6 +159,24 @@ pub struct Counters {
     pub rows: [AtomicU64; TableName::ALL.len()],
     /// Event time of the newest record seen, epoch ms.
     pub last_event_ms: AtomicI64,
+    /// Store writes (appends, flushes, maintenance) that failed; each is retried.
+    pub store_write_errors: AtomicU64,
+    /// Whether the last store write worked (false while the disk is full).
+    pub store_writable: AtomicBool,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            rejects: AtomicU64::new(0),
+            rows: Default::default(),
+            last_event_ms: AtomicI64::new(0),
+            store_write_errors: AtomicU64::new(0),
+            store_writable: AtomicBool::new(true),
+        }
+    }
 }
 
 /// State shared between the pipeline threads and the HTTP server.
@@ -138,6 +211,9 @@ pub struct Shared {
     /// The inventory's tunnels by address: every stream's decoder places gateway lines (and
     /// gateway counters) with it.
     pub gateway_peers: Option<Arc<tunnelwatch_parsers::gateway::PeerMap>>,
+    /// Set when the run is stopping: the writer then stops waiting for a full disk (what it
+    /// could not store is answered as not stored, never acknowledged).
+    pub stopping: AtomicBool,
 }
 
 impl Shared {
@@ -180,6 +256,7 @@ impl Shared {
             alarm_file: Mutex::new((AlarmStateFile::default(), 0)),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             gateway_peers: None,
+            stopping: AtomicBool::new(false),
         })
     }
 
@@ -586,17 +663,45 @@ pub fn run_writer(
         })
     };
     publish(&store, &files);
+    // A job whose append failed for want of disk: retried, before any later job (checkpoints of
+    // one stream must reach the store in order), until it is stored. Its acks wait, and the
+    // budget it holds makes the sources wait too (backpressure), so nothing is dropped.
+    let mut held: Option<Job> = None;
+    let mut retry_in = RETRY_FIRST;
+    let mut health = StoreHealth::new(&shared);
     loop {
-        match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(mut job) => {
+        let next = match held.take() {
+            Some(job) => {
+                std::thread::sleep(retry_in);
+                retry_in = (retry_in * 2).min(RETRY_MAX);
+                Ok(job)
+            }
+            None => rx.recv_timeout(Duration::from_secs(1)).map(|mut job| {
                 while let Ok(more) = rx.try_recv() {
                     job.merge(more);
                     if job.batches.len() > 64 {
                         break;
                     }
                 }
+                job
+            }),
+        };
+        match next {
+            Ok(mut job) => {
                 let flushes = store.flushes();
-                let result = store.append(job.batches, job.marks);
+                let result = store.append(job.batches.clone(), job.marks.clone());
+                if let Err(e) = &result {
+                    health.failed("append", e);
+                    // Stopping: the sources are gone or going, so waiting cannot help. Nothing
+                    // of the job is acknowledged: its senders retry, file sources re-read.
+                    if retryable(e) && !shared.stopping.load(Ordering::Relaxed) {
+                        held = Some(job);
+                        continue;
+                    }
+                } else {
+                    health.ok(&store);
+                    retry_in = RETRY_FIRST;
+                }
                 if result.is_ok()
                     && let Some((alarms, until)) = job.alarm_state.take()
                 {
@@ -621,15 +726,20 @@ pub fn run_writer(
                     }
                     receipt.complete(answer.clone());
                 }
-                result?;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if last_flush.elapsed() >= FLUSH_EVERY {
-            store.flush()?;
-            files = Snapshot::list_files(store.root())?;
-            publish(&store, &files);
+        if last_flush.elapsed() >= FLUSH_EVERY || (health.failing() && held.is_none()) {
+            // A failed flush keeps its rows in the WAL and memory; it is tried again here.
+            match store.flush() {
+                Ok(_) => {
+                    health.ok(&store);
+                    files = Snapshot::list_files(store.root())?;
+                    publish(&store, &files);
+                }
+                Err(e) => health.failed("flush", &e),
+            }
             last_flush = Instant::now();
         }
         if shared.health && last_health.elapsed() >= HEALTH_EVERY {
@@ -637,15 +747,24 @@ pub fn run_writer(
                 files: files.clone(),
                 unflushed: store.unflushed().clone(),
             };
-            health_round(&mut store, &snapshot, &shared)?;
+            if let Err(e) = health_round(&mut store, &snapshot, &shared) {
+                health.failed("Health round", &e);
+            }
             publish(&store, &files);
             last_health = Instant::now();
         }
         if last_maintenance.elapsed() >= MAINTENANCE_EVERY {
             // A long run flushes every few minutes: merge a day's small files, drop old days.
-            let mut changed = store.compact(COMPACT_MIN_FILES)? > 0;
+            let mut changed = false;
+            match store.compact(COMPACT_MIN_FILES) {
+                Ok(n) => changed |= n > 0,
+                Err(e) => health.failed("compaction", &e),
+            }
             if let Some(days) = retention_days {
-                changed |= store.apply_retention(now_ms(), days)? > 0;
+                match store.apply_retention(now_ms(), days) {
+                    Ok(n) => changed |= n > 0,
+                    Err(e) => health.failed("retention", &e),
+                }
             }
             if changed {
                 files = Snapshot::list_files(store.root())?;

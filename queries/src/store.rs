@@ -255,6 +255,8 @@ pub struct Store {
     mem: BTreeMap<TableName, Vec<RecordBatch>>,
     mem_rows: usize,
     flushes: u64,
+    /// The last flush's error, until a flush succeeds.
+    flush_failure: Option<String>,
     _lock: File,
 }
 
@@ -376,6 +378,7 @@ impl Store {
                 mem: BTreeMap::new(),
                 mem_rows: 0,
                 flushes: 0,
+                flush_failure: None,
                 _lock: lock,
             },
             recovery,
@@ -419,12 +422,26 @@ impl Store {
         if batches.is_empty() && marks.is_empty() {
             return Ok(());
         }
-        if self.wal.is_broken() {
-            // A failed append could not be cut off its segment: move past that segment first.
+        if self.wal.is_sealed() || self.mem_rows >= self.opts.flush_rows.saturating_mul(2) {
+            // The segment takes no more appends (a failed append could not be cut off it, or a
+            // flush stopped after its ledger), or flushes have been failing
+            // long enough that memory holds twice a flush: flush first, and refuse the append
+            // (nothing of it written) while that fails.
             self.flush()?;
         }
         self.wal.append(&batches, &marks)?;
-        self.hold(batches, marks)
+        // Durable from here on: a flush that fails now is not this append's failure (its rows
+        // stay in the WAL and in memory; the next flush retries), so it is kept for the caller
+        // to see in `flush_failure` rather than returned.
+        if self.hold(batches, marks) {
+            let _ = self.flush();
+        }
+        Ok(())
+    }
+
+    /// Why the last flush failed, if it did and none has succeeded since.
+    pub fn flush_failure(&self) -> Option<&str> {
+        self.flush_failure.as_deref()
     }
 
     /// Holds `batches` of a source that can be read again (a file) in memory until the next
@@ -438,16 +455,15 @@ impl Store {
         marks: impl IntoIterator<Item = SourceMark>,
     ) -> Result<(), StoreError> {
         let (batches, marks) = nonempty(batches, marks);
-        self.hold(batches, marks)
+        if self.hold(batches, marks) {
+            self.flush()?;
+        }
+        Ok(())
     }
 
-    /// Keeps rows in memory and marks in `pending` until the next flush (which it starts when
-    /// memory or the WAL is full).
-    fn hold(
-        &mut self,
-        batches: Vec<(TableName, RecordBatch)>,
-        marks: Vec<SourceMark>,
-    ) -> Result<(), StoreError> {
+    /// Keeps rows in memory and marks in `pending` until the next flush; says whether that is
+    /// due (memory or the WAL segment is full).
+    fn hold(&mut self, batches: Vec<(TableName, RecordBatch)>, marks: Vec<SourceMark>) -> bool {
         for m in marks {
             match m.state {
                 Some(state) => {
@@ -469,10 +485,7 @@ impl Store {
             self.mem_rows += b.num_rows();
             self.mem.entry(t).or_default().push(b);
         }
-        if self.mem_rows >= self.opts.flush_rows || self.wal.len() >= self.opts.wal_segment_bytes {
-            self.flush()?;
-        }
-        Ok(())
+        self.mem_rows >= self.opts.flush_rows || self.wal.len() >= self.opts.wal_segment_bytes
     }
 
     /// How many flushes this store has done (the Parquet file list changes only then, and with
@@ -489,8 +502,16 @@ impl Store {
 
     /// Writes what memory holds to Parquet, saves the ledger, and retires the WAL segment.
     pub fn flush(&mut self) -> Result<Vec<SegmentFile>, StoreError> {
+        let result = self.flush_now();
+        if let Err(e) = &result {
+            self.flush_failure = Some(e.to_string());
+        }
+        result
+    }
+
+    fn flush_now(&mut self) -> Result<Vec<SegmentFile>, StoreError> {
         if self.wal.is_empty()
-            && !self.wal.is_broken()
+            && !self.wal.is_sealed()
             && self.mem.is_empty()
             && self.pending.is_empty()
             && self.pending_checkpoints.is_empty()
@@ -509,19 +530,33 @@ impl Store {
         let checkpoints = std::mem::take(&mut self.pending_checkpoints);
         self.ledger.checkpoints.extend(checkpoints);
         self.ledger.flushed_through = Some(self.seq);
-        self.ledger.save(&self.root)?;
-        let old = self.wal.path().to_owned();
+        // From here the ledger on disk may say this WAL segment is flushed, and recovery would
+        // remove it unread: it takes no more appends. A failure below leaves it sealed, and
+        // the next flush (which `append` starts first) redoes this one under the same names.
+        let next = self.ledger.save(&self.root).and_then(|()| {
+            WalWriter::open(
+                wal::segment_path(&self.wal_dir, self.seq + 1),
+                0,
+                self.opts.sync,
+            )
+        });
+        let next = match next {
+            Ok(w) => w,
+            Err(e) => {
+                self.wal.seal();
+                return Err(e);
+            }
+        };
+        let old = std::mem::replace(&mut self.wal, next);
         self.seq += 1;
-        self.wal = WalWriter::open(
-            wal::segment_path(&self.wal_dir, self.seq),
-            0,
-            self.opts.sync,
-        )?;
-        fs::remove_file(&old).map_err(|e| StoreError::io(&old, e))?;
-        wal::sync_dir(&self.wal_dir)?;
         self.mem.clear();
         self.mem_rows = 0;
         self.flushes += 1;
+        self.flush_failure = None;
+        // Covered by the saved ledger: if this removal fails, the next open removes it.
+        if fs::remove_file(old.path()).is_ok() {
+            let _ = wal::sync_dir(&self.wal_dir);
+        }
         Ok(written)
     }
 

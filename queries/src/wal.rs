@@ -16,7 +16,7 @@
 //! - A failed append (disk full, a failed fsync) leaves the segment as it was before it: the
 //!   writer cuts the file back to its last acknowledged byte, so nothing unacknowledged is
 //!   replayed and later appends never follow a partial frame. If even that cut fails, the
-//!   writer refuses further appends (the store rolls to a new segment).
+//!   writer is sealed: it refuses further appends, and the store rolls to a new segment.
 //! - A segment is deleted only by the store, after its rows are durable in Parquet.
 
 use std::fs::{self, File, OpenOptions};
@@ -126,8 +126,8 @@ pub struct WalWriter {
     sync: Sync,
     scratch: Vec<u8>,
     ipc_options: IpcWriteOptions,
-    /// A failed append whose bytes could not be cut off.
-    broken: bool,
+    /// Takes no more appends: see [`WalWriter::is_sealed`].
+    sealed: bool,
 }
 
 impl WalWriter {
@@ -154,7 +154,7 @@ impl WalWriter {
             len: valid_len,
             sync,
             scratch: Vec::new(),
-            broken: false,
+            sealed: false,
             // LZ4: the log rows are repetitive text; compressing costs less than writing them.
             ipc_options: IpcWriteOptions::default()
                 .try_with_compression(Some(CompressionType::LZ4_FRAME))?,
@@ -197,10 +197,10 @@ impl WalWriter {
             let payload = serde_json::to_vec(m).expect("mark serialises");
             frame(&mut self.scratch, KIND_MARK, 0, &payload);
         }
-        if self.broken {
+        if self.sealed {
             return Err(StoreError::io(
                 &self.path,
-                io::Error::other("an earlier failed append could not be undone"),
+                io::Error::other("the segment is sealed (a failed append or flush); flush first"),
             ));
         }
         let written = self.file.write_all(&self.scratch).and_then(|()| {
@@ -219,7 +219,7 @@ impl WalWriter {
                 .set_len(self.len)
                 .and_then(|()| self.file.seek(SeekFrom::Start(self.len)).map(drop));
             if undone.is_err() {
-                self.broken = true;
+                self.sealed = true;
             }
             return Err(StoreError::io(&self.path, e));
         }
@@ -227,9 +227,15 @@ impl WalWriter {
         Ok(())
     }
 
-    /// Whether a failed append could not be undone; such a writer takes no more appends.
-    pub fn is_broken(&self) -> bool {
-        self.broken
+    /// Whether the segment takes no more appends: a failed append could not be undone, or the
+    /// store sealed it ([`WalWriter::seal`]).
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// Takes no more appends (the store's flush of this segment has begun to be recorded).
+    pub fn seal(&mut self) {
+        self.sealed = true;
     }
 }
 

@@ -4,10 +4,13 @@
 //! it acknowledged that the damage did not destroy.
 
 mod common;
+#[path = "../../tests/common/small_disk.rs"]
+mod small_disk;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
+use small_disk::SmallDisk;
 use tunnelwatch_queries::{Store, StoreOptions, Sync, TableName, quarantine, wal};
 
 /// Four appends of ten rows, each followed by its mark (`k` at 10, 20, 30, 40), left in the WAL
@@ -281,58 +284,6 @@ fn unreadable_parquet_segments_are_quarantined_and_the_rest_served() {
     // Reopening finds nothing more to do.
     let (_, rec) = Store::open(dir.path(), opts(1 << 20)).unwrap();
     assert!(rec.quarantined.is_empty() && rec.damage.is_empty());
-}
-
-/// A small tmpfs mounted for the test (root only; skipped elsewhere, a failure under CI).
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI: mounting a tmpfs (needs root) failed"
-            );
-            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-            return None;
-        }
-        Some(SmallDisk { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fills all but `leave` bytes with one file, which [`SmallDisk::free`] removes.
-    fn fill(&self, leave: u64) {
-        use std::io::Write;
-        let mut f = std::fs::File::create(self.path().join("filler")).unwrap();
-        let chunk = vec![1u8; 64 << 10];
-        while f.write_all(&chunk).is_ok() {}
-        let len = f.metadata().unwrap().len();
-        f.set_len(len.saturating_sub(leave)).unwrap();
-        f.sync_all().unwrap();
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.path().join("filler")).unwrap();
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
 }
 
 /// The disk fills: appends and flushes fail (nothing unacknowledged is kept), the store goes on

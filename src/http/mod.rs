@@ -221,6 +221,8 @@ pub fn pipeline_stats(shared: &Shared) -> PipelineStats {
                 )
             })
             .collect(),
+        store_write_errors: c.store_write_errors.load(Ordering::Relaxed),
+        store_writable: c.store_writable.load(Ordering::Relaxed),
     }
 }
 

@@ -251,3 +251,4 @@ pub fn wait_rows(addr: &str, want: u64) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+pub mod small_disk;

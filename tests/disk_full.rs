@@ -1,0 +1,154 @@
+//! `serve` on a disk that fills up: sources stop being acknowledged (HTTP answers 503, the file
+//! source waits), `/metrics` shows the store failing, nothing is lost or doubled, and everything
+//! resumes by itself once space returns — across a restart too.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::small_disk::SmallDisk;
+use common::{http, http_request, start_serve, terminate};
+
+const TOKEN: &str = "disk-full-test-token";
+
+fn activity(i: u32) -> String {
+    format!(
+        r#"{{"event_timestamp": {}, "ike_phase1_state": "established", "ike_phase2_state": "established", "details": "AWS tunnel processed request (id={i}) for CREATE_CHILD_SA"}}"#,
+        1_764_000_000 + i
+    )
+}
+
+fn append(path: &Path, ids: std::ops::Range<u32>) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for i in ids {
+        writeln!(f, "{}", activity(i)).unwrap();
+    }
+}
+
+/// (rows, distinct records) that came from `source` (a LIKE pattern).
+fn stored(addr: &str, source: &str) -> (u64, u64) {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/query?format=csv",
+        &format!(
+            "SELECT count(*), count(DISTINCT details) FROM tunnel_activity WHERE source LIKE '{source}'"
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Vec<u64> = body
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (v[0], v[1])
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "not within 60 s: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn metric(addr: &str, name: &str) -> Option<f64> {
+    let (_, text) = http(addr, "GET", "/metrics", "");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn serve_holds_sources_back_while_the_disk_is_full_and_resumes() {
+    let Some(disk) = SmallDisk::mount("16m") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("vpn-0a1b2c3d-3.3.3.3.log");
+    append(&log, 0..100);
+    let data = disk.path().join("data");
+    let config = dir.path().join("tunnelwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data = "{}"
+
+[sources.files]
+type = "file"
+include = ["{}/*.log"]
+glob_interval = "100ms"
+poll_interval = "50ms"
+
+[sources.push]
+type = "http"
+address = "127.0.0.1:0"
+token = "{TOKEN}"
+ack_timeout = "2s"
+"#,
+            data.display(),
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let mut served = start_serve(&config);
+    let file_rows = |addr: &str| stored(addr, "%3.3.3.3.log");
+    wait_for("the first 100 lines", || file_rows(&served.http) == (100, 100));
+    assert_eq!(metric(&served.http, "tunnelwatch_store_writable"), Some(1.0));
+
+    disk.fill(0);
+    append(&log, 100..300);
+    let push = served.sources["push"].clone();
+    let auth = format!("Bearer {TOKEN}");
+    let body: String = (5000..5010).map(|i| activity(i) + "\n").collect();
+    let post = |body: &str| {
+        http_request(
+            &push,
+            "POST",
+            "/ingest?stream=vpn-0a1b2c3d-4.4.4.4",
+            &[("Authorization", &auth)],
+            body.as_bytes(),
+        )
+        .0
+    };
+    // Not acknowledged while nothing can be stored.
+    let status = post(&body);
+    assert!(status == 503 || status == 500, "answered {status} on a full disk");
+    wait_for("store_writable 0", || {
+        metric(&served.http, "tunnelwatch_store_writable") == Some(0.0)
+    });
+    assert!(metric(&served.http, "tunnelwatch_store_write_errors_total").unwrap() >= 1.0);
+    // The file source's new lines wait: none is stored yet, and none is lost later.
+    assert_eq!(file_rows(&served.http), (100, 100));
+
+    disk.free();
+    wait_for("the file's 300 lines after space returned", || {
+        file_rows(&served.http) == (300, 300)
+    });
+    wait_for("store_writable 1", || {
+        metric(&served.http, "tunnelwatch_store_writable") == Some(1.0)
+    });
+    let status = post(&(5100..5110).map(|i| activity(i) + "\n").collect::<String>());
+    assert_eq!(status, 200);
+    // The refused request may have been stored after all (at-least-once), never twice.
+    let (n, distinct) = stored(&served.http, "http%");
+    assert_eq!(n, distinct);
+    assert!((10..=20).contains(&n), "{n} pushed rows");
+    assert!(terminate(&mut served.child).success());
+
+    // After a restart: the same rows, none again.
+    let mut served = start_serve(&config);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(file_rows(&served.http), (300, 300));
+    assert_eq!(stored(&served.http, "http%"), (n, n));
+    assert!(terminate(&mut served.child).success());
+}
