@@ -54,4 +54,3 @@ impl Drop for SmallDisk {
             .status();
     }
 }
-
