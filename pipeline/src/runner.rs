@@ -1246,6 +1246,11 @@ pub fn start(
     // Room for the decode thread to go on while the writer flushes to Parquet (~0.3 s); the
     // in-flight budget bounds what the queued jobs hold in any case.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(32);
+    // What is stored is visible from the first request on, not from the writer thread's start.
+    shared.publish(Snapshot {
+        files: Snapshot::list_files(store.root()).map_err(std::io::Error::other)?,
+        unflushed: store.unflushed().clone(),
+    });
     let writer_shared = shared.clone();
     let writer = std::thread::Builder::new()
         .name("store-writer".into())
