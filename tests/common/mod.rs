@@ -122,10 +122,20 @@ pub fn start_serve(config: &Path) -> Served {
 
 /// [`start_serve`] with more arguments (`--log-format json` …).
 pub fn start_serve_with(config: &Path, args: &[&str]) -> Served {
+    start_serve_in(config, args, &[])
+}
+
+/// [`start_serve`] with environment variables for the child (`LD_PRELOAD` …).
+pub fn start_serve_env(config: &Path, env: &[(&str, &str)]) -> Served {
+    start_serve_in(config, &[], env)
+}
+
+fn start_serve_in(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tunnelwatch"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(config)
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,15 +1,17 @@
-//! `serve` on a disk that fills up: sources stop being acknowledged (HTTP answers 503, the file
-//! source waits), `/metrics` shows the store failing, nothing is lost or doubled, and everything
-//! resumes by itself once space returns — across a restart too.
+//! `serve` on storage that fails: a disk that fills up, and fsync returning EIO (an `LD_PRELOAD`
+//! shim built here with the system C compiler). Sources stop being acknowledged (HTTP answers
+//! 503, the file source waits), `/metrics` shows the store failing, nothing is lost or doubled,
+//! and everything resumes by itself once the storage works again — across a restart too.
 
 mod common;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::small_disk::SmallDisk;
-use common::{http, http_request, start_serve, terminate};
+use common::{http, http_request, start_serve, start_serve_env, terminate};
 
 const TOKEN: &str = "disk-full-test-token";
 
@@ -160,5 +162,128 @@ ack_timeout = "2s"
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(file_rows(&served.http), (300, 300));
     assert_eq!(stored(&served.http, "http%"), (n, n));
+    assert!(terminate(&mut served.child).success());
+}
+
+/// Builds the fsync shim: `fsync` and `fdatasync` fail with EIO while the file named by
+/// `TW_FAIL_FSYNC_FLAG` exists. `None` (a skip; a failure under CI) without a C compiler.
+fn fsync_shim(dir: &Path) -> Option<PathBuf> {
+    let src = dir.join("failing_fsync.c");
+    std::fs::write(
+        &src,
+        r#"#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+static int failing(void) {
+    const char *flag = getenv("TW_FAIL_FSYNC_FLAG");
+    return flag && access(flag, F_OK) == 0;
+}
+int fsync(int fd) {
+    static int (*real)(int);
+    if (failing()) { errno = EIO; return -1; }
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    return real(fd);
+}
+int fdatasync(int fd) {
+    static int (*real)(int);
+    if (failing()) { errno = EIO; return -1; }
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    return real(fd);
+}
+"#,
+    )
+    .unwrap();
+    let lib = dir.join("libfailing_fsync.so");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !built {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI: no C compiler for the fsync shim"
+        );
+        eprintln!("skipped: no C compiler for the fsync shim");
+        return None;
+    }
+    Some(lib)
+}
+
+#[test]
+fn serve_holds_sources_back_while_fsync_fails_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(shim) = fsync_shim(dir.path()) else {
+        return;
+    };
+    let flag = dir.path().join("fail-fsync");
+    let data = dir.path().join("data");
+    let config = dir.path().join("tunnelwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data = "{}"
+
+[sources.push]
+type = "http"
+address = "127.0.0.1:0"
+token = "{TOKEN}"
+ack_timeout = "2s"
+"#,
+            data.display(),
+        ),
+    )
+    .unwrap();
+    let start = || {
+        start_serve_env(
+            &config,
+            &[
+                ("LD_PRELOAD", shim.to_str().unwrap()),
+                ("TW_FAIL_FSYNC_FLAG", flag.to_str().unwrap()),
+            ],
+        )
+    };
+    let mut served = start();
+    let push = served.sources["push"].clone();
+    let auth = format!("Bearer {TOKEN}");
+    let post = |ids: std::ops::Range<u32>| {
+        let body: String = ids.map(|i| activity(i) + "\n").collect();
+        http_request(
+            &push,
+            "POST",
+            "/ingest?stream=vpn-0a1b2c3d-4.4.4.4",
+            &[("Authorization", &auth)],
+            body.as_bytes(),
+        )
+        .0
+    };
+    assert_eq!(post(0..10), 200);
+    std::fs::write(&flag, "").unwrap();
+    let status = post(10..20);
+    assert!(
+        status == 503 || status == 500,
+        "answered {status} while fsync fails"
+    );
+    wait_for("store_writable 0", || {
+        metric(&served.http, "tunnelwatch_store_writable") == Some(0.0)
+    });
+    std::fs::remove_file(&flag).unwrap();
+    wait_for("store_writable 1", || {
+        metric(&served.http, "tunnelwatch_store_writable") == Some(1.0)
+    });
+    assert_eq!(post(20..30), 200);
+    // The refused request was held and stored once fsync worked: at-least-once, never twice.
+    let (n, distinct) = stored(&served.http, "http%");
+    assert_eq!((n, distinct), (30, 30));
+    // A crash, so that the restart replays the WAL: the append whose fsync failed was cut off
+    // it, so its retry is there once.
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    let mut served = start();
+    assert_eq!(stored(&served.http, "http%"), (30, 30));
     assert!(terminate(&mut served.child).success());
 }
