@@ -204,8 +204,9 @@ fn export_openmetrics_is_accepted_by_promtool_backfill() {
 }
 
 /// Every family `/metrics` can show, as its `# TYPE` line names it, with its type.
-const FAMILIES: [(&str, &str); 25] = [
+const FAMILIES: [(&str, &str); 26] = [
     ("tunnelwatch_source_dropped", "counter"),
+    ("tunnelwatch_source_duplicates", "counter"),
     ("tunnelwatch_source_replaying", "gauge"),
     ("tunnelwatch_source_refused", "counter"),
     ("tunnelwatch_source_errors", "counter"),

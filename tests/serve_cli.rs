@@ -196,11 +196,26 @@ routing = "bgp"
     let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(answer["requestId"], request_id);
     assert!(answer["timestamp"].as_i64().unwrap() > 1_700_000_000_000);
-    let firehose_rows = count(
-        &served.http,
-        "SELECT count(*) FROM (SELECT source FROM tunnel_activity UNION ALL SELECT source FROM bgp_events) WHERE source = 'firehose:aws'",
-    );
+    let firehose_sql = "SELECT count(*) FROM (SELECT source FROM tunnel_activity UNION ALL SELECT source FROM bgp_events) WHERE source = 'firehose:aws'";
+    let firehose_rows = count(&served.http, firehose_sql);
     assert_eq!(firehose_rows, 3);
+    // Firehose retries a request whose 200 it did not get: answered 200, not stored again.
+    let firehose = |aws: &str| {
+        http_request(
+            aws,
+            "POST",
+            "/",
+            &[
+                ("X-Amz-Firehose-Request-Id", request_id),
+                ("X-Amz-Firehose-Access-Key", KEY),
+                ("Content-Type", "application/json"),
+            ],
+            &request,
+        )
+    };
+    let (status, _, text) = firehose(&aws);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(count(&served.http, firehose_sql), 3);
     let (status, _, text) = http_request(
         &aws,
         "POST",
@@ -248,6 +263,7 @@ routing = "bgp"
             2 * n
         ),
         "tunnelwatch_source_records_total{source=\"aws\",kind=\"firehose\"} 3".to_string(),
+        "tunnelwatch_source_duplicates_total{source=\"aws\",kind=\"firehose\"} 1".to_string(),
         "tunnelwatch_pipeline_in_flight_bytes 0".to_string(),
     ] {
         assert!(metrics.contains(&want), "missing {want} in\n{metrics}");
@@ -263,6 +279,12 @@ routing = "bgp"
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     assert_eq!(wal, 0);
+    // After a restart the stored requestId is still known (it is in the ledger).
+    let mut served = start_serve(&config);
+    let (status, _, text) = firehose(&served.sources["aws"]);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(count(&served.http, firehose_sql), 3);
+    assert!(terminate(&mut served.child).success());
 }
 
 #[test]

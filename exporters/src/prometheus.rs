@@ -39,6 +39,8 @@ pub struct SourceStats {
     pub rejects: u64,
     /// Deliveries dropped (UDP) or refused with 503 (HTTP) because the in-flight budget was used up.
     pub dropped: u64,
+    /// Requests answered as already stored, not stored again (Firehose retries).
+    pub duplicates: u64,
     /// Requests, connections or frames refused (bad auth, too large, TLS handshake failures).
     pub refused: u64,
     /// Errors talking to the outside; the source retried.
@@ -358,6 +360,7 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
     let lag = Family::<SourceLabel, Gauge<f64, AtomicU64>>::default();
     let rows = Family::<TableLabel, Counter>::default();
     let dropped = Family::<SourceLabel, Counter>::default();
+    let duplicates = Family::<SourceLabel, Counter>::default();
     let refused = Family::<SourceLabel, Counter>::default();
     let errors = Family::<SourceLabel, Counter>::default();
     let open = Family::<SourceLabel, Gauge>::default();
@@ -370,6 +373,11 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
         "source_dropped",
         "Deliveries a source dropped (UDP) or refused with 503 (HTTP) because the in-flight budget was used up",
         dropped.clone(),
+    );
+    registry.register(
+        "source_duplicates",
+        "Requests a source answered as already stored and did not store again (Firehose retries of a stored requestId)",
+        duplicates.clone(),
     );
     registry.register(
         "source_refused",
@@ -453,6 +461,7 @@ fn pipeline_registry(stats: &PipelineStats) -> Registry {
         };
         records.get_or_create(&l).inc_by(s.records);
         dropped.get_or_create(&l).inc_by(s.dropped);
+        duplicates.get_or_create(&l).inc_by(s.duplicates);
         refused.get_or_create(&l).inc_by(s.refused);
         errors.get_or_create(&l).inc_by(s.errors);
         open.get_or_create(&l).set(s.open as i64);
@@ -507,6 +516,7 @@ mod tests {
                 bytes: 2000,
                 rejects: 1,
                 dropped: 3,
+                duplicates: 0,
                 refused: 2,
                 errors: 0,
                 open: 4,

@@ -297,6 +297,8 @@ pub struct SourceStats {
     pub rejects: AtomicU64,
     /// Deliveries dropped because the budget was used up (UDP) or refused with 503 (HTTP).
     pub dropped: AtomicU64,
+    /// Requests answered as already stored and not stored again (Firehose retries).
+    pub duplicates: AtomicU64,
     /// Requests, connections or frames refused: bad auth, bad framing, body too large, TLS
     /// handshake failures.
     pub refused: AtomicU64,

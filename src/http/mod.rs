@@ -200,6 +200,7 @@ pub fn pipeline_stats(shared: &Shared) -> PipelineStats {
                 bytes: s.bytes.load(Ordering::Relaxed),
                 rejects: s.rejects.load(Ordering::Relaxed),
                 dropped: s.dropped.load(Ordering::Relaxed),
+                duplicates: s.duplicates.load(Ordering::Relaxed),
                 refused: s.refused.load(Ordering::Relaxed),
                 errors: s.errors.load(Ordering::Relaxed),
                 open: s.open.load(Ordering::Relaxed),

@@ -11,13 +11,18 @@
 //! `413` above `max_body_bytes`; `503` (with `Retry-After`) when the pipeline is saturated or
 //! not durable in time — Firehose retries for its configured retry duration, then backs up to S3.
 //!
-//! Limits: delivery is at-least-once (a request Firehose retries after a lost 200 is stored
-//! again). A record whose data does not decode is stored in `rejects` and the request still
+//! Delivery is exactly-once per `requestId` within the last 4,096 requests: a request Firehose
+//! retries after a lost or late 200 is answered 200 and not stored again once its first
+//! delivery is stored (see [`request_ids`]), also across a restart or crash.
+//!
+//! Limits: a retry of an older request is stored again. A record whose data does not decode is stored in `rejects` and the request still
 //! succeeds (nothing is lost; Firehose would only retry it forever).
 
+mod request_ids;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -28,11 +33,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tunnelwatch_parsers::{DecoderOptions, InputFormat};
 
-use crate::pipeline::{SourceContext, Stream, now_ms};
+use crate::pipeline::{Delivery, SourceContext, Stream, now_ms};
 use crate::sources::http::{
-    BodyError, credential_ok, hand_on, parse_address, read_body, secret, serve,
+    BodyError, await_ack, credential_ok, parse_address, read_body, secret, send_now, serve,
 };
 use crate::sources::{BuildError, BuildSource, Run, Source, duration_str};
+use request_ids::{RequestIds, Seen};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +101,8 @@ struct AppState {
     max_body_bytes: usize,
     ack_timeout: Duration,
     requests: AtomicU64,
+    /// Recently stored request ids, so Firehose's retries are not stored twice.
+    ids: Mutex<RequestIds>,
 }
 
 impl Source for FirehoseSource {
@@ -113,6 +121,7 @@ impl Source for FirehoseSource {
                 max_body_bytes: self.max_body_bytes,
                 ack_timeout: self.ack_timeout,
                 requests: AtomicU64::new(0),
+                ids: Mutex::new(RequestIds::recover(&cx.name, &cx.checkpoints)),
                 cx: cx.clone(),
             });
             let app = Router::new()
@@ -214,8 +223,71 @@ async fn deliver(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body)
             ..Default::default()
         },
     });
-    match hand_on(&s.cx, stream, bytes, s.ack_timeout).await {
-        Ok(()) => answer(StatusCode::OK, &request_id, None),
-        Err(refusal) => answer(refusal.status(), &request_id, Some(&refusal.to_string())),
+    // Recorded and handed on under one lock: checkpoints reach the WAL in sequence order.
+    let sent = {
+        let mut ids = s.ids.lock().unwrap_or_else(|p| p.into_inner());
+        match ids.seen(&request_id) {
+            Seen::Stored => {
+                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                return answer(StatusCode::OK, &request_id, None);
+            }
+            Seen::Pending => {
+                return answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &request_id,
+                    Some("this request's first delivery is still being stored; retry"),
+                );
+            }
+            Seen::New => {}
+        }
+        let checkpoint = ids.record(&request_id);
+        let sent = send_now(
+            &s.cx,
+            Delivery::new(stream, bytes)
+                .end()
+                .with_checkpoint(checkpoint),
+        );
+        if sent.is_err() {
+            ids.forget(&request_id);
+        }
+        sent
+    };
+    let result = match sent {
+        Ok(ack) => await_ack(ack, s.ack_timeout).await,
+        Err(refusal) => Err((refusal, None)),
+    };
+    let settle = |s: &AppState, stored: bool| {
+        let mut ids = s.ids.lock().unwrap_or_else(|p| p.into_inner());
+        if stored {
+            ids.stored(&request_id)
+        } else {
+            ids.forget(&request_id)
+        }
+    };
+    match result {
+        Ok(()) => {
+            settle(&s, true);
+            answer(StatusCode::OK, &request_id, None)
+        }
+        Err((refusal, late)) => {
+            match late {
+                // Not in time: the delivery may still be stored; learn which in the background.
+                Some(ack) => {
+                    let s = s.clone();
+                    let id = request_id.clone();
+                    tokio::spawn(async move {
+                        let stored = matches!(ack.await, Ok(Ok(())));
+                        let mut ids = s.ids.lock().unwrap_or_else(|p| p.into_inner());
+                        if stored {
+                            ids.stored(&id)
+                        } else {
+                            ids.forget(&id)
+                        }
+                    });
+                }
+                None => settle(&s, false),
+            }
+            answer(refusal.status(), &request_id, Some(&refusal.to_string()))
+        }
     }
 }

@@ -373,22 +373,46 @@ pub(crate) async fn hand_on(
     bytes: Vec<u8>,
     ack_timeout: Duration,
 ) -> Result<(), Refusal> {
+    let ack = send_now(cx, Delivery::new(stream, bytes).end())?;
+    await_ack(ack, ack_timeout)
+        .await
+        .map_err(|(refusal, _)| refusal)
+}
+
+/// Hands a delivery on at once (synchronously, so a caller can order it under its own lock)
+/// with an ack attached; the receiver is answered once its records are durable.
+pub(crate) fn send_now(
+    cx: &SourceContext,
+    delivery: Delivery,
+) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, Refusal> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    match cx
-        .out
-        .try_send(Delivery::new(stream, bytes).end().with_ack(tx))
-    {
-        Ok(()) => {}
+    match cx.out.try_send(delivery.with_ack(tx)) {
+        Ok(()) => Ok(rx),
         Err(SendError::Full) => {
             cx.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return Err(Refusal::Saturated);
+            Err(Refusal::Saturated)
         }
-        Err(SendError::Closed) => return Err(Refusal::ShuttingDown),
+        Err(SendError::Closed) => Err(Refusal::ShuttingDown),
     }
-    match tokio::time::timeout(ack_timeout, rx).await {
+}
+
+/// The answer for a delivery sent with [`send_now`], waited for at most `ack_timeout`. Not in
+/// time, the receiver comes back with the refusal, so the caller can still learn the outcome.
+pub(crate) async fn await_ack(
+    mut ack: tokio::sync::oneshot::Receiver<Result<(), String>>,
+    ack_timeout: Duration,
+) -> Result<
+    (),
+    (
+        Refusal,
+        Option<tokio::sync::oneshot::Receiver<Result<(), String>>>,
+    ),
+> {
+    match tokio::time::timeout(ack_timeout, &mut ack).await {
         Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(Refusal::NotStored(e)),
-        Ok(Err(_)) | Err(_) => Err(Refusal::NotInTime),
+        Ok(Ok(Err(e))) => Err((Refusal::NotStored(e), None)),
+        Ok(Err(_)) => Err((Refusal::NotInTime, None)),
+        Err(_) => Err((Refusal::NotInTime, Some(ack))),
     }
 }
 
