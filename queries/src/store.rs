@@ -321,7 +321,7 @@ impl Store {
                 recovery.quarantined.push(q);
             }
             let mut by_table: BTreeMap<TableName, Vec<RecordBatch>> = BTreeMap::new();
-            let valid_len = replay.valid_len;
+            let held_anything = !replay.frames.is_empty();
             for (i, frame) in replay.frames.into_iter().enumerate() {
                 damaged |= replay.first_damage_frame.is_some_and(|d| i >= d);
                 match frame {
@@ -340,7 +340,7 @@ impl Store {
             ledger.save(root)?;
             fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
             // The empty segment a clean run leaves behind is not a recovery.
-            if valid_len > 0 {
+            if held_anything {
                 recovery.wal_segments += 1;
             }
         }

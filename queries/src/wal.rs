@@ -2,9 +2,14 @@
 //! frames. A frame holds either one Arrow record batch of one table (as an Arrow IPC stream) or
 //! a source mark (how far into a source the batches before it reach).
 //!
-//! Frame layout (little endian): `b"TWAL"`, kind `u8` (1 batch, 2 mark), table `u8`, payload
-//! length `u32`, CRC-32 of the payload `u32`, payload. Batch payloads are Arrow IPC streams
-//! with LZ4-compressed buffers.
+//! Frame layout (little endian): `b"TWAL"`, kind `u8` (1 batch, 2 mark, 3 commit, 4 segment
+//! header), table `u8`, payload length `u32`, CRC-32 of the payload `u32`, payload. Batch
+//! payloads are Arrow IPC streams with LZ4-compressed buffers. A segment opens with a header
+//! frame, and every append ends with a commit frame: the batches and marks of one append are
+//! replayed together or not at all. (A process killed inside its `write` leaves a short write:
+//! without commits, a whole batch frame followed by a torn mark came back as rows whose source
+//! mark was lost, and the source sent them again. Segments without a header, from before
+//! commits, are replayed frame by frame.)
 //!
 //! Invariants:
 //! - `append` returns only after the frames are written and, with `Sync::Always`, fsynced: what
@@ -36,6 +41,11 @@ const MAGIC: &[u8; 4] = b"TWAL";
 const HEADER: usize = 4 + 1 + 1 + 4 + 4;
 const KIND_BATCH: u8 = 1;
 const KIND_MARK: u8 = 2;
+/// Ends an append: the frames since the previous commit are one all-or-nothing group.
+const KIND_COMMIT: u8 = 3;
+/// The first frame of a segment whose appends end in commits (payload: the format version).
+const KIND_SEGMENT: u8 = 4;
+const SEGMENT_VERSION: &[u8] = b"2";
 
 /// When appended frames reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -128,6 +138,8 @@ pub struct WalWriter {
     ipc_options: IpcWriteOptions,
     /// Takes no more appends: see [`WalWriter::is_sealed`].
     sealed: bool,
+    /// The length with no append in it (the segment header).
+    base_len: u64,
 }
 
 impl WalWriter {
@@ -144,14 +156,22 @@ impl WalWriter {
             .map_err(|e| StoreError::io(&path, e))?;
         file.seek(SeekFrom::Start(valid_len))
             .map_err(|e| StoreError::io(&path, e))?;
+        let mut len = valid_len;
         if valid_len == 0 {
+            let mut header = Vec::new();
+            frame(&mut header, KIND_SEGMENT, 0, SEGMENT_VERSION);
+            file.write_all(&header)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| StoreError::io(&path, e))?;
+            len = header.len() as u64;
             // A new file must survive a crash too: sync its directory entry.
             sync_dir(path.parent().unwrap_or(Path::new(".")))?;
         }
         Ok(WalWriter {
             file,
             path,
-            len: valid_len,
+            len,
+            base_len: len,
             sync,
             scratch: Vec::new(),
             sealed: false,
@@ -165,8 +185,9 @@ impl WalWriter {
         self.len
     }
 
+    /// Whether no append has been written (the segment holds at most its header).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len <= self.base_len
     }
 
     pub fn path(&self) -> &Path {
@@ -197,6 +218,7 @@ impl WalWriter {
             let payload = serde_json::to_vec(m).expect("mark serialises");
             frame(&mut self.scratch, KIND_MARK, 0, &payload);
         }
+        frame(&mut self.scratch, KIND_COMMIT, 0, &[]);
         if self.sealed {
             return Err(StoreError::io(
                 &self.path,
@@ -255,23 +277,29 @@ fn table_from_u8(v: u8) -> Option<TableName> {
 /// Reads every valid frame of a segment.
 ///
 /// A segment is read whole into memory (at most `wal_segment_bytes`, and recovery holds its
-/// decoded rows anyway). Damage is told apart from a torn tail by what follows it: if a valid
-/// frame (magic, plausible length, matching checksum) comes later, the bytes in between are
-/// reported in [`Replay::damaged`] and replay goes on after them; if none does, the rest is a
-/// torn last write ([`Replay::torn`]). A frame whose checksum matches but whose payload does
-/// not decode (an unknown table or kind, a bad batch or mark) is damage too, skipped whole. A
+/// decoded rows anyway). Frames are returned in appends: those after the last commit are an
+/// append cut short, never acknowledged, and left out ([`Replay::torn`] says so). Damage is told
+/// apart from a torn tail by what follows it: if a valid frame (magic, plausible length,
+/// matching checksum) comes later, the bytes in between are reported in [`Replay::damaged`] and
+/// replay goes on after them (a damaged commit joins its append to the next); if none does,
+/// the rest is a torn last write. A frame whose checksum matches but whose payload does not
+/// decode (an unknown table or kind, a bad batch or mark) is damage too, skipped whole. A
 /// length field is never trusted beyond the bytes the file has, so a corrupt header cannot make
 /// replay allocate more than the file's size.
 pub fn replay(path: &Path) -> Result<Replay, StoreError> {
     let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
     let mut out = Replay::default();
+    // Segments written with commits say so in their first frame; older ones apply each frame.
+    let grouped = frame_at(&bytes, 0).is_ok_and(|(kind, _, _)| kind == KIND_SEGMENT);
+    let mut uncommitted: Vec<Frame> = Vec::new();
     let mut pos = 0usize;
     while pos < bytes.len() {
         let (kind, table, payload) = match frame_at(&bytes, pos) {
             Ok(f) => f,
             Err(reason) => match next_frame(&bytes, pos + 1) {
                 Some(next) => {
-                    out.first_damage_frame.get_or_insert(out.frames.len());
+                    out.first_damage_frame
+                        .get_or_insert(out.frames.len() + uncommitted.len());
                     out.damaged.push(Damage {
                         offset: pos as u64,
                         len: (next - pos) as u64,
@@ -286,20 +314,39 @@ pub fn replay(path: &Path) -> Result<Replay, StoreError> {
                 }
             },
         };
-        let frame_len = HEADER + payload.len();
-        match decode(kind, table, payload) {
-            Ok(frames) => out.frames.extend(frames),
-            Err(reason) => {
-                out.first_damage_frame.get_or_insert(out.frames.len());
-                out.damaged.push(Damage {
-                    offset: pos as u64,
-                    len: frame_len as u64,
-                    reason: format!("{reason} at byte {pos}"),
-                });
-            }
+        let end = pos + HEADER + payload.len();
+        match kind {
+            KIND_SEGMENT => {}
+            KIND_COMMIT if payload.is_empty() => out.frames.append(&mut uncommitted),
+            _ => match decode(kind, table, payload) {
+                Ok(frames) if grouped => uncommitted.extend(frames),
+                Ok(frames) => out.frames.extend(frames),
+                Err(reason) => {
+                    out.first_damage_frame
+                        .get_or_insert(out.frames.len() + uncommitted.len());
+                    out.damaged.push(Damage {
+                        offset: pos as u64,
+                        len: (end - pos) as u64,
+                        reason: format!("{reason} at byte {pos}"),
+                    });
+                }
+            },
         }
-        pos += frame_len;
-        out.valid_len = pos as u64;
+        pos = end;
+        if uncommitted.is_empty() {
+            out.valid_len = pos as u64;
+        }
+    }
+    if !uncommitted.is_empty() {
+        let cut = format!(
+            "an append cut short ({} frames without their commit) at byte {}",
+            uncommitted.len(),
+            out.valid_len
+        );
+        out.torn = Some(match out.torn.take() {
+            Some(t) => format!("{cut}, ending in {t}"),
+            None => cut,
+        });
     }
     Ok(out)
 }
@@ -371,6 +418,7 @@ fn decode(kind: u8, table: u8, payload: &[u8]) -> Result<Vec<Frame>, String> {
         KIND_MARK => serde_json::from_slice::<SourceMark>(payload)
             .map(|m| vec![Frame::Mark(m)])
             .map_err(|e| format!("bad source mark: {e}")),
+        KIND_COMMIT => Err("a commit with a payload".into()),
         other => Err(format!("unknown frame kind {other}")),
     }
 }
@@ -496,13 +544,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = segment_path(dir.path(), 1);
         write_three(&path);
-        let mut bytes = fs::read(&path).unwrap();
-        let last = bytes.len() - 5;
-        bytes[last] ^= 0x40;
+        let good = fs::read(&path).unwrap();
+        // In the third append's mark (just before its 14-byte commit): that frame is damage,
+        // the commit after it still closes the append, so the five other frames survive.
+        let mut bytes = good.clone();
+        bytes[good.len() - HEADER - 5] ^= 0x40;
         fs::write(&path, &bytes).unwrap();
-        // The last frame (the third append's mark) is corrupt: the five before it survive.
         let r = replay(&path).unwrap();
         assert_eq!(r.frames.len(), 5);
-        assert!(r.torn.unwrap().contains("checksum"));
+        assert!(r.damaged[0].reason.contains("checksum"), "{:?}", r.damaged);
+        assert!(r.torn.is_none());
+        // In the last commit: the third append is cut short, as if the write had been torn.
+        let mut bytes = good.clone();
+        bytes[good.len() - 5] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        let r = replay(&path).unwrap();
+        assert_eq!(r.frames.len(), 4);
+        assert!(r.torn.unwrap().contains("without their commit"));
+    }
+
+    /// A process killed inside its `write` leaves a short write: whole frames of the append
+    /// are there, its commit is not. None of the append is replayed (its rows would come back
+    /// without their source mark, and the source would send them again).
+    #[test]
+    fn an_append_without_its_commit_is_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = segment_path(dir.path(), 1);
+        let two = write_marked(&path, 2) as usize;
+        let three = write_three(&segment_path(dir.path(), 2)) as usize;
+        let bytes = fs::read(segment_path(dir.path(), 2)).unwrap();
+        // The third append's batch frame is whole, its mark and commit are not.
+        let batch_len =
+            HEADER + u32::from_le_bytes(bytes[two + 6..two + 10].try_into().unwrap()) as usize;
+        for cut in [two + batch_len, two + batch_len + 3, three - 1] {
+            fs::write(&path, &bytes[..cut]).unwrap();
+            let r = replay(&path).unwrap();
+            assert_eq!(r.frames.len(), 4, "cut at {cut}");
+            assert_eq!(r.valid_len, two as u64);
+            assert!(r.torn.unwrap().contains("cut short"));
+        }
     }
 }
