@@ -144,6 +144,7 @@ fn a_bad_byte_anywhere_in_a_wal_segment_costs_only_its_frame() {
         }
     }
     assert_eq!(checked, 2 * offsets.len());
+    eprintln!("{checked} damaged replays of a {}-byte segment", good.len());
 }
 
 /// A length field damaged to claim gigabytes is read as damage, not allocated.
@@ -177,6 +178,7 @@ fn the_store_opens_over_wal_damage_and_holds_back_later_marks() {
     let mut offsets: Vec<usize> = vec![starts[4] + 20];
     offsets.extend((0..good.len()).step_by(97));
     offsets.extend(starts[..13].iter().flat_map(|s| [*s, s + 5, s + 9, s + 13]));
+    eprintln!("{} store opens over a damaged segment", offsets.len());
     for offset in offsets {
         let frame = starts.iter().rposition(|s| *s <= offset).unwrap();
         let root = tempfile::tempdir().unwrap();
