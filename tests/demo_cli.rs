@@ -136,7 +136,10 @@ fn demo_serves_and_stops_on_a_signal() {
         std::fs::read_dir(data.join("wal"))
             .unwrap()
             .flatten()
-            .all(|e| e.metadata().unwrap().len() == 0),
+            .all(|e| tunnelwatch_queries::wal::replay(&e.path())
+                .unwrap()
+                .frames
+                .is_empty()),
         "the WAL was not flushed on shutdown"
     );
 

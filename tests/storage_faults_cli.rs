@@ -5,53 +5,20 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::small_disk::SmallDisk;
-use common::{http, http_request, start_serve, start_serve_env, terminate};
+use common::{
+    activity, append, http, http_request, rows_where, start_serve, start_serve_env, terminate,
+};
 
 const TOKEN: &str = "disk-full-test-token";
 
-fn activity(i: u32) -> String {
-    format!(
-        r#"{{"event_timestamp": {}, "ike_phase1_state": "established", "ike_phase2_state": "established", "details": "AWS tunnel processed request (id={i}) for CREATE_CHILD_SA"}}"#,
-        1_764_000_000 + i
-    )
-}
-
-fn append(path: &Path, ids: std::ops::Range<u32>) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    for i in ids {
-        writeln!(f, "{}", activity(i)).unwrap();
-    }
-}
-
 /// (rows, distinct records) that came from `source` (a LIKE pattern).
 fn stored(addr: &str, source: &str) -> (u64, u64) {
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/query?format=csv",
-        &format!(
-            "SELECT count(*), count(DISTINCT details) FROM tunnel_activity WHERE source LIKE '{source}'"
-        ),
-    );
-    assert_eq!(status, 200, "{body}");
-    let v: Vec<u64> = body
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .map(|x| x.parse().unwrap())
-        .collect();
-    (v[0], v[1])
+    rows_where(addr, &format!("source LIKE '{source}'"))
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -60,6 +27,20 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "not within 60 s: {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// POSTs the records `ids` to the http source at `push`; returns the status.
+fn push_records(push: &str, ids: std::ops::Range<u32>) -> u16 {
+    let auth = format!("Bearer {TOKEN}");
+    let body: String = ids.map(|i| activity(i) + "\n").collect();
+    http_request(
+        push,
+        "POST",
+        "/ingest?stream=vpn-0a1b2c3d-4.4.4.4",
+        &[("Authorization", &auth)],
+        body.as_bytes(),
+    )
+    .0
 }
 
 fn metric(addr: &str, name: &str) -> Option<f64> {
@@ -114,18 +95,7 @@ ack_timeout = "2s"
 
     disk.fill(0);
     let push = served.sources["push"].clone();
-    let auth = format!("Bearer {TOKEN}");
-    let post = |ids: std::ops::Range<u32>| {
-        let body: String = ids.map(|i| activity(i) + "\n").collect();
-        http_request(
-            &push,
-            "POST",
-            "/ingest?stream=vpn-0a1b2c3d-4.4.4.4",
-            &[("Authorization", &auth)],
-            body.as_bytes(),
-        )
-        .0
-    };
+    let post = |ids: std::ops::Range<u32>| push_records(&push, ids);
     // The WAL file's last page may have room for one append (a frame is ≥ 2 KB: each carries its
     // schema); the next is refused, and is not acknowledged.
     let first = post(5000..5010);
@@ -249,18 +219,7 @@ ack_timeout = "2s"
     };
     let mut served = start();
     let push = served.sources["push"].clone();
-    let auth = format!("Bearer {TOKEN}");
-    let post = |ids: std::ops::Range<u32>| {
-        let body: String = ids.map(|i| activity(i) + "\n").collect();
-        http_request(
-            &push,
-            "POST",
-            "/ingest?stream=vpn-0a1b2c3d-4.4.4.4",
-            &[("Authorization", &auth)],
-            body.as_bytes(),
-        )
-        .0
-    };
+    let post = |ids: std::ops::Range<u32>| push_records(&push, ids);
     assert_eq!(post(0..10), 200);
     std::fs::write(&flag, "").unwrap();
     let status = post(10..20);

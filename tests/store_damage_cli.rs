@@ -8,14 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{http, query_csv, start_serve, terminate};
-
-fn activity(i: u32) -> String {
-    format!(
-        r#"{{"event_timestamp": {}, "ike_phase1_state": "established", "ike_phase2_state": "established", "details": "AWS tunnel processed request (id={i}) for CREATE_CHILD_SA"}}"#,
-        1_764_000_000 + i
-    )
-}
+use common::{activity, http, query_csv, start_serve, terminate};
 
 /// Writes `ids` as a log file named for its tunnel and ingests it; returns its stderr.
 fn ingest(dir: &Path, data: &Path, name: &str, ids: std::ops::Range<u32>) -> String {

@@ -226,11 +226,16 @@ pub fn query_csv(data: &Path, sql: &str) -> String {
 
 /// (rows, distinct details) of tunnel_activity, over the HTTP SQL endpoint of `addr`.
 pub fn rows(addr: &str) -> (u64, u64) {
+    rows_where(addr, "true")
+}
+
+/// [`rows`] of the rows `filter` (an SQL condition) keeps.
+pub fn rows_where(addr: &str, filter: &str) -> (u64, u64) {
     let (status, body) = http(
         addr,
         "POST",
         "/api/query?format=csv",
-        "SELECT count(*), count(DISTINCT details) FROM tunnel_activity",
+        &format!("SELECT count(*), count(DISTINCT details) FROM tunnel_activity WHERE {filter}"),
     );
     assert_eq!(status, 200, "{body}");
     let v: Vec<u64> = body
@@ -262,3 +267,23 @@ pub fn wait_rows(addr: &str, want: u64) {
     }
 }
 pub mod small_disk;
+
+/// A tunnel activity record (JSON) whose `details` carry `id=i`, so every one is distinct.
+pub fn activity(i: u32) -> String {
+    format!(
+        r#"{{"event_timestamp": {}, "ike_phase1_state": "established", "ike_phase2_state": "established", "details": "AWS tunnel processed request (id={i}) for CREATE_CHILD_SA"}}"#,
+        1_764_000_000 + i
+    )
+}
+
+/// Appends the records `ids` to a log file, a line each.
+pub fn append(path: &Path, ids: std::ops::Range<u32>) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for i in ids {
+        writeln!(f, "{}", activity(i)).unwrap();
+    }
+}
