@@ -96,6 +96,10 @@ pub struct HttpConfig {
     /// Longest request (default "60s"); a query past it is cancelled with 504.
     #[serde(default)]
     pub request_timeout: Option<String>,
+    /// Serve HTTPS: `tls = { cert_file = "…", key_file = "…" }` (PEM; optional
+    /// `client_ca_file` for mutual TLS).
+    #[serde(default)]
+    pub tls: Option<tunnelwatch_ingest::tls::TlsConfig>,
 }
 
 /// `[health]`: which notifiers get Health events (in AWS Health's EventBridge shape).
@@ -518,11 +522,17 @@ fn http_settings(h: &HttpConfig) -> Result<crate::http::Settings, String> {
             .map_err(|e| format!("request_timeout: {e}"))?,
         None => defaults.request_timeout,
     };
+    let tls = h
+        .tls
+        .as_ref()
+        .map(tunnelwatch_ingest::tls::server_config)
+        .transpose()?;
     Ok(crate::http::Settings {
         token,
         protect_metrics: h.protect_metrics,
         max_body_bytes,
         request_timeout,
+        tls,
     })
 }
 

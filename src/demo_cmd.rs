@@ -113,7 +113,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         monitor: MonitorConfig::default(),
         retention_days: None,
         live_since_ms: now_ms() - history - 120_000,
-        guide: Box::new(|shared, addr| print_guide(&shared.description, addr, &shared.data)),
+        guide: Box::new(|shared, base| print_guide(&shared.description, base, &shared.data)),
         alarms,
         notifiers,
         health_notify: vec![DEMO_NOTIFIER.to_owned()],
@@ -132,7 +132,7 @@ fn humanize(ms: i64) -> String {
     }
 }
 
-fn print_guide(description: &str, addr: SocketAddr, data: &std::path::Path) {
+fn print_guide(description: &str, base: &str, data: &std::path::Path) {
     let d = data.display();
     println!(
         r#"tunnelwatch demo is running. {description}
@@ -140,15 +140,15 @@ fn print_guide(description: &str, addr: SocketAddr, data: &std::path::Path) {
   Try first     tunnelwatch diagnose --data {d}
                 why each troubled connection broke, with evidence and what to change
                 (cargo run -- diagnose --data {d}; add a vpn-… id for one connection's timeline)
-  Status page   http://{addr}/
+  Status page   {base}/
                 the fleet, in trouble first; click a connection for its 24 h chart
-  API           curl -s http://{addr}/api/v1/connections        (docs/openapi.yaml)
-  SQL           curl -s http://{addr}/api/v1/query --data-binary "SELECT message_kind, count(*) AS n FROM tunnel_activity GROUP BY 1 ORDER BY 2 DESC"
-  Prometheus    http://{addr}/metrics
+  API           curl -s {base}/api/v1/connections        (docs/openapi.yaml)
+  SQL           curl -s {base}/api/v1/query --data-binary "SELECT message_kind, count(*) AS n FROM tunnel_activity GROUP BY 1 ORDER BY 2 DESC"
+  Prometheus    {base}/metrics
                 prometheus --config.file=dashboards/prometheus/prometheus.yml   (rules and Grafana: dashboards/README.md)
   Alarms        the aws-vpn preset (docs/alarms.md), transitions as minutes complete:
-                curl -s http://{addr}/api/v1/alarms?state=ALARM
-                curl -s http://{addr}/api/v1/query --data-binary "SELECT ts, alarm_instance, old_state, new_state FROM alarm_history WHERE new_state <> 'OK' OR old_state = 'ALARM' ORDER BY ts DESC LIMIT 20"
+                curl -s {base}/api/v1/alarms?state=ALARM
+                curl -s {base}/api/v1/query --data-binary "SELECT ts, alarm_instance, old_state, new_state FROM alarm_history WHERE new_state <> 'OK' OR old_state = 'ALARM' ORDER BY ts DESC LIMIT 20"
                 notifications (CloudWatch's SNS JSON) appended to {d}/notifications.ndjson
   Data          {d}
                 tunnelwatch query --data {d} --saved errors-by-kind

@@ -110,7 +110,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
 }
 
 /// Prints what is running and where, once it listens.
-pub type Guide = Box<dyn FnOnce(&Shared, SocketAddr)>;
+/// Prints the guide, given the HTTP server's base URL (`http://…` or `https://…`).
+pub type Guide = Box<dyn FnOnce(&Shared, &str)>;
 
 /// Everything the runner needs.
 pub struct Spec {
@@ -204,12 +205,27 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
         &checkpoints,
     );
 
+    let tls = http_settings.tls.clone();
+    let base = match &tls {
+        Some(_) => format!("https://{addr}"),
+        None => format!("http://{addr}"),
+    };
     let app = crate::http::router(shared.clone(), http_settings);
     let http_stop = shutdown.clone();
     let server = runtime.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { http_stop.wait().await })
-            .await
+        match tls {
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { http_stop.wait().await })
+                    .await
+            }
+            Some(config) => {
+                let listener = tunnelwatch_ingest::tls::TlsListener::new(listener, config, || {})?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { http_stop.wait().await })
+                    .await
+            }
+        }
     });
 
     let failed = runtime.block_on(async {
@@ -236,7 +252,7 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
                 }
             }
         }
-        (spec.guide)(&shared, addr);
+        (spec.guide)(&shared, &base);
         loop {
             tokio::select! {
                 _ = &mut stop => {
@@ -315,10 +331,10 @@ fn report(
     }
 }
 
-fn print_serve_guide(shared: &Shared, addr: SocketAddr) {
+fn print_serve_guide(shared: &Shared, base: &str) {
     let d = shared.data.display();
     let mut lines = vec![format!(
-        "tunnelwatch serve is running. {}\n\n  Status page   http://{addr}/\n  SQL           curl -s http://{addr}/api/v1/query --data-binary \"SELECT count(*) FROM tunnel_activity\"\n  Prometheus    http://{addr}/metrics\n  Data          {d}\n\n  Sources",
+        "tunnelwatch serve is running. {}\n\n  Status page   {base}/\n  SQL           curl -s {base}/api/v1/query --data-binary \"SELECT count(*) FROM tunnel_activity\"\n  Prometheus    {base}/metrics\n  Data          {d}\n\n  Sources",
         shared.description
     )];
     for s in &shared.sources {

@@ -17,3 +17,4 @@ pub mod files;
 pub mod pipeline;
 pub mod simulator;
 pub mod sources;
+pub mod tls;

@@ -41,6 +41,8 @@ pub struct Settings {
     pub protect_metrics: bool,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Serve HTTPS with this configuration; `None`: plain HTTP.
+    pub tls: Option<std::sync::Arc<tunnelwatch_ingest::tls::ServerConfig>>,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             protect_metrics: false,
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 }

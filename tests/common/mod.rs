@@ -150,6 +150,7 @@ fn start_serve_in(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Served 
         if let Some(rest) = t.strip_prefix("Status page") {
             http = Some(
                 rest.trim()
+                    .trim_start_matches("https://")
                     .trim_start_matches("http://")
                     .trim_end_matches('/')
                     .to_owned(),

@@ -35,9 +35,10 @@ use tunnelwatch_parsers::{DecoderOptions, InputFormat};
 
 use crate::pipeline::{Delivery, SourceContext, Stream, now_ms};
 use crate::sources::http::{
-    BodyError, await_ack, credential_ok, parse_address, read_body, secret, send_now, serve,
+    BodyError, await_ack, credential_ok, parse_address, read_body, secret, send_now, serve, tls_of,
 };
 use crate::sources::{BuildError, BuildSource, Run, Source, duration_str};
+use crate::tls::TlsConfig;
 use request_ids::{RequestIds, Seen};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +61,11 @@ pub struct Config {
     /// How long a request waits for its records to become durable before it is answered 503.
     #[serde(default = "default_ack_timeout", with = "duration_str")]
     pub ack_timeout: Duration,
+    /// Serve HTTPS itself (Firehose delivers only to HTTPS endpoints): `tls = { cert_file =
+    /// "…", key_file = "…" }` with a certificate Firehose trusts; else put a TLS-terminating
+    /// proxy in front.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_address() -> String {
@@ -84,6 +90,7 @@ impl BuildSource for Config {
             access_key,
             max_body_bytes: self.max_body_bytes,
             ack_timeout: self.ack_timeout,
+            tls: tls_of(name, &self.tls)?,
         }))
     }
 }
@@ -93,6 +100,7 @@ struct FirehoseSource {
     access_key: String,
     max_body_bytes: usize,
     ack_timeout: Duration,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 struct AppState {
@@ -127,7 +135,7 @@ impl Source for FirehoseSource {
             let app = Router::new()
                 .fallback(axum::routing::post(deliver))
                 .with_state(state);
-            serve(self.address, app, &cx).await
+            serve(self.address, self.tls, app, &cx).await
         })
     }
 }

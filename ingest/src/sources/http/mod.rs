@@ -30,6 +30,7 @@ use tunnelwatch_parsers::{DecoderOptions, InputFormat};
 
 use crate::pipeline::{Delivery, SendError, SourceContext, Stream};
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError, duration_str};
+use crate::tls::{TlsConfig, TlsListener};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +54,10 @@ pub struct Config {
     /// Input format (`auto` by default).
     #[serde(default)]
     pub format: Option<String>,
+    /// Serve HTTPS: `tls = { cert_file = "…", key_file = "…" }` (PEM; optional
+    /// `client_ca_file` for mutual TLS).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_address() -> String {
@@ -125,6 +130,7 @@ impl BuildSource for Config {
             max_body_bytes: self.max_body_bytes,
             ack_timeout: self.ack_timeout,
             format,
+            tls: tls_of(name, &self.tls)?,
         }))
     }
 }
@@ -135,6 +141,7 @@ struct HttpSource {
     max_body_bytes: usize,
     ack_timeout: Duration,
     format: InputFormat,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 struct AppState {
@@ -168,14 +175,26 @@ impl Source for HttpSource {
             let app = Router::new()
                 .route("/ingest", post(ingest))
                 .with_state(state);
-            serve(self.address, app, &cx).await
+            serve(self.address, self.tls, app, &cx).await
         })
     }
 }
 
-/// Binds, publishes the bound address, and serves until shutdown (requests in progress finish).
+/// The server configuration of a source's `tls` table, read when the source is built.
+pub(crate) fn tls_of(
+    name: &str,
+    tls: &Option<TlsConfig>,
+) -> Result<Option<Arc<rustls::ServerConfig>>, BuildError> {
+    tls.as_ref()
+        .map(|t| crate::tls::server_config(t).map_err(|m| BuildError::new(name, m)))
+        .transpose()
+}
+
+/// Binds, publishes the bound address, and serves (HTTPS with `tls`) until shutdown (requests
+/// in progress finish). Failed TLS handshakes count as refused.
 pub(crate) async fn serve(
     address: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
     cx: &SourceContext,
 ) -> Result<(), SourceError> {
@@ -189,15 +208,33 @@ pub(crate) async fn serve(
         what: format!("cannot listen on {address}"),
         source: e,
     })?;
-    let _ = cx.stats.listening.set(format!("http://{bound}"));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let _ = cx.stats.listening.set(format!("{scheme}://{bound}"));
     let shutdown = cx.shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await
-        .map_err(|e| SourceError::Io {
-            what: format!("serving on {bound}"),
-            source: e,
-        })
+    let served = match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.wait().await })
+                .await
+        }
+        Some(config) => {
+            let stats = cx.stats.clone();
+            let listener = TlsListener::new(listener, config, move || {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+            })
+            .map_err(|e| SourceError::Io {
+                what: format!("cannot listen on {address}"),
+                source: e,
+            })?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.wait().await })
+                .await
+        }
+    };
+    served.map_err(|e| SourceError::Io {
+        what: format!("serving on {bound}"),
+        source: e,
+    })
 }
 
 /// Constant-time comparison of a presented credential with the expected one.

@@ -45,7 +45,6 @@
 //!   burst survives while the source is busy.
 
 mod tcp;
-mod tls;
 mod udp;
 
 use std::net::SocketAddr;
@@ -60,7 +59,7 @@ use crate::pipeline::SourceContext;
 use crate::sources::parse_format;
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError};
 
-pub use tls::TlsConfig;
+pub use crate::tls::TlsConfig;
 
 /// The longest datagram UDP can carry (and the read size of one TCP chunk).
 const MAX_DATAGRAM: usize = 65_536;
@@ -177,7 +176,7 @@ impl Config {
                 ));
             }
             (Some(t), Mode::Tcp) => Some(TlsAcceptor::from(
-                tls::server_config(t).map_err(|m| BuildError::new(name, m))?,
+                crate::tls::server_config(t).map_err(|m| BuildError::new(name, m))?,
             )),
         };
         let format = parse_format(name, self.format.as_deref())?;
