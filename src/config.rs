@@ -121,6 +121,10 @@ pub struct PipelineConfig {
     /// `never` (leave it to the OS).
     #[serde(default = "default_sync")]
     pub sync: String,
+    /// Memory the store's unflushed rows may take before it flushes them to Parquet (e.g.
+    /// "256MiB"); without it, a flush every 512 Ki rows (~500 MiB of decoded rows).
+    #[serde(default)]
+    pub store_memory: Option<String>,
 }
 
 impl Default for PipelineConfig {
@@ -128,6 +132,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             in_flight_budget: default_budget(),
             sync: default_sync(),
+            store_memory: None,
         }
     }
 }
@@ -211,6 +216,8 @@ pub struct Loaded {
     pub listen: SocketAddr,
     pub budget_bytes: usize,
     pub sync: tunnelwatch_queries::Sync,
+    /// `[pipeline] store_memory`, in bytes.
+    pub store_memory: Option<usize>,
     pub sources: Vec<(String, Box<dyn Source>)>,
     pub monitor: MonitorConfig,
     /// The preset's alarms, then the file's own, validated.
@@ -322,6 +329,24 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
             errors.push(at(
                 key_span("in_flight_budget"),
                 format!("pipeline.in_flight_budget: {e}"),
+            ));
+            None
+        }
+    };
+    let store_memory = match config.pipeline.store_memory.as_deref().map(parse_bytes) {
+        None => None,
+        Some(Ok(b)) if b >= 1 << 20 => Some(b),
+        Some(Ok(_)) => {
+            errors.push(at(
+                key_span("store_memory"),
+                "pipeline.store_memory: at least 1MiB".into(),
+            ));
+            None
+        }
+        Some(Err(e)) => {
+            errors.push(at(
+                key_span("store_memory"),
+                format!("pipeline.store_memory: {e}"),
             ));
             None
         }
@@ -485,6 +510,7 @@ pub fn parse_for(path: &Path, text: &str, needs: Needs) -> Result<Loaded, Vec<Co
         listen: listen.expect("checked"),
         budget_bytes: budget_bytes.expect("checked"),
         sync: sync.expect("checked"),
+        store_memory,
         sources,
         monitor: MonitorConfig {
             inventory,

@@ -94,6 +94,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         budget_bytes: loaded.budget_bytes,
         store: StoreOptions {
             sync: loaded.sync,
+            flush_bytes: loaded.store_memory.unwrap_or(usize::MAX),
             ..StoreOptions::default()
         },
         monitor: loaded.monitor,

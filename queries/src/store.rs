@@ -48,6 +48,8 @@ pub struct StoreOptions {
     pub flush_rows: usize,
     /// ... or once the WAL segment reaches this size.
     pub wal_segment_bytes: u64,
+    /// ... or once the rows held in memory take this many bytes (Arrow buffers).
+    pub flush_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +58,7 @@ impl Default for StoreOptions {
             sync: Sync::Always,
             flush_rows: 1 << 19,
             wal_segment_bytes: 512 << 20,
+            flush_bytes: usize::MAX,
         }
     }
 }
@@ -254,6 +257,8 @@ pub struct Store {
     seq: u64,
     mem: BTreeMap<TableName, Vec<RecordBatch>>,
     mem_rows: usize,
+    /// Arrow memory of `mem`.
+    mem_bytes: usize,
     flushes: u64,
     /// The last flush's error, until a flush succeeds.
     flush_failure: Option<String>,
@@ -377,6 +382,7 @@ impl Store {
                 seq,
                 mem: BTreeMap::new(),
                 mem_rows: 0,
+                mem_bytes: 0,
                 flushes: 0,
                 flush_failure: None,
                 _lock: lock,
@@ -422,7 +428,10 @@ impl Store {
         if batches.is_empty() && marks.is_empty() {
             return Ok(());
         }
-        if self.wal.is_sealed() || self.mem_rows >= self.opts.flush_rows.saturating_mul(2) {
+        if self.wal.is_sealed()
+            || self.mem_rows >= self.opts.flush_rows.saturating_mul(2)
+            || self.mem_bytes >= self.opts.flush_bytes.saturating_mul(2)
+        {
             // The segment takes no more appends (a failed append could not be cut off it, or a
             // flush stopped after its ledger), or flushes have been failing
             // long enough that memory holds twice a flush: flush first, and refuse the append
@@ -483,9 +492,12 @@ impl Store {
         }
         for (t, b) in batches {
             self.mem_rows += b.num_rows();
+            self.mem_bytes += b.get_array_memory_size();
             self.mem.entry(t).or_default().push(b);
         }
-        self.mem_rows >= self.opts.flush_rows || self.wal.len() >= self.opts.wal_segment_bytes
+        self.mem_rows >= self.opts.flush_rows
+            || self.mem_bytes >= self.opts.flush_bytes
+            || self.wal.len() >= self.opts.wal_segment_bytes
     }
 
     /// How many flushes this store has done (the Parquet file list changes only then, and with
@@ -551,6 +563,7 @@ impl Store {
         self.seq += 1;
         self.mem.clear();
         self.mem_rows = 0;
+        self.mem_bytes = 0;
         self.flushes += 1;
         self.flush_failure = None;
         // Covered by the saved ledger: if this removal fails, the next open removes it.

@@ -11,7 +11,7 @@ use common::*;
 use proptest::prelude::*;
 use tunnelwatch_queries::store::read_unflushed;
 use tunnelwatch_queries::{
-    Engine, QueryOptions, QueryRuntime, Snapshot, SourceMark, Store, TableName,
+    Engine, QueryOptions, QueryRuntime, Snapshot, SourceMark, Store, StoreOptions, TableName,
 };
 
 #[test]
@@ -672,4 +672,32 @@ fn a_shared_runtime_follows_flushes_compaction_and_retention() {
     store.apply_retention(T0 + DAY + 1, 1).unwrap();
     let odd: i64 = (0..70).filter(|i| i % 2 == 1).sum();
     assert_eq!(count(&store), (35, odd));
+}
+
+/// `flush_bytes` bounds the memory unflushed rows take: a flush happens once they reach it.
+#[test]
+fn a_memory_limit_flushes_before_the_row_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = rows(0, 1000, 1).get_array_memory_size();
+    let (mut store, _) = Store::open(
+        dir.path(),
+        StoreOptions {
+            flush_bytes: one * 3,
+            ..opts(1 << 30)
+        },
+    )
+    .unwrap();
+    for i in 0..10 {
+        store
+            .append(vec![(TableName::Metrics, rows(i * 1000, 1000, 1))], None)
+            .unwrap();
+        let held: usize = store
+            .unflushed()
+            .values()
+            .flatten()
+            .map(|b| b.get_array_memory_size())
+            .sum();
+        assert!(held < one * 3, "{held} bytes held after append {i}");
+    }
+    assert_eq!(store.flushes(), 3);
 }
