@@ -207,6 +207,9 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
     );
 
     let tls = http_settings.tls.clone();
+    // A request may keep its connection silent for its timeout; past that and a margin, the
+    // connection is closed.
+    let idle = tunnelwatch_ingest::idle::limit_for(http_settings.request_timeout);
     let base = match &tls {
         Some(_) => format!("https://{addr}"),
         None => format!("http://{addr}"),
@@ -216,12 +219,14 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
     let server = runtime.spawn(async move {
         match tls {
             None => {
+                let listener = tunnelwatch_ingest::idle::IdleListener::new(listener, idle);
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async move { http_stop.wait().await })
                     .await
             }
             Some(config) => {
-                let listener = tunnelwatch_ingest::tls::TlsListener::new(listener, config, || {})?;
+                let listener =
+                    tunnelwatch_ingest::tls::TlsListener::new(listener, config, idle, || {})?;
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async move { http_stop.wait().await })
                     .await

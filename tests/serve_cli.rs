@@ -499,3 +499,57 @@ fn a_source_that_cannot_listen_stops_serve_with_exit_1() {
         "{stderr}"
     );
 }
+
+/// Connections that send nothing, or half a request, are closed once idle past their limit
+/// (twice the request or ack timeout, and 5 s), while a real client is served meanwhile.
+#[test]
+fn idle_and_half_sent_connections_are_closed() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tunnelwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data = "{}"
+
+[http]
+request_timeout = "1s"
+
+[sources.push]
+type = "http"
+address = "127.0.0.1:0"
+token = "{TOKEN}"
+ack_timeout = "1s"
+"#,
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut served = start_serve(&config);
+    let open = |addr: &str, half: bool| {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        if half {
+            c.write_all(b"POST /ingest HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+        }
+        c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        c
+    };
+    let push = served.sources["push"].clone();
+    let mut idle = vec![
+        open(&served.http, false),
+        open(&served.http, true),
+        open(&push, false),
+        open(&push, true),
+    ];
+    assert_eq!(http(&served.http, "GET", "/healthz", "").0, 200);
+    for c in &mut idle {
+        // The server closes it (EOF, perhaps after a 408 answer); still open, the read would
+        // fail when its 30 s read timeout ran out.
+        let mut rest = Vec::new();
+        let r = c.read_to_end(&mut rest);
+        assert!(r.is_ok(), "an idle connection was not closed: {r:?}");
+    }
+    assert!(terminate(&mut served.child).success());
+}

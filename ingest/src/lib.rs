@@ -14,6 +14,7 @@
 
 pub mod duration;
 pub mod files;
+pub mod idle;
 pub mod pipeline;
 pub mod simulator;
 pub mod sources;

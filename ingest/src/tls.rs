@@ -21,6 +21,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::idle::IdleStream;
 use serde::Deserialize;
 
 /// `tls = { cert_file = …, key_file = … }`: serve TLS instead of plain TCP (syslog: RFC 5425;
@@ -115,14 +117,14 @@ pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// Handshakes in progress at most.
 pub const HANDSHAKES: usize = 256;
 
-/// A TCP listener whose connections are TLS streams once their handshake succeeded: hand it to
-/// `axum::serve` in place of the `TcpListener`.
+/// A connection of a [`TlsListener`]: TLS over TCP with an idle limit.
+pub type TlsIo = tokio_rustls::server::TlsStream<IdleStream<tokio::net::TcpStream>>;
+
+/// A TCP listener whose connections are TLS streams once their handshake succeeded, each with
+/// an idle limit ([`crate::idle`]): hand it to `axum::serve` in place of the `TcpListener`.
 pub struct TlsListener {
     local: std::net::SocketAddr,
-    ready: tokio::sync::mpsc::Receiver<(
-        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-        std::net::SocketAddr,
-    )>,
+    ready: tokio::sync::mpsc::Receiver<(TlsIo, std::net::SocketAddr)>,
     accepting: tokio::task::JoinHandle<()>,
 }
 
@@ -132,6 +134,7 @@ impl TlsListener {
     pub fn new(
         tcp: tokio::net::TcpListener,
         config: Arc<ServerConfig>,
+        idle: std::time::Duration,
         on_failure: impl Fn() + Send + Sync + 'static,
     ) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
@@ -156,6 +159,7 @@ impl TlsListener {
                 let (acceptor, tx, on_failure) = (acceptor.clone(), tx.clone(), on_failure.clone());
                 tokio::spawn(async move {
                     let _permit = permit;
+                    let stream = IdleStream::new(stream, idle);
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
@@ -187,7 +191,7 @@ impl Drop for TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Io = TlsIo;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -35,7 +35,8 @@ use tunnelwatch_parsers::{DecoderOptions, InputFormat};
 
 use crate::pipeline::{Delivery, SourceContext, Stream, now_ms};
 use crate::sources::http::{
-    BodyError, await_ack, credential_ok, parse_address, read_body, secret, send_now, serve, tls_of,
+    BodyError, await_ack, credential_ok, idle_limit, parse_address, read_body, secret, send_now,
+    serve, tls_of,
 };
 use crate::sources::{BuildError, BuildSource, Run, Source, duration_str};
 use crate::tls::TlsConfig;
@@ -135,7 +136,14 @@ impl Source for FirehoseSource {
             let app = Router::new()
                 .fallback(axum::routing::post(deliver))
                 .with_state(state);
-            serve(self.address, self.tls, app, &cx).await
+            serve(
+                self.address,
+                self.tls,
+                idle_limit(self.ack_timeout),
+                app,
+                &cx,
+            )
+            .await
         })
     }
 }

@@ -28,6 +28,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use tunnelwatch_parsers::{DecoderOptions, InputFormat};
 
+use crate::idle::IdleListener;
 use crate::pipeline::{Delivery, SendError, SourceContext, Stream};
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError, duration_str};
 use crate::tls::{TlsConfig, TlsListener};
@@ -175,7 +176,14 @@ impl Source for HttpSource {
             let app = Router::new()
                 .route("/ingest", post(ingest))
                 .with_state(state);
-            serve(self.address, self.tls, app, &cx).await
+            serve(
+                self.address,
+                self.tls,
+                idle_limit(self.ack_timeout),
+                app,
+                &cx,
+            )
+            .await
         })
     }
 }
@@ -190,11 +198,19 @@ pub(crate) fn tls_of(
         .transpose()
 }
 
+/// How long a push source's connection may stay silent: a request waits up to its ack timeout
+/// for the store.
+pub(crate) fn idle_limit(ack_timeout: Duration) -> Duration {
+    crate::idle::limit_for(ack_timeout)
+}
+
 /// Binds, publishes the bound address, and serves (HTTPS with `tls`) until shutdown (requests
-/// in progress finish). Failed TLS handshakes count as refused.
+/// in progress finish). Failed TLS handshakes count as refused; a connection silent for `idle`
+/// is closed.
 pub(crate) async fn serve(
     address: SocketAddr,
     tls: Option<Arc<rustls::ServerConfig>>,
+    idle: Duration,
     app: Router,
     cx: &SourceContext,
 ) -> Result<(), SourceError> {
@@ -213,13 +229,13 @@ pub(crate) async fn serve(
     let shutdown = cx.shutdown.clone();
     let served = match tls {
         None => {
-            axum::serve(listener, app)
+            axum::serve(IdleListener::new(listener, idle), app)
                 .with_graceful_shutdown(async move { shutdown.wait().await })
                 .await
         }
         Some(config) => {
             let stats = cx.stats.clone();
-            let listener = TlsListener::new(listener, config, move || {
+            let listener = TlsListener::new(listener, config, idle, move || {
                 stats.refused.fetch_add(1, Ordering::Relaxed);
             })
             .map_err(|e| SourceError::Io {
