@@ -34,7 +34,6 @@ import random
 import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,40 +41,12 @@ import time
 import urllib.error
 import urllib.request
 
+from serve_process import T0, activity, start
+
 TOKEN = "crash-campaign-token-0123"
 KEY = "crash-campaign-firehose-key"
-T0 = int(time.time()) - 3600
 
 
-def activity(kind, i):
-    return json.dumps({
-        "event_timestamp": T0 + i % 3000,
-        "ike_phase1_state": "established",
-        "ike_phase2_state": "established",
-        "details": f"AWS tunnel processed request (id={kind}-{i}) for CREATE_CHILD_SA",
-    })
-
-
-def start(binary, config):
-    p = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--config", config],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    http, sources, in_sources = None, {}, False
-    for line in p.stdout:
-        t = line.strip()
-        if t.startswith("Status page"):
-            http = t.split()[-1].removeprefix("http://").rstrip("/")
-        elif t == "Sources":
-            in_sources = True
-        elif in_sources and not t:
-            break
-        elif in_sources:
-            parts = t.split()
-            if len(parts) >= 3:
-                sources[parts[0]] = parts[2].split("://")[-1].rstrip("/")
-    threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
-    if http is None:
-        raise SystemExit("serve did not start")
-    return p, http, sources
 
 
 def post(addr, path, body, headers, timeout=5):

@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,37 +37,11 @@ import time
 import urllib.error
 import urllib.request
 
+from serve_process import activity, start
+
 TOKEN = "flood-bench-token-0123456"
-T0 = int(time.time()) - 3600
 
 
-def activity(kind, i):
-    return json.dumps({
-        "event_timestamp": T0 + i % 3000,
-        "ike_phase1_state": "established",
-        "ike_phase2_state": "established",
-        "details": f"AWS tunnel processed request (id={kind}-{i}) for CREATE_CHILD_SA",
-    })
-
-
-def start(binary, config):
-    p = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--config", config],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    http, sources, in_sources = None, {}, False
-    for line in p.stdout:
-        t = line.strip()
-        if t.startswith("Status page"):
-            http = t.split()[-1].split("://")[-1].rstrip("/")
-        elif t == "Sources":
-            in_sources = True
-        elif in_sources and not t:
-            break
-        elif in_sources:
-            parts = t.split()
-            if len(parts) >= 3:
-                sources[parts[0]] = parts[2].split("://")[-1].rstrip("/")
-    threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
-    return p, http, sources
 
 
 def request(addr, method, path, body=b"", headers=None, timeout=30):
