@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot, watch};
@@ -239,7 +240,24 @@ impl Output {
         self.tx.send(d).map_err(|_| SendError::Closed)
     }
 
-    /// Hands the delivery on only if the budget has room now (HTTP answers 503, UDP drops).
+    /// Waits at most `wait` for budget, then hands the delivery on; `Full` if none came (HTTP
+    /// answers 503). Waiters are served in arrival order, so a request queues behind the TCP
+    /// and file sources already waiting instead of losing every race to them.
+    pub async fn send_within(&self, mut d: Delivery, wait: Duration) -> Result<(), SendError> {
+        let n = self.permits_for(d.bytes.len());
+        let permit =
+            match tokio::time::timeout(wait, self.budget.clone().acquire_many_owned(n)).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(_)) => return Err(SendError::Closed),
+                Err(_) => return Err(SendError::Full),
+            };
+        self.count(&d);
+        d.permit = Some(permit);
+        d.stats = self.stats.clone();
+        self.tx.send(d).map_err(|_| SendError::Closed)
+    }
+
+    /// Hands the delivery on only if the budget has room now (UDP drops, Firehose answers 503).
     pub fn try_send(&self, mut d: Delivery) -> Result<(), SendError> {
         let n = self.permits_for(d.bytes.len());
         let permit = match self.budget.clone().try_acquire_many_owned(n) {
@@ -444,6 +462,48 @@ mod tests {
         drop(input.recv().await.unwrap().take_receipt());
         waiter.await.unwrap().unwrap();
         assert_eq!(out.budget_free_bytes(), 0);
+    }
+
+    /// `send_within` waits in line: budget freed goes to it before a sender that came after,
+    /// and with no budget in time it gives up with `Full`.
+    #[tokio::test]
+    async fn send_within_waits_in_line_then_gives_up() {
+        let (out, mut input) = channel(4096);
+        out.try_send(Delivery::new(stream(), vec![b'x'; 4096]))
+            .unwrap();
+        let first = {
+            let out = out.clone();
+            tokio::spawn(async move {
+                out.send_within(
+                    Delivery::new(stream(), vec![b'a'; 4096]),
+                    Duration::from_secs(30),
+                )
+                .await
+            })
+        };
+        tokio::task::yield_now().await;
+        let later = {
+            let out = out.clone();
+            tokio::spawn(async move { out.send(Delivery::new(stream(), vec![b'b'; 1024])).await })
+        };
+        tokio::task::yield_now().await;
+        drop(input.recv().await.unwrap().take_receipt());
+        first.await.unwrap().unwrap();
+        let held = input.recv().await.unwrap();
+        assert_eq!(held.bytes[0], b'a');
+        tokio::task::yield_now().await;
+        assert!(!later.is_finished());
+        // The budget is held again: a short wait ends in Full.
+        assert_eq!(
+            out.send_within(
+                Delivery::new(stream(), vec![b'c'; 10]),
+                Duration::from_millis(50)
+            )
+            .await,
+            Err(SendError::Full)
+        );
+        later.abort();
+        drop(held);
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! The http and firehose sources' backpressure and acknowledgement contract, with the collector
 //! standing in for the store: a request is answered 200 only once its records are durable (the
 //! collector completes its receipt); while the store holds receipts the budget fills, and a
-//! request that does not fit is answered 503 with `Retry-After` at once (memory does not grow);
+//! request that does not fit waits in line for budget (at most 5 s or its ack timeout), then is
+//! answered 503 with `Retry-After` (memory does not grow); a Firehose request 503 at once;
 //! a request whose records are not confirmed within `ack_timeout` is answered 503 too.
 
 mod common;

@@ -4,9 +4,10 @@
 //! Contract with senders (at-least-once): `200` only after the request's records are durable in
 //! the store's WAL; `401` without the configured bearer token (compared in constant time); `413`
 //! above `max_body_bytes` (also after gzip inflation); `503` with `Retry-After` when the
-//! pipeline's in-flight budget is used up or the store did not answer within `ack_timeout` —
-//! the sender retries, and a retried request may be stored twice (no request ids here; the
-//! Firehose source dedupes nothing either: at-least-once is the contract). Each request is one
+//! pipeline's in-flight budget stays used up for 5 s (a request waits in line with the other
+//! sources that long) or the store did not answer within `ack_timeout` — the sender retries,
+//! and a retried request may be stored twice (no request ids here: at-least-once is the
+//! contract; the Firehose source dedupes by its requestId). Each request is one
 //! stream: a record cut at the end of a body is a reject, never joined with the next request.
 //! `?stream=NAME` names the log stream for records without tunnel identity.
 //!
@@ -418,19 +419,38 @@ impl Refusal {
 }
 
 /// Hands a whole request body on as one stream and waits until its records are durable: the
-/// answer an HTTP sender gets. Saturation is answered at once (and counted as dropped), never
-/// queued beyond the budget.
+/// answer an HTTP sender gets. It waits in line for budget for at most [`BUDGET_WAIT`] (the
+/// ack timeout if shorter), then is answered 503 (and counted as dropped); it never queues
+/// beyond the budget.
 pub(crate) async fn hand_on(
     cx: &SourceContext,
     stream: Arc<Stream>,
     bytes: Vec<u8>,
     ack_timeout: Duration,
 ) -> Result<(), Refusal> {
-    let ack = send_now(cx, Delivery::new(stream, bytes).end())?;
-    await_ack(ack, ack_timeout)
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let delivery = Delivery::new(stream, bytes).end().with_ack(tx);
+    // Budget may free within moments: wait in line with the other sources for a while rather
+    // than lose every race to a TCP sender that is already waiting.
+    match cx
+        .out
+        .send_within(delivery, BUDGET_WAIT.min(ack_timeout))
+        .await
+    {
+        Ok(()) => {}
+        Err(SendError::Full) => {
+            cx.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::Saturated);
+        }
+        Err(SendError::Closed) => return Err(Refusal::ShuttingDown),
+    }
+    await_ack(rx, ack_timeout)
         .await
         .map_err(|(refusal, _)| refusal)
 }
+
+/// How long an HTTP push waits for in-flight budget before it is answered 503.
+const BUDGET_WAIT: Duration = Duration::from_secs(5);
 
 /// Hands a delivery on at once (synchronously, so a caller can order it under its own lock)
 /// with an ack attached; the receiver is answered once its records are durable.
