@@ -216,23 +216,14 @@ pub fn run_pipeline(spec: Spec) -> Result<ExitCode> {
     };
     let app = crate::http::router(shared.clone(), http_settings);
     let http_stop = shutdown.clone();
-    let server = runtime.spawn(async move {
-        match tls {
-            None => {
-                let listener = tunnelwatch_ingest::idle::IdleListener::new(listener, idle);
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { http_stop.wait().await })
-                    .await
-            }
-            Some(config) => {
-                let listener =
-                    tunnelwatch_ingest::tls::TlsListener::new(listener, config, idle, || {})?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { http_stop.wait().await })
-                    .await
-            }
-        }
-    });
+    let server = runtime.spawn(tunnelwatch_ingest::tls::serve(
+        listener,
+        tls,
+        idle,
+        app,
+        || {},
+        async move { http_stop.wait().await },
+    ));
 
     let failed = runtime.block_on(async {
         // One signal listener for the whole run: a signal is never missed between iterations.

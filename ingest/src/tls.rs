@@ -112,6 +112,34 @@ fn pem_error(e: rustls_pki_types::pem::Error, what: &str) -> String {
     }
 }
 
+/// Serves `app` on `tcp` until `shutdown` resolves (requests in progress finish): HTTPS with
+/// `tls`, plain HTTP without, every connection with the idle limit `idle` ([`crate::idle`]).
+/// `on_handshake_failure` is called for each TLS handshake that fails or times out.
+pub async fn serve(
+    tcp: tokio::net::TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    idle: std::time::Duration,
+    app: axum::Router,
+    on_handshake_failure: impl Fn() + Send + Sync + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        None => {
+            axum::serve(crate::idle::IdleListener::new(tcp, idle), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            axum::serve(
+                TlsListener::new(tcp, config, idle, on_handshake_failure)?,
+                app,
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+    }
+}
+
 /// How long a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Handshakes in progress at most.

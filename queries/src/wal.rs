@@ -92,6 +92,20 @@ pub struct Replay {
     pub first_damage_frame: Option<usize>,
 }
 
+impl Replay {
+    /// Records that bytes `start..end` are skipped as damage; `uncommitted` frames of the
+    /// current append precede them (they still count toward where the damage falls).
+    fn damage(&mut self, uncommitted: usize, start: usize, end: usize, reason: &str) {
+        self.first_damage_frame
+            .get_or_insert(self.frames.len() + uncommitted);
+        self.damaged.push(Damage {
+            offset: start as u64,
+            len: (end - start) as u64,
+            reason: format!("{reason} at byte {start}"),
+        });
+    }
+}
+
 /// Bytes of a segment that replay skipped because they are not valid frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
@@ -298,13 +312,7 @@ pub fn replay(path: &Path) -> Result<Replay, StoreError> {
             Ok(f) => f,
             Err(reason) => match next_frame(&bytes, pos + 1) {
                 Some(next) => {
-                    out.first_damage_frame
-                        .get_or_insert(out.frames.len() + uncommitted.len());
-                    out.damaged.push(Damage {
-                        offset: pos as u64,
-                        len: (next - pos) as u64,
-                        reason: format!("{reason} at byte {pos}"),
-                    });
+                    out.damage(uncommitted.len(), pos, next, &reason);
                     pos = next;
                     continue;
                 }
@@ -321,15 +329,7 @@ pub fn replay(path: &Path) -> Result<Replay, StoreError> {
             _ => match decode(kind, table, payload) {
                 Ok(frames) if grouped => uncommitted.extend(frames),
                 Ok(frames) => out.frames.extend(frames),
-                Err(reason) => {
-                    out.first_damage_frame
-                        .get_or_insert(out.frames.len() + uncommitted.len());
-                    out.damaged.push(Damage {
-                        offset: pos as u64,
-                        len: (end - pos) as u64,
-                        reason: format!("{reason} at byte {pos}"),
-                    });
-                }
+                Err(reason) => out.damage(uncommitted.len(), pos, end, &reason),
             },
         }
         pos = end;

@@ -29,10 +29,9 @@ use axum::routing::post;
 use serde::Deserialize;
 use tunnelwatch_parsers::{DecoderOptions, InputFormat};
 
-use crate::idle::IdleListener;
 use crate::pipeline::{Delivery, SendError, SourceContext, Stream};
 use crate::sources::{BuildError, BuildSource, Run, Source, SourceError, duration_str};
-use crate::tls::{TlsConfig, TlsListener};
+use crate::tls::TlsConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,27 +227,15 @@ pub(crate) async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let _ = cx.stats.listening.set(format!("{scheme}://{bound}"));
     let shutdown = cx.shutdown.clone();
-    let served = match tls {
-        None => {
-            axum::serve(IdleListener::new(listener, idle), app)
-                .with_graceful_shutdown(async move { shutdown.wait().await })
-                .await
-        }
-        Some(config) => {
-            let stats = cx.stats.clone();
-            let listener = TlsListener::new(listener, config, idle, move || {
-                stats.refused.fetch_add(1, Ordering::Relaxed);
-            })
-            .map_err(|e| SourceError::Io {
-                what: format!("cannot listen on {address}"),
-                source: e,
-            })?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutdown.wait().await })
-                .await
-        }
+    let stats = cx.stats.clone();
+    let refused = move || {
+        stats.refused.fetch_add(1, Ordering::Relaxed);
     };
-    served.map_err(|e| SourceError::Io {
+    crate::tls::serve(listener, tls, idle, app, refused, async move {
+        shutdown.wait().await
+    })
+    .await
+    .map_err(|e| SourceError::Io {
         what: format!("serving on {bound}"),
         source: e,
     })
